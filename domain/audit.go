@@ -1,0 +1,40 @@
+package domain
+
+// Decision is the router's verdict on one order.
+type Decision string
+
+// Router decisions.
+const (
+	DecisionAllow     Decision = "ALLOW"
+	DecisionDrop      Decision = "DROP"
+	DecisionThrottle  Decision = "THROTTLE"
+	DecisionDuplicate Decision = "DUPLICATE"
+	DecisionReject    Decision = "REJECT"
+)
+
+// AuditRecord is a record of audit.v1, keyed by order_id: exactly one per order.
+type AuditRecord struct {
+	TS        int64    `json:"ts"` // when the router decided, Unix milliseconds
+	Decision  Decision `json:"decision"`
+	OrderID   string   `json:"order_id"`
+	AccountID string   `json:"account_id"`
+	Symbol    string   `json:"symbol"`
+	Strategy  string   `json:"strategy"`
+	// OrderTS is the order's own ts.
+	OrderTS      int64   `json:"order_ts,omitempty"`
+	OrderType    string  `json:"order_type,omitempty"`
+	ScopeMatches []Scope `json:"scope_matches"`
+	// KillswitchStatus is the status of the scope that decided a DROP or
+	// THROTTLE, else ACTIVE.
+	KillswitchStatus Status `json:"killswitch_status"`
+	Reason           string `json:"reason"`
+	// CorrID is the corr_id of the kill or throttle behind a DROP or THROTTLE.
+	CorrID       string `json:"corr_id,omitempty"`
+	StateVersion int64  `json:"state_version,omitempty"`
+	Service      string `json:"service"`
+	// DecisionNS is how long the decision took inside the router.
+	DecisionNS int64 `json:"decision_ns,omitempty"`
+	// Partition and Offset locate the order in orders.v1.
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+}

@@ -1,0 +1,45 @@
+package domain
+
+// Action is what a command does to a scope.
+type Action string
+
+// Command actions.
+const (
+	ActionKill     Action = "KILL"
+	ActionUnkill   Action = "UNKILL"
+	ActionThrottle Action = "THROTTLE"
+	ActionExtend   Action = "EXTEND"
+	ActionPin      Action = "PIN"
+	ActionUnpin    Action = "UNPIN"
+)
+
+// Trigger says where a command came from.
+type Trigger string
+
+// Command triggers.
+const (
+	TriggerDetector Trigger = "detector"
+	TriggerOperator Trigger = "operator"
+	TriggerSystem   Trigger = "system"
+)
+
+// Command is a record of the append-only killswitch.commands.v1 topic: every
+// accepted command, in the order the scope's workflow applied it.
+type Command struct {
+	CmdID       string  `json:"cmd_id"`
+	TS          int64   `json:"ts"`
+	Scope       Scope   `json:"scope"`
+	Action      Action  `json:"action"`
+	Reason      string  `json:"reason"`
+	TriggeredBy Trigger `json:"triggered_by"`
+	Operator    string  `json:"operator,omitempty"`
+	Metric      string  `json:"metric,omitempty"`
+	Value       float64 `json:"value,omitempty"`
+	Threshold   float64 `json:"threshold,omitempty"`
+	Window      string  `json:"window,omitempty"`
+	CorrID      string  `json:"corr_id"`
+	// MaxRatePerSecond is the rate of a THROTTLE.
+	MaxRatePerSecond float64 `json:"max_rate_per_second,omitempty"`
+	// StateVersion is the version of the state this command produced.
+	StateVersion int64 `json:"state_version,omitempty"`
+}

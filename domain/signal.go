@@ -1,0 +1,26 @@
+package domain
+
+// RiskSignal is a record of risk_signals.v1: one key's window metrics, with
+// the rules it breaches.
+type RiskSignal struct {
+	TS             int64    `json:"ts"`
+	Scope          Scope    `json:"scope"`
+	WindowMS       int64    `json:"window_ms"`
+	WindowStart    int64    `json:"window_start"`
+	WindowEnd      int64    `json:"window_end"`
+	OrderCount     int64    `json:"order_count"`
+	Notional       float64  `json:"notional"`
+	TopSymbol      string   `json:"top_symbol"`
+	TopSymbolShare float64  `json:"top_symbol_share"`
+	Breaches       []Breach `json:"breaches"`
+	// ZScore is the anomaly score of the current minute's count, when known.
+	ZScore float64 `json:"zscore,omitempty"`
+}
+
+// Breach is one rule a signal breaches.
+type Breach struct {
+	Rule      string  `json:"rule"`
+	Metric    string  `json:"metric"`
+	Value     float64 `json:"value"`
+	Threshold float64 `json:"threshold"`
+}

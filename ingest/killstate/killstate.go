@@ -1,0 +1,246 @@
+// Package killstate follows the compacted killswitch.state.v1 topic: it reads
+// every partition (no consumer group, so every instance sees every scope),
+// bootstraps to the high watermark before it reports ready, and keeps
+// following. Table is a simple concurrent view of the result.
+package killstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/kafka"
+)
+
+// Sink receives the state topic's records in offset order per partition.
+type Sink interface {
+	// ApplyState is called for every decoded state record. Implementations
+	// ignore a record whose version is not newer than the one they hold.
+	ApplyState(domain.State)
+	// DeleteState is called for a tombstone.
+	DeleteState(domain.Scope)
+}
+
+// Follower reads killswitch.state.v1 into a Sink.
+type Follower struct {
+	cfg    kafka.Config
+	sink   Sink
+	log    *slog.Logger
+	ready  atomic.Bool
+	readyC chan struct{}
+	bad    atomic.Int64
+	// BootstrapDuration is how long the bootstrap took, once Ready.
+	bootstrap atomic.Int64
+}
+
+// NewFollower returns a follower that feeds sink.
+func NewFollower(cfg kafka.Config, sink Sink, log *slog.Logger) *Follower {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Follower{cfg: cfg, sink: sink, log: log, readyC: make(chan struct{})}
+}
+
+// Ready reports whether the bootstrap reached the high watermark of every
+// partition. Until then nothing may be decided from the sink.
+func (f *Follower) Ready() bool { return f.ready.Load() }
+
+// ReadyC is closed when the bootstrap completes.
+func (f *Follower) ReadyC() <-chan struct{} { return f.readyC }
+
+// BootstrapDuration is how long the bootstrap took; zero until Ready.
+func (f *Follower) BootstrapDuration() time.Duration { return time.Duration(f.bootstrap.Load()) }
+
+// Undecodable counts state records that could not be decoded and were skipped.
+func (f *Follower) Undecodable() int64 { return f.bad.Load() }
+
+// Run bootstraps and then follows the topic until ctx ends.
+func (f *Follower) Run(ctx context.Context) error {
+	start := time.Now()
+	ends, err := f.endOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	parts := make(map[int32]kgo.Offset, len(ends))
+	for p := range ends {
+		parts[p] = kgo.NewOffset().AtStart()
+	}
+	cl, err := f.cfg.NewClient(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{domain.TopicState: parts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(250*time.Millisecond),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+
+	// pending holds the partitions still short of their bootstrap watermark.
+	pending := make(map[int32]int64)
+	for p, end := range ends {
+		if end > 0 {
+			pending[p] = end
+		}
+	}
+	f.checkReady(pending, start)
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			f.log.Warn("state topic fetch error", "topic", t, "partition", p, "err", err)
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
+				delete(pending, r.Partition)
+			}
+			if r.Attrs.IsControl() {
+				return
+			}
+			f.apply(r)
+		})
+		f.checkReady(pending, start)
+	}
+}
+
+func (f *Follower) checkReady(pending map[int32]int64, start time.Time) {
+	if len(pending) == 0 && !f.ready.Load() {
+		f.bootstrap.Store(int64(time.Since(start)))
+		f.ready.Store(true)
+		close(f.readyC)
+		f.log.Info("kill state bootstrapped", "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+func (f *Follower) apply(r *kgo.Record) {
+	if len(r.Value) == 0 {
+		scope, err := domain.ParseScope(string(r.Key))
+		if err != nil {
+			f.bad.Add(1)
+			f.log.Warn("state tombstone with a bad key skipped", "key", string(r.Key), "offset", r.Offset, "err", err)
+			return
+		}
+		f.sink.DeleteState(scope)
+		return
+	}
+	st, err := domain.DecodeState(r.Value)
+	if err != nil {
+		f.bad.Add(1)
+		f.log.Warn("undecodable state record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+		return
+	}
+	f.sink.ApplyState(st)
+}
+
+func (f *Follower) endOffsets(ctx context.Context) (map[int32]int64, error) {
+	cl, err := f.cfg.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		ends, err := adm.ListEndOffsets(ctx, domain.TopicState)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			out := make(map[int32]int64)
+			ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+			if len(out) > 0 {
+				return out, nil
+			}
+			err = errors.New("topic has no partitions")
+		}
+		f.log.Warn("waiting for the state topic", "topic", domain.TopicState, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list end offsets of %s: %w", domain.TopicState, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Table is a concurrent scope → state map that keeps the newest version.
+type Table struct {
+	mu     sync.RWMutex
+	states map[domain.Scope]domain.State
+	// onChange, when set, is called (outside the lock) with every accepted change.
+	onChange func(domain.State, bool)
+}
+
+// NewTable returns an empty table. onChange may be nil; it receives each
+// accepted state and whether it was a deletion.
+func NewTable(onChange func(st domain.State, deleted bool)) *Table {
+	return &Table{states: make(map[domain.Scope]domain.State), onChange: onChange}
+}
+
+// ApplyState stores st unless the table holds the same or a newer version.
+func (t *Table) ApplyState(st domain.State) {
+	t.mu.Lock()
+	cur, ok := t.states[st.Scope]
+	if ok && cur.Version >= st.Version {
+		t.mu.Unlock()
+		return
+	}
+	t.states[st.Scope] = st
+	t.mu.Unlock()
+	if t.onChange != nil {
+		t.onChange(st, false)
+	}
+}
+
+// DeleteState forgets a scope.
+func (t *Table) DeleteState(s domain.Scope) {
+	t.mu.Lock()
+	st, ok := t.states[s]
+	delete(t.states, s)
+	t.mu.Unlock()
+	if ok && t.onChange != nil {
+		t.onChange(st, true)
+	}
+}
+
+// Get returns the state of one scope.
+func (t *Table) Get(s domain.Scope) (domain.State, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	st, ok := t.states[s]
+	return st, ok
+}
+
+// All returns every state, ordered by scope.
+func (t *Table) All() []domain.State {
+	t.mu.RLock()
+	out := slices.Collect(maps.Values(t.states))
+	t.mu.RUnlock()
+	slices.SortFunc(out, func(a, b domain.State) int {
+		switch {
+		case a.Scope < b.Scope:
+			return -1
+		case a.Scope > b.Scope:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Len is the number of scopes held.
+func (t *Table) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.states)
+}

@@ -1,0 +1,210 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/riskgate/riskgate/domain"
+)
+
+// TaskQueue is the task queue the KillSwitch workers poll.
+const TaskQueue = "riskgate-killswitch"
+
+// WorkflowName is the registered name of the KillSwitch workflow.
+const WorkflowName = "KillSwitch"
+
+// Signal, update and query names of the KillSwitch workflow. Each takes the
+// payload type named beside it; all are plain JSON, so they can be sent from
+// the Temporal Web UI or the temporal CLI as well.
+const (
+	SignalBreach   = "breach"   // BreachSignal, from the detector
+	SignalNormal   = "normal"   // NormalSignal, from the detector
+	UpdateKill     = "kill"     // OperatorRequest → domain.State
+	UpdateUnkill   = "unkill"   // OperatorRequest → domain.State
+	UpdateThrottle = "throttle" // OperatorRequest (MaxRatePerSecond) → domain.State
+	UpdateExtend   = "extend"   // OperatorRequest (CooldownSeconds) → domain.State
+	UpdatePin      = "pin"      // OperatorRequest → domain.State
+	UpdateUnpin    = "unpin"    // OperatorRequest → domain.State
+	QueryState     = "state"    // → domain.State
+	QueryHistory   = "history"  // → []Transition
+)
+
+// Search attribute names kept current by the workflow (all Keyword).
+const (
+	SAKillScope     = "KillScope"
+	SAKillScopeType = "KillScopeType"
+	SAKillStatus    = "KillStatus"
+	SAKillTrigger   = "KillTrigger"
+)
+
+// SearchAttributes lists the search attributes a namespace must have
+// registered (name → type), for the dev server and admin tooling.
+var SearchAttributes = map[string]string{
+	SAKillScope:     "Keyword",
+	SAKillScopeType: "Keyword",
+	SAKillStatus:    "Keyword",
+	SAKillTrigger:   "Keyword",
+}
+
+// BreachSignal tells a scope's workflow that the detector saw a rule breached.
+type BreachSignal struct {
+	CmdID     string       `json:"cmd_id"`
+	TS        int64        `json:"ts"`
+	Scope     domain.Scope `json:"scope"`
+	Rule      string       `json:"rule"`
+	Metric    string       `json:"metric"`
+	Value     float64      `json:"value"`
+	Threshold float64      `json:"threshold"`
+	Window    string       `json:"window"`
+	Reason    string       `json:"reason"`
+	// Action is KILL (default) or THROTTLE.
+	Action           domain.Action `json:"action,omitempty"`
+	MaxRatePerSecond float64       `json:"max_rate_per_second,omitempty"`
+	// CorrID identifies the incident; the workflow keeps the first one it sees.
+	CorrID string `json:"corr_id,omitempty"`
+}
+
+// NormalSignal tells a scope's workflow that the detector has seen the scope
+// under every threshold for its normal_after period.
+type NormalSignal struct {
+	CmdID  string       `json:"cmd_id"`
+	TS     int64        `json:"ts"`
+	Scope  domain.Scope `json:"scope"`
+	Reason string       `json:"reason,omitempty"`
+}
+
+// OperatorRequest is the payload of every operator update.
+type OperatorRequest struct {
+	CmdID    string       `json:"cmd_id"`
+	Scope    domain.Scope `json:"scope"`
+	Reason   string       `json:"reason"`
+	Operator string       `json:"operator"`
+	// CooldownSeconds sets (kill) or extends by (extend) the cooldown.
+	CooldownSeconds int64 `json:"cooldown_seconds,omitempty"`
+	// MaxRatePerSecond is the rate of a throttle.
+	MaxRatePerSecond float64 `json:"max_rate_per_second,omitempty"`
+	// AutoUnkill lets an operator kill end by itself after its cooldown.
+	AutoUnkill bool `json:"auto_unkill,omitempty"`
+}
+
+// Validate checks the fields every operator request needs.
+func (r *OperatorRequest) Validate() error {
+	if _, err := domain.ParseScope(string(r.Scope)); err != nil {
+		return err
+	}
+	if r.Reason == "" {
+		return errors.New("reason is required")
+	}
+	if r.Operator == "" {
+		return errors.New("operator is required")
+	}
+	if r.CooldownSeconds < 0 {
+		return fmt.Errorf("cooldown_seconds %d must not be negative", r.CooldownSeconds)
+	}
+	if r.MaxRatePerSecond < 0 {
+		return fmt.Errorf("max_rate_per_second %v must not be negative", r.MaxRatePerSecond)
+	}
+	return nil
+}
+
+// Transition is one entry of a run's history: what changed, who, why, when.
+type Transition struct {
+	TS       int64          `json:"ts"`
+	From     domain.Status  `json:"from"`
+	To       domain.Status  `json:"to"`
+	Action   domain.Action  `json:"action"`
+	Trigger  domain.Trigger `json:"trigger"`
+	Operator string         `json:"operator,omitempty"`
+	Reason   string         `json:"reason"`
+	CmdID    string         `json:"cmd_id"`
+	Version  int64          `json:"version"`
+}
+
+// ErrNoIncident is returned when an update needs an open run and there is none.
+var ErrNoIncident = errors.New("scope has no open incident")
+
+func startOptions(scope domain.Scope) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       scope.WorkflowID(),
+		TaskQueue:                TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}
+}
+
+// SendBreach signals a breach to the scope's workflow, starting a new run
+// (a new incident) when none is open.
+func SendBreach(ctx context.Context, c client.Client, sig BreachSignal) error {
+	if _, err := domain.ParseScope(string(sig.Scope)); err != nil {
+		return err
+	}
+	_, err := c.SignalWithStartWorkflow(ctx, sig.Scope.WorkflowID(), SignalBreach, sig,
+		startOptions(sig.Scope), WorkflowName, Input{Scope: sig.Scope})
+	if err != nil {
+		return fmt.Errorf("signal breach to %s: %w", sig.Scope, err)
+	}
+	return nil
+}
+
+// SendNormal signals the scope's open run that the scope is back to normal.
+// It is a no-op (nil) when the scope has no open run.
+func SendNormal(ctx context.Context, c client.Client, sig NormalSignal) error {
+	err := c.SignalWorkflow(ctx, sig.Scope.WorkflowID(), "", SignalNormal, sig)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("signal normal to %s: %w", sig.Scope, err)
+	}
+	return nil
+}
+
+// Operate sends an operator update to the scope's open run and returns the
+// new state. For UpdateKill and UpdateThrottle a run is started when none is
+// open; the other updates return ErrNoIncident then.
+func Operate(ctx context.Context, c client.Client, update string, req OperatorRequest) (domain.State, error) {
+	var st domain.State
+	if err := req.Validate(); err != nil {
+		return st, err
+	}
+	if req.CmdID == "" {
+		req.CmdID = domain.NewID()
+	}
+	var (
+		h   client.WorkflowUpdateHandle
+		err error
+	)
+	upd := client.UpdateWorkflowOptions{
+		UpdateID:     req.CmdID,
+		WorkflowID:   req.Scope.WorkflowID(),
+		UpdateName:   update,
+		Args:         []any{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	}
+	if update == UpdateKill || update == UpdateThrottle {
+		op := c.NewWithStartWorkflowOperation(startOptions(req.Scope), WorkflowName, Input{Scope: req.Scope})
+		h, err = c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+			StartWorkflowOperation: op,
+			UpdateOptions:          upd,
+		})
+	} else {
+		h, err = c.UpdateWorkflow(ctx, upd)
+	}
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return st, fmt.Errorf("%s %s: %w", update, req.Scope, ErrNoIncident)
+	}
+	if err != nil {
+		return st, fmt.Errorf("%s %s: %w", update, req.Scope, err)
+	}
+	if err := h.Get(ctx, &st); err != nil {
+		return st, fmt.Errorf("%s %s: %w", update, req.Scope, err)
+	}
+	return st, nil
+}
