@@ -1,0 +1,147 @@
+package killstate_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/killstate"
+)
+
+func cluster(t *testing.T) (kafka.Config, *kgo.Client) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.Ports(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cfg := kafka.Config{Brokers: c.ListenAddrs()}
+	cl, err := cfg.NewClient(kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if _, err := kafka.CreateTopics(context.Background(), kadm.NewClient(cl), kafka.Topics(3)); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, cl
+}
+
+func produce(t *testing.T, cl *kgo.Client, key string, value []byte) {
+	t.Helper()
+	r := &kgo.Record{Topic: domain.TopicState, Key: []byte(key), Value: value}
+	if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func state(t *testing.T, scope string, status domain.Status, version int64) []byte {
+	t.Helper()
+	b, err := json.Marshal(domain.State{Scope: domain.Scope(scope), Status: status, Version: version, CorrID: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestFollowerBootstrapsBeforeReadyAndKeepsNewestVersion(t *testing.T) {
+	cfg, cl := cluster(t)
+	produce(t, cl, "ACCOUNT:1", state(t, "ACCOUNT:1", domain.StatusKilled, 5))
+	// An older version arriving later must not win.
+	produce(t, cl, "ACCOUNT:1", state(t, "ACCOUNT:1", domain.StatusActive, 4))
+	produce(t, cl, "ACCOUNT:2", state(t, "ACCOUNT:2", domain.StatusKilled, 1))
+	produce(t, cl, "ACCOUNT:2", nil) // tombstone
+	produce(t, cl, "SYMBOL:X", []byte("{not json"))
+	produce(t, cl, "GLOBAL", state(t, "GLOBAL", domain.StatusActive, 9))
+
+	table := killstate.NewTable(nil)
+	f := killstate.NewFollower(cfg, table, nil)
+	if f.Ready() {
+		t.Fatal("ready before running")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	select {
+	case <-f.ReadyC():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not bootstrapped in 10 s")
+	}
+	// Everything before the watermark is in the table the moment Ready is true.
+	if st, ok := table.Get("ACCOUNT:1"); !ok || st.Status != domain.StatusKilled || st.Version != 5 {
+		t.Errorf("ACCOUNT:1 = %+v, %v; want KILLED v5", st, ok)
+	}
+	if _, ok := table.Get("ACCOUNT:2"); ok {
+		t.Error("tombstoned ACCOUNT:2 still held")
+	}
+	if _, ok := table.Get("GLOBAL"); !ok {
+		t.Error("GLOBAL missing")
+	}
+	if f.Undecodable() != 1 {
+		t.Errorf("undecodable = %d, want 1", f.Undecodable())
+	}
+
+	// Following after bootstrap.
+	produce(t, cl, "ACCOUNT:1", state(t, "ACCOUNT:1", domain.StatusActive, 6))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, _ := table.Get("ACCOUNT:1"); st.Version == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("update after bootstrap not applied")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestFollowerReadyOnEmptyTopic(t *testing.T) {
+	cfg, _ := cluster(t)
+	f := killstate.NewFollower(cfg, killstate.NewTable(nil), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-f.ReadyC():
+	case <-time.After(10 * time.Second):
+		t.Fatal("empty topic never bootstrapped")
+	}
+}
+
+func TestTableOnChange(t *testing.T) {
+	var changes []string
+	table := killstate.NewTable(func(st domain.State, deleted bool) {
+		if deleted {
+			changes = append(changes, "delete "+string(st.Scope))
+			return
+		}
+		changes = append(changes, string(st.Status))
+	})
+	table.ApplyState(domain.State{Scope: "GLOBAL", Status: domain.StatusKilled, Version: 2})
+	table.ApplyState(domain.State{Scope: "GLOBAL", Status: domain.StatusActive, Version: 2}) // same version: ignored
+	table.ApplyState(domain.State{Scope: "GLOBAL", Status: domain.StatusActive, Version: 3})
+	table.DeleteState("GLOBAL")
+	table.DeleteState("GLOBAL") // nothing held: no change
+	want := []string{"KILLED", "ACTIVE", "delete GLOBAL"}
+	if len(changes) != len(want) {
+		t.Fatalf("changes = %q, want %q", changes, want)
+	}
+	for i := range want {
+		if changes[i] != want[i] {
+			t.Fatalf("changes = %q, want %q", changes, want)
+		}
+	}
+	if table.Len() != 0 {
+		t.Fatalf("len = %d", table.Len())
+	}
+}
