@@ -15,6 +15,12 @@ type RiskSignal struct {
 	Breaches       []Breach `json:"breaches"`
 	// ZScore is the anomaly score of the current minute's count, when known.
 	ZScore float64 `json:"zscore,omitempty"`
+	// LateOrders counts the key's orders that arrived later than the allowed
+	// lateness and were left out of its windows.
+	LateOrders int64 `json:"late_orders,omitempty"`
+	// ClampedOrders counts the key's orders stamped in the future beyond the
+	// allowed skew, whose ts was clamped to the detector's clock.
+	ClampedOrders int64 `json:"clamped_orders,omitempty"`
 }
 
 // Breach is one rule a signal breaches.

@@ -9,4 +9,10 @@ const (
 	TopicGated       = "orders.gated.v1"
 	TopicAudit       = "audit.v1"
 	TopicDLQ         = "orders.dlq.v1"
+	// TopicDedup is the router's dedup-window changelog: partitioned like
+	// orders.v1, written in the same transaction as the decisions.
+	TopicDedup = "router.dedup.changelog.v1"
+	// TopicDetectorRepartition re-keys orders by symbol, strategy and GLOBAL,
+	// so each of those keys is counted by exactly one detector instance.
+	TopicDetectorRepartition = "detector.repartition.v1"
 )

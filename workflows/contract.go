@@ -8,6 +8,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/riskgate/riskgate/domain"
 )
@@ -32,6 +33,7 @@ const (
 	UpdateUnpin    = "unpin"    // OperatorRequest → domain.State
 	QueryState     = "state"    // → domain.State
 	QueryHistory   = "history"  // → []Transition
+	QueryIncident  = "incident" // → Carry: everything the run knows, for debugging
 )
 
 // Search attribute names kept current by the workflow (all Keyword).
@@ -98,16 +100,16 @@ func (r *OperatorRequest) Validate() error {
 		return err
 	}
 	if r.Reason == "" {
-		return errors.New("reason is required")
+		return fmt.Errorf("%w: reason is required", ErrInvalidRequest)
 	}
 	if r.Operator == "" {
-		return errors.New("operator is required")
+		return fmt.Errorf("%w: operator is required", ErrInvalidRequest)
 	}
 	if r.CooldownSeconds < 0 {
-		return fmt.Errorf("cooldown_seconds %d must not be negative", r.CooldownSeconds)
+		return fmt.Errorf("%w: cooldown_seconds %d must not be negative", ErrInvalidRequest, r.CooldownSeconds)
 	}
 	if r.MaxRatePerSecond < 0 {
-		return fmt.Errorf("max_rate_per_second %v must not be negative", r.MaxRatePerSecond)
+		return fmt.Errorf("%w: max_rate_per_second %v must not be negative", ErrInvalidRequest, r.MaxRatePerSecond)
 	}
 	return nil
 }
@@ -127,6 +129,36 @@ type Transition struct {
 
 // ErrNoIncident is returned when an update needs an open run and there is none.
 var ErrNoIncident = errors.New("scope has no open incident")
+
+// Application error types of a rejected update, so that callers can tell a
+// bad request (HTTP 400) from an action the scope's status does not allow
+// (HTTP 409).
+const (
+	ErrTypeInvalid  = "InvalidRequest"
+	ErrTypeConflict = "Conflict"
+)
+
+// IsConflict reports whether err is an update rejected because the scope's
+// status does not allow it (unkill of an ACTIVE scope, the same operator
+// approving twice).
+func IsConflict(err error) bool { return appErrType(err) == ErrTypeConflict }
+
+// IsInvalid reports whether err is a request that failed validation, on the
+// client or in the workflow.
+func IsInvalid(err error) bool {
+	return errors.Is(err, ErrInvalidRequest) || errors.Is(err, domain.ErrInvalidScope) || appErrType(err) == ErrTypeInvalid
+}
+
+func appErrType(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Type()
+	}
+	return ""
+}
+
+// ErrInvalidRequest is wrapped by OperatorRequest.Validate's errors.
+var ErrInvalidRequest = errors.New("invalid request")
 
 func startOptions(scope domain.Scope) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{

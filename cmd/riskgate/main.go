@@ -85,8 +85,13 @@ func kafkaConfig(clientID string) kafka.Config {
 	return kafka.Config{Brokers: kafka.ParseBrokers(g.brokers), ClientID: clientID}
 }
 
-// newLogger builds the process logger from the global flags.
+// newLogger builds the logger of one component from the global flags.
 func newLogger(component string) *slog.Logger {
+	return slogRoot().With("component", component)
+}
+
+// slogRoot builds the process logger from the global flags.
+func slogRoot() *slog.Logger {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
 		lvl = slog.LevelInfo
@@ -98,7 +103,7 @@ func newLogger(component string) *slog.Logger {
 	} else {
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
-	return slog.New(h).With("component", component)
+	return slog.New(h)
 }
 
 // temporalClient dials Temporal from the global flags.

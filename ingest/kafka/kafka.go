@@ -96,6 +96,10 @@ func Topics(partitions int32) []TopicSpec {
 		{domain.TopicGated, partitions, retention(7 * day)},
 		{domain.TopicAudit, partitions, retention(90 * day)},
 		{domain.TopicDLQ, 1, retention(30 * day)},
+		// Twice the router's default dedup window of one hour.
+		{domain.TopicDedup, partitions, retention(2 * time.Hour)},
+		// The detector rebuilds its windows from the last 15 minutes.
+		{domain.TopicDetectorRepartition, partitions, retention(day)},
 	}
 }
 

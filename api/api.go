@@ -1,0 +1,198 @@
+// Package api is riskgate's operator surface over HTTP: kill, unkill,
+// throttle, extend and pin scopes through their KillSwitch workflows, read
+// states, audit, signals and live events, and serve the dashboard. Every
+// error is an application/problem+json document; every mutating call needs
+// a bearer token whose identity becomes the recorded operator.
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
+
+	"github.com/riskgate/riskgate/index"
+	"github.com/riskgate/riskgate/ingest/killstate"
+)
+
+// Config is what a Server needs. Temporal (or Control), States and Tokens are
+// required; the rest has defaults.
+type Config struct {
+	// Temporal is the client for the KillSwitch workflows. Ignored when
+	// Control is set.
+	Temporal client.Client
+	// Namespace is the Temporal namespace, for visibility queries. Default "default".
+	Namespace string
+	// Control overrides the Temporal calls (tests use a fake).
+	Control Control
+	// States is the kill-state table fed by a killstate.Follower.
+	States *killstate.Table
+	// StateReady reports whether States has bootstrapped; nil means always.
+	StateReady func() bool
+	// Tokens authenticates bearer tokens.
+	Tokens *Tokens
+	// Index serves the audit, order and signal queries. Nil makes those
+	// routes answer 503.
+	Index index.Reader
+	// Log is the logger. Default slog.Default().
+	Log *slog.Logger
+	// Registerer receives the API's metrics. Default: a private registry.
+	Registerer prometheus.Registerer
+	// Gatherer is served at /metrics. Default: Registerer when it is also a
+	// Gatherer, else prometheus.DefaultGatherer.
+	Gatherer prometheus.Gatherer
+	// UpstreamTimeout bounds every call to Temporal or the index. Default 10s.
+	UpstreamTimeout time.Duration
+	// RateLimit is the sustained number of mutating calls per second allowed
+	// per token. Default 5.
+	RateLimit float64
+	// RateBurst is how many mutating calls a token may make at once. Default 10.
+	RateBurst int
+	// CORSOrigins lists the origins allowed cross-origin access. Empty (the
+	// default) sends no CORS headers at all.
+	CORSOrigins []string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP API. Create it with New and mount Handler.
+type Server struct {
+	cfg     Config
+	control Control
+	tokens  *Tokens
+	states  *killstate.Table
+	index   index.Reader
+	log     *slog.Logger
+	timeout time.Duration
+	limiter *limiter
+	metrics *metrics
+	gather  prometheus.Gatherer
+	handler http.Handler
+}
+
+// New validates cfg and builds the server and its routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.States == nil {
+		return nil, errors.New("api: Config.States is required")
+	}
+	if cfg.Tokens == nil {
+		return nil, errors.New("api: Config.Tokens is required")
+	}
+	ctl := cfg.Control
+	if ctl == nil {
+		if cfg.Temporal == nil {
+			return nil, errors.New("api: Config.Temporal or Config.Control is required")
+		}
+		ns := cfg.Namespace
+		if ns == "" {
+			ns = "default"
+		}
+		ctl = TemporalControl{Client: cfg.Temporal, Namespace: ns}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.StateReady == nil {
+		cfg.StateReady = func() bool { return true }
+	}
+	if cfg.UpstreamTimeout <= 0 {
+		cfg.UpstreamTimeout = defaultUpstreamTimeout
+	}
+	if cfg.RateLimit <= 0 {
+		cfg.RateLimit = 5
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	reg := cfg.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	gat := cfg.Gatherer
+	if gat == nil {
+		if g, ok := reg.(prometheus.Gatherer); ok {
+			gat = g
+		} else {
+			gat = prometheus.DefaultGatherer
+		}
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		control: ctl,
+		tokens:  cfg.Tokens,
+		states:  cfg.States,
+		index:   cfg.Index,
+		log:     cfg.Log,
+		timeout: cfg.UpstreamTimeout,
+		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst),
+		metrics: m,
+		gather:  gat,
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler is the API's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// routes declares every route of the API in one place.
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.recoverer, s.instrument, s.cors, limitBody(maxBody))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.problem(w, r, http.StatusNotFound, "Not found", "no route for "+r.Method+" "+r.URL.Path)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.problem(w, r, http.StatusMethodNotAllowed, "Method not allowed", r.Method+" is not supported on "+r.URL.Path)
+	})
+
+	// Open: probes, metrics, the API description and the dashboard (which
+	// asks for a token before it calls anything else).
+	r.Get("/healthz", s.healthz)
+	r.Get("/health", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Method(http.MethodGet, "/metrics", s.metricsHandler())
+	r.Get("/openapi.json", s.openapi)
+	r.Get("/", s.dashboard)
+	r.Get("/assets/*", s.assets)
+
+	// Reads need a viewer token.
+	r.Group(func(r chi.Router) {
+		r.Use(s.require(RoleViewer))
+		r.Get("/v1/whoami", s.whoami)
+		r.Get("/v1/scopes", s.listScopes)
+		r.Get("/v1/scopes/{scope}", s.getScope)
+		r.Get("/v1/audit", s.searchAudit)
+		r.Get("/v1/orders/{order_id}", s.getOrder)
+		r.Get("/v1/signals", s.listSignals)
+		r.Get("/v1/events", s.events)
+		r.Get("/state", s.demoState)
+		r.Get("/audit", s.demoAudit)
+	})
+
+	// Mutations need an operator token (admin for GLOBAL, checked per call)
+	// and are rate limited per token.
+	r.Group(func(r chi.Router) {
+		r.Use(s.require(RoleOperator), s.rateLimit)
+		r.Post("/v1/kill", s.operate(opKill))
+		r.Post("/v1/unkill", s.operate(opUnkill))
+		r.Post("/v1/throttle", s.operate(opThrottle))
+		r.Post("/v1/scopes/{scope}/extend", s.operate(opExtend))
+		r.Post("/v1/scopes/{scope}/pin", s.operate(opPin))
+		r.Delete("/v1/scopes/{scope}/pin", s.operate(opUnpin))
+		r.Post("/kill", s.operate(opKill))
+		r.Post("/unkill", s.operate(opUnkill))
+	})
+	return r
+}

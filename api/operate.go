@@ -1,0 +1,222 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/workflows"
+)
+
+// OperateRequest is the body of every mutating call. For the
+// /v1/scopes/{scope}/… routes the scope comes from the path and may be
+// omitted from the body.
+type OperateRequest struct {
+	Scope  string `json:"scope"`
+	Reason string `json:"reason"`
+	// Operator, when present, must equal the token's identity: the recorded
+	// operator is always the authenticated one.
+	Operator string `json:"operator,omitempty"`
+	// CooldownSeconds sets the cooldown of a kill, or how much an extend adds.
+	CooldownSeconds int64 `json:"cooldown_seconds,omitempty"`
+	// MaxRatePerSecond is the rate a throttle allows.
+	MaxRatePerSecond float64 `json:"max_rate_per_second,omitempty"`
+	// AutoUnkill lets an operator kill end by itself after its cooldown.
+	AutoUnkill bool `json:"auto_unkill,omitempty"`
+	// CmdID makes a retried call idempotent; the Idempotency-Key header does
+	// the same. Generated when absent.
+	CmdID string `json:"cmd_id,omitempty"`
+}
+
+// op describes one mutating route.
+type op struct {
+	update string
+	action domain.Action
+	// scopeInPath: the scope is the {scope} URL parameter.
+	scopeInPath bool
+	check       func(*OperateRequest) error
+}
+
+var (
+	opKill     = op{update: workflows.UpdateKill, action: domain.ActionKill}
+	opUnkill   = op{update: workflows.UpdateUnkill, action: domain.ActionUnkill}
+	opThrottle = op{update: workflows.UpdateThrottle, action: domain.ActionThrottle, check: func(r *OperateRequest) error {
+		if !(r.MaxRatePerSecond > 0) {
+			return errors.New("max_rate_per_second must be a positive number")
+		}
+		return nil
+	}}
+	opExtend = op{update: workflows.UpdateExtend, action: domain.ActionExtend, scopeInPath: true, check: func(r *OperateRequest) error {
+		if r.CooldownSeconds <= 0 {
+			return errors.New("cooldown_seconds must be a positive number of seconds to add")
+		}
+		return nil
+	}}
+	opPin   = op{update: workflows.UpdatePin, action: domain.ActionPin, scopeInPath: true}
+	opUnpin = op{update: workflows.UpdateUnpin, action: domain.ActionUnpin, scopeInPath: true}
+)
+
+// maxReason bounds the free-text reason recorded in commands and states.
+const maxReason = 1024
+
+// operate returns the handler of one mutating route.
+func (s *Server) operate(o op) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, _ := IdentityFrom(r.Context())
+		var body OperateRequest
+		if status, title, detail := decodeBody(r, &body); status != 0 {
+			s.problem(w, r, status, title, detail)
+			return
+		}
+		if o.scopeInPath {
+			p, err := url.PathUnescape(chi.URLParam(r, "scope"))
+			if err != nil {
+				s.problem(w, r, http.StatusBadRequest, "Invalid scope", err.Error())
+				return
+			}
+			if body.Scope != "" && body.Scope != p {
+				s.problem(w, r, http.StatusBadRequest, "Scope mismatch",
+					fmt.Sprintf("the body names scope %q but the path names %q", body.Scope, p))
+				return
+			}
+			body.Scope = p
+		}
+		scope, err := domain.ParseScope(body.Scope)
+		if err != nil {
+			s.problem(w, r, http.StatusBadRequest, "Invalid scope", err.Error())
+			return
+		}
+		if scope == domain.Global && !id.Role.Allows(RoleAdmin) {
+			s.problem(w, r, http.StatusForbidden, "Insufficient role",
+				fmt.Sprintf("acting on GLOBAL needs the admin role; token %q has %s", id.Name, id.Role))
+			return
+		}
+		if body.Operator != "" && body.Operator != id.Name {
+			s.log.Warn("operator impersonation refused", "scope", scope, "token", id.Name, "claimed", body.Operator)
+			s.problem(w, r, http.StatusForbidden, "Operator mismatch",
+				fmt.Sprintf("token %q cannot act as operator %q; omit operator or send %q", id.Name, body.Operator, id.Name))
+			return
+		}
+		body.Reason = strings.TrimSpace(body.Reason)
+		if body.Reason == "" {
+			s.problem(w, r, http.StatusBadRequest, "Reason required", "every action must say why: send a non-empty reason")
+			return
+		}
+		if len(body.Reason) > maxReason {
+			s.problem(w, r, http.StatusBadRequest, "Reason too long", fmt.Sprintf("reason is %d bytes; the limit is %d", len(body.Reason), maxReason))
+			return
+		}
+		if o.check != nil {
+			if err := o.check(&body); err != nil {
+				s.problem(w, r, http.StatusBadRequest, "Invalid request", err.Error())
+				return
+			}
+		}
+		if k := r.Header.Get("Idempotency-Key"); k != "" && body.CmdID == "" {
+			body.CmdID = k
+		}
+		if body.CmdID != "" {
+			if err := domain.ValidateID(body.CmdID); err != nil {
+				s.problem(w, r, http.StatusBadRequest, "Invalid cmd_id", "cmd_id / Idempotency-Key: "+err.Error())
+				return
+			}
+		} else {
+			body.CmdID = domain.NewID()
+		}
+		req := workflows.OperatorRequest{
+			CmdID:            body.CmdID,
+			Scope:            scope,
+			Reason:           body.Reason,
+			Operator:         id.Name,
+			CooldownSeconds:  body.CooldownSeconds,
+			MaxRatePerSecond: body.MaxRatePerSecond,
+			AutoUnkill:       body.AutoUnkill,
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+		defer cancel()
+		st, err := s.control.Operate(ctx, o.update, req)
+		log := s.log.With("action", o.action, "scope", scope, "operator", id.Name, "cmd_id", req.CmdID)
+		if err != nil {
+			status := classify(err)
+			outcome := "error"
+			if status < 500 {
+				outcome = "rejected"
+			}
+			s.metrics.actions.WithLabelValues(string(o.action), outcome).Inc()
+			log.Warn("operator action failed", "status", status, "err", err)
+			s.upstreamProblem(w, r, status, fmt.Sprintf("%s %s", strings.ToLower(string(o.action)), scope), err)
+			return
+		}
+		s.metrics.actions.WithLabelValues(string(o.action), "ok").Inc()
+		log.Info("operator action applied", "status", st.Status, "version", st.Version, "corr_id", st.CorrID, "reason", req.Reason)
+		code := http.StatusOK
+		if o.action == domain.ActionUnkill && st.Status != domain.StatusActive && len(st.Approvals) > 0 {
+			// Four eyes: the release waits for a second operator.
+			code = http.StatusAccepted
+		}
+		s.writeJSON(w, code, st)
+	}
+}
+
+// upstreamProblem writes the problem for a failed upstream call, by status.
+func (s *Server) upstreamProblem(w http.ResponseWriter, r *http.Request, status int, what string, err error) {
+	switch status {
+	case http.StatusConflict:
+		s.problem(w, r, status, "Conflict with the scope's state", rejection(err))
+	case http.StatusNotFound:
+		s.problem(w, r, status, "Not found", err.Error())
+	case http.StatusBadRequest:
+		s.problem(w, r, status, "Invalid request", rejection(err))
+	case http.StatusServiceUnavailable:
+		s.problem(w, r, status, "Temporal unavailable",
+			fmt.Sprintf("%s: Temporal did not answer within %s; nothing was changed by this call (retry it with the same cmd_id to be safe): %v", what, s.timeout, err))
+	default:
+		s.problem(w, r, http.StatusInternalServerError, "Upstream error", fmt.Sprintf("%s: %v", what, err))
+	}
+}
+
+// rejection is the readable core of an update rejection: the workflow's own
+// message without the SDK's decoration.
+func rejection(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Message() != "" {
+		return app.Message()
+	}
+	return err.Error()
+}
+
+// decodeBody reads a JSON body into v. It returns a zero status on success,
+// else the status, title and detail of the problem to send.
+func decodeBody(r *http.Request, v any) (int, string, string) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return http.StatusUnsupportedMediaType, "Unsupported content type", fmt.Sprintf("send application/json, not %q", ct)
+	}
+	dec := json.NewDecoder(r.Body)
+	err := dec.Decode(v)
+	if err == nil {
+		// Anything after the object must be whitespace.
+		if _, err2 := dec.Token(); err2 != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil:
+		return 0, "", ""
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, "Request body too large", fmt.Sprintf("the limit is %d bytes", mbe.Limit)
+	case errors.Is(err, io.EOF):
+		return http.StatusBadRequest, "Missing body", "send a JSON object"
+	default:
+		return http.StatusBadRequest, "Malformed JSON", err.Error()
+	}
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/riskgate/riskgate/api"
+	"github.com/riskgate/riskgate/index"
+	"github.com/riskgate/riskgate/ingest/killstate"
+)
+
+// apiOptions are the flags of `riskgate api`.
+type apiOptions struct {
+	addr        string
+	tokens      string
+	data        string
+	noIndex     bool
+	corsOrigins string
+	rateLimit   float64
+	timeout     time.Duration
+}
+
+func init() {
+	var o apiOptions
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Serve the operator HTTP API and dashboard against external Kafka and Temporal",
+		Long: `Serve the operator HTTP API and the dashboard.
+
+Tokens come from a JSON file holding only their SHA-256 hashes:
+
+  {"tokens": [{"name": "alice", "role": "operator", "sha256": "<hex>"}]}
+
+Create entries with "riskgate token new --name alice --role operator".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAPI(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", envOr("RISKGATE_API_ADDR", ":8080"), "listen address (env RISKGATE_API_ADDR)")
+	f.StringVar(&o.tokens, "tokens", envOr("RISKGATE_TOKENS_FILE", ""), "tokens file, JSON with hashed tokens (env RISKGATE_TOKENS_FILE)")
+	f.StringVar(&o.data, "data", envOr("RISKGATE_DATA", "./data"), "data directory holding the audit index written by `riskgate indexer` (env RISKGATE_DATA)")
+	f.BoolVar(&o.noIndex, "no-index", false, "run without the audit index (audit, order and signal routes answer 503)")
+	f.StringVar(&o.corsOrigins, "cors-origins", "", "comma-separated origins allowed cross-origin access (default none: CORS off)")
+	f.Float64Var(&o.rateLimit, "rate-limit", 5, "mutating calls per second allowed per token")
+	f.DurationVar(&o.timeout, "upstream-timeout", 10*time.Second, "timeout of every call to Temporal or the index")
+	root.AddCommand(cmd)
+}
+
+func runAPI(ctx context.Context, o apiOptions) error {
+	log := newLogger("api")
+	if o.tokens == "" {
+		return errors.New("--tokens is required (a JSON file of hashed tokens; see riskgate api --help)")
+	}
+	tokens, err := api.LoadTokens(o.tokens)
+	if err != nil {
+		return err
+	}
+	// A lazy client lets the API start, serve reads and answer 503 on
+	// actions while Temporal is down, instead of refusing to start.
+	tc, err := client.NewLazyClient(client.Options{
+		HostPort:  g.temporal,
+		Namespace: g.namespace,
+		Logger:    newTemporalLogger(log),
+	})
+	if err != nil {
+		return fmt.Errorf("temporal client for %s: %w", g.temporal, err)
+	}
+	defer tc.Close()
+
+	var idx index.Reader
+	if !o.noIndex {
+		db, err := index.OpenDir(o.data)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		idx = db
+	}
+
+	table := killstate.NewTable(nil)
+	follower := killstate.NewFollower(kafkaConfig("riskgate-api"), table, log)
+
+	var origins []string
+	for _, s := range strings.Split(o.corsOrigins, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			origins = append(origins, s)
+		}
+	}
+	srv, err := api.New(api.Config{
+		Temporal:        tc,
+		Namespace:       g.namespace,
+		States:          table,
+		StateReady:      follower.Ready,
+		Tokens:          tokens,
+		Index:           idx,
+		Log:             log,
+		Registerer:      prometheus.DefaultRegisterer,
+		Gatherer:        prometheus.DefaultGatherer,
+		UpstreamTimeout: o.timeout,
+		RateLimit:       o.rateLimit,
+		CORSOrigins:     origins,
+	})
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Go(func() {
+		if err := follower.Run(ctx); err != nil {
+			errc <- fmt.Errorf("follow kill state: %w", err)
+		}
+	})
+	err = serveAPI(ctx, o.addr, srv.Handler(), log.Info)
+	cancel()
+	wg.Wait()
+	select {
+	case ferr := <-errc:
+		return errors.Join(err, ferr)
+	default:
+		return err
+	}
+}
+
+// serveAPI serves h on addr until ctx ends, then shuts down gracefully.
+func serveAPI(ctx context.Context, addr string, h http.Handler, logf func(string, ...any)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	logf("api listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http on %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	<-errc
+	return nil
+}

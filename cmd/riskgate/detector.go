@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/riskgate/riskgate/ingest/detector"
+)
+
+func init() {
+	var (
+		metricsAddr string
+		rulesFile   string
+		cfg         detector.Config
+	)
+	cmd := &cobra.Command{
+		Use:   "detector",
+		Short: "Run the detector: sliding-window rules over orders.v1, breaches signalled to the KillSwitch workflows",
+		Long: `Run the detector role against an external Kafka and Temporal. Instances share orders.v1
+in a consumer group; symbol, strategy and GLOBAL keys are re-keyed through
+detector.repartition.v1 so each is counted in one place. On start each instance rebuilds
+its windows from the last 15 minutes before signalling anything.
+
+--rules FILE loads the rules (deploy/rules.yaml documents the format and the defaults);
+without it the built-in defaults apply. GET /metrics serves Prometheus metrics and
+GET /readyz answers 200 once the windows are rebuilt.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger("detector")
+			if rulesFile != "" {
+				r, err := detector.LoadRules(rulesFile)
+				if err != nil {
+					return err
+				}
+				cfg.Rules = r
+			}
+			tc, err := temporalClient(log)
+			if err != nil {
+				return err
+			}
+			defer tc.Close()
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			cfg.Kafka = kafkaConfig("riskgate-detector")
+			cfg.Signaler = detector.TemporalSignaler{Client: tc}
+			cfg.Log = log
+			cfg.Registerer = reg
+			d, err := detector.New(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			var srv *http.Server
+			srvErr := make(chan error, 1)
+			if metricsAddr != "" {
+				ln, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					return fmt.Errorf("detector metrics listener on %s: %w", metricsAddr, err)
+				}
+				srv = &http.Server{Handler: detectorMux(reg, d.Ready), ReadHeaderTimeout: 5 * time.Second}
+				log.Info("detector metrics", "addr", "http://"+ln.Addr().String()+"/metrics")
+				go func() { srvErr <- srv.Serve(ln) }()
+			}
+			runErr := make(chan error, 1)
+			go func() { runErr <- d.Run(ctx) }()
+			select {
+			case err = <-runErr:
+			case err = <-srvErr:
+				cancel()
+				<-runErr
+				err = fmt.Errorf("detector metrics server: %w", err)
+			}
+			if srv != nil {
+				shutdown, stop := context.WithTimeout(context.Background(), 5*time.Second)
+				_ = srv.Shutdown(shutdown)
+				stop()
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&rulesFile, "rules", envOr("RISKGATE_DETECTOR_RULES", ""), "YAML rules file; empty uses the built-in defaults (env RISKGATE_DETECTOR_RULES)")
+	f.StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_DETECTOR_METRICS_ADDR", ":9102"), "address serving /metrics and /readyz; empty disables (env RISKGATE_DETECTOR_METRICS_ADDR)")
+	f.StringVar(&cfg.Group, "group", envOr("RISKGATE_DETECTOR_GROUP", detector.DefaultGroup), "consumer group on orders.v1 and the repartition topic (env RISKGATE_DETECTOR_GROUP)")
+	f.Int32Var(&cfg.Partitions, "partitions", 3, "partitions of the repartition topic when the detector creates it")
+	root.AddCommand(cmd)
+}
+
+// detectorMux serves the detector's metrics and readiness.
+func detectorMux(g prometheus.Gatherer, ready func() bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "detector rebuilding its windows", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	return mux
+}

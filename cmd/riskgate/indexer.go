@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/riskgate/riskgate/index"
+)
+
+func init() {
+	var (
+		data        string
+		metricsAddr string
+	)
+	cmd := &cobra.Command{
+		Use:   "indexer",
+		Short: "Index audit.v1, commands, states and risk signals into the audit index under the data dir",
+		Long: `Consume audit.v1, killswitch.commands.v1, killswitch.state.v1 and risk_signals.v1 into the
+embedded audit index (SQLite, <data>/` + index.FileName + `) that serves the API's audit, order and
+signal queries. Positions are stored with the records, so a restart resumes where it stopped
+and never counts a record twice.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runIndexer(cmd.Context(), data, metricsAddr)
+		},
+	}
+	cmd.Flags().StringVar(&data, "data", envOr("RISKGATE_DATA", "./data"), "data directory for the audit index (env RISKGATE_DATA)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (default: off)")
+	root.AddCommand(cmd)
+}
+
+func runIndexer(ctx context.Context, data, metricsAddr string) error {
+	log := newLogger("indexer")
+	db, err := index.OpenDir(data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	x, err := index.NewIndexer(index.IndexerConfig{
+		Kafka:      kafkaConfig("riskgate-indexer"),
+		Index:      db,
+		Log:        log,
+		Registerer: prometheus.DefaultRegisterer,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg   sync.WaitGroup
+		merr error
+	)
+	if metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.Handler())
+		wg.Go(func() {
+			if err := serveAPI(ctx, metricsAddr, mux, log.Info); err != nil {
+				merr = err
+				cancel()
+			}
+		})
+	}
+	err = x.Run(ctx)
+	cancel()
+	wg.Wait()
+	return errors.Join(err, merr)
+}

@@ -1,0 +1,570 @@
+// Operator commands: thin clients of the HTTP API (kill, unkill, throttle,
+// extend, pin, unpin, scopes, scope, audit, order) and token management.
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/riskgate/riskgate/api"
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/index"
+)
+
+// opsClient is the API connection every operator command shares.
+type opsClient struct {
+	api     string
+	token   string
+	json    bool
+	timeout time.Duration
+	out     io.Writer
+}
+
+// addOpsFlags adds --api, --token, --json and --timeout to cmd.
+func addOpsFlags(cmd *cobra.Command, c *opsClient) {
+	f := cmd.Flags()
+	f.StringVar(&c.api, "api", envOr("RISKGATE_API", "http://127.0.0.1:8080"), "riskgate API base URL (env RISKGATE_API)")
+	f.StringVar(&c.token, "token", os.Getenv("RISKGATE_TOKEN"), "bearer token (env RISKGATE_TOKEN; default: the dev stack's <data>/dev-token)")
+	f.BoolVar(&c.json, "json", false, "print the API's JSON instead of a table")
+	f.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up on the API after this long")
+}
+
+// resolveToken falls back to the token the dev stack writes, so commands
+// work against `riskgate dev` with no set-up.
+func (c *opsClient) resolveToken() string {
+	if c.token != "" {
+		return c.token
+	}
+	b, err := os.ReadFile(filepath.Join(envOr("RISKGATE_DATA", "./data"), "dev-token"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// apiError is a problem document returned by the API.
+type apiError struct {
+	status int
+	p      api.Problem
+}
+
+func (e *apiError) Error() string {
+	msg := e.p.Title
+	if msg == "" {
+		msg = http.StatusText(e.status)
+	}
+	if e.p.Detail != "" {
+		msg += ": " + e.p.Detail
+	}
+	return fmt.Sprintf("%s (HTTP %d)", msg, e.status)
+}
+
+// ExitCode makes API refusals exit with 2 and upstream failures with 3.
+func (e *apiError) ExitCode() int {
+	if e.status >= 500 {
+		return 3
+	}
+	return 2
+}
+
+// call sends a request and decodes a JSON answer into out (raw bytes are
+// returned too, for --json).
+func (c *opsClient) call(ctx context.Context, method, path string, body, out any) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	base := strings.TrimRight(c.api, "/")
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("build request for %s: %w", c.api, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if tok := c.resolveToken(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, base+path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read answer of %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 400 {
+		e := &apiError{status: resp.StatusCode}
+		_ = json.Unmarshal(raw, &e.p)
+		return raw, e
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return raw, fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+		}
+	}
+	return raw, nil
+}
+
+// printJSON indents raw API JSON to the output.
+func (c *opsClient) printJSON(raw []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		_, err = c.out.Write(raw)
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err := buf.WriteTo(c.out)
+	return err
+}
+
+func (c *opsClient) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+}
+
+func fmtMS(ms int64) string {
+	if ms <= 0 {
+		return "-"
+	}
+	return time.UnixMilli(ms).Local().Format("2006-01-02 15:04:05.000")
+}
+
+func fmtCooldown(until int64) string {
+	if until <= 0 {
+		return "-"
+	}
+	left := time.Until(time.UnixMilli(until))
+	if left <= 0 {
+		return "ended"
+	}
+	return left.Round(time.Second).String()
+}
+
+// clean keeps table cells on one line and free of terminal control codes.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// actionSpec describes one operator action command.
+type actionSpec struct {
+	use, short string
+	method     string
+	path       func(scope string) string
+	// rate/cooldown flags wanted.
+	rate, cooldown, by bool
+}
+
+func scopePath(suffix string) func(string) string {
+	return func(scope string) string { return "/v1/scopes/" + url.PathEscape(scope) + suffix }
+}
+
+func fixedPath(p string) func(string) string { return func(string) string { return p } }
+
+func init() {
+	for _, a := range []actionSpec{
+		{use: "kill", short: "Kill a scope: every new order it matches is dropped", method: "POST", path: fixedPath("/v1/kill"), cooldown: true},
+		{use: "unkill", short: "End a scope's kill or throttle now", method: "POST", path: fixedPath("/v1/unkill")},
+		{use: "throttle", short: "Limit a scope to --rate orders per second", method: "POST", path: fixedPath("/v1/throttle"), rate: true},
+		{use: "extend", short: "Extend the cooldown of a scope's open incident by --by", method: "POST", path: scopePath("/extend"), by: true},
+		{use: "pin", short: "Stop a scope's open incident from ending by itself", method: "POST", path: scopePath("/pin")},
+		{use: "unpin", short: "Let a scope's open incident end by itself again", method: "DELETE", path: scopePath("/pin")},
+	} {
+		root.AddCommand(actionCommand(a))
+	}
+	root.AddCommand(scopesCommand(), scopeCommand(), auditCommand(), orderCommand(), tokenCommand())
+}
+
+func actionCommand(a actionSpec) *cobra.Command {
+	var (
+		c          opsClient
+		reason     string
+		rate       float64
+		cooldown   time.Duration
+		by         time.Duration
+		autoUnkill bool
+		cmdID      string
+	)
+	cmd := &cobra.Command{
+		Use:   a.use + " SCOPE --reason TEXT",
+		Short: a.short,
+		Long: a.short + `.
+
+SCOPE is GLOBAL, ACCOUNT:<id>, SYMBOL:<sym> or STRATEGY:<name>. The operator recorded is the
+identity of the token; GLOBAL needs an admin token.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.out = cmd.OutOrStdout()
+			scope, err := domain.ParseScope(args[0])
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(reason) == "" {
+				return errors.New("--reason is required: every action must say why")
+			}
+			body := api.OperateRequest{Scope: string(scope), Reason: reason, CmdID: cmdID, AutoUnkill: autoUnkill}
+			if a.rate {
+				if !(rate > 0) {
+					return errors.New("--rate must be a positive number of orders per second")
+				}
+				body.MaxRatePerSecond = rate
+			}
+			if a.cooldown && cooldown > 0 {
+				body.CooldownSeconds = int64(cooldown.Round(time.Second) / time.Second)
+			}
+			if a.by {
+				if by < time.Second {
+					return errors.New("--by must be at least 1s")
+				}
+				body.CooldownSeconds = int64(by.Round(time.Second) / time.Second)
+			}
+			var st domain.State
+			raw, err := c.call(cmd.Context(), a.method, a.path(string(scope)), body, &st)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(raw)
+			}
+			fmt.Fprintf(c.out, "%s is %s (version %d, by %s, corr_id %s)\n", st.Scope, st.Status, st.Version, clean(st.UpdatedBy), st.CorrID)
+			if len(st.Approvals) > 0 && st.Status != domain.StatusActive {
+				fmt.Fprintf(c.out, "release recorded; it needs a second operator (approvals: %d)\n", len(st.Approvals))
+			}
+			return nil
+		},
+	}
+	addOpsFlags(cmd, &c)
+	f := cmd.Flags()
+	f.StringVar(&reason, "reason", "", "why (required; recorded in the command, the state and the audit)")
+	f.StringVar(&cmdID, "cmd-id", "", "command id, to make a retry idempotent (default: generated)")
+	if a.rate {
+		f.Float64Var(&rate, "rate", 0, "orders per second allowed while throttled (required)")
+	}
+	if a.cooldown {
+		f.DurationVar(&cooldown, "cooldown", 0, "cooldown before the kill may end by itself (default: the worker's)")
+		f.BoolVar(&autoUnkill, "auto-unkill", false, "let this kill end by itself after its cooldown")
+	}
+	if a.by {
+		f.DurationVar(&by, "by", 0, "how much longer the cooldown lasts (required), e.g. 10m")
+	}
+	return cmd
+}
+
+func scopesCommand() *cobra.Command {
+	var (
+		c      opsClient
+		status string
+		typ    string
+	)
+	cmd := &cobra.Command{
+		Use:   "scopes",
+		Short: "List the kill state of every scope",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c.out = cmd.OutOrStdout()
+			q := url.Values{}
+			if status != "" {
+				q.Set("status", status)
+			}
+			if typ != "" {
+				q.Set("type", typ)
+			}
+			var l api.ScopeList
+			raw, err := c.call(cmd.Context(), "GET", "/v1/scopes?"+q.Encode(), nil, &l)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(raw)
+			}
+			tw := c.table()
+			fmt.Fprintln(tw, "SCOPE\tSTATUS\tRATE\tUPDATED\tBY\tCOOLDOWN\tREASON")
+			for _, s := range l.Scopes {
+				rate := "-"
+				if s.Status == domain.StatusThrottled {
+					rate = strconv.FormatFloat(s.MaxRatePerSecond, 'g', -1, 64) + "/s"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Scope, s.Status, rate, fmtMS(s.UpdatedTS),
+					clean(s.UpdatedBy), fmtCooldown(s.CooldownUntil), clean(s.Reason))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if !l.Ready {
+				fmt.Fprintln(c.out, "(the API is still loading kill states; the list may be incomplete)")
+			}
+			return nil
+		},
+	}
+	addOpsFlags(cmd, &c)
+	cmd.Flags().StringVar(&status, "status", "", "only this status: ACTIVE, KILLED or THROTTLED")
+	cmd.Flags().StringVar(&typ, "type", "", "only this scope type: GLOBAL, ACCOUNT, SYMBOL or STRATEGY")
+	return cmd
+}
+
+func scopeCommand() *cobra.Command {
+	var c opsClient
+	cmd := &cobra.Command{
+		Use:   "scope SCOPE",
+		Short: "Show a scope's state, open incident with its history, past incidents and commands",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.out = cmd.OutOrStdout()
+			scope, err := domain.ParseScope(args[0])
+			if err != nil {
+				return err
+			}
+			var d api.ScopeDetail
+			raw, err := c.call(cmd.Context(), "GET", "/v1/scopes/"+url.PathEscape(string(scope)), nil, &d)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(raw)
+			}
+			return printScopeDetail(c.out, d)
+		},
+	}
+	addOpsFlags(cmd, &c)
+	return cmd
+}
+
+func printScopeDetail(w io.Writer, d api.ScopeDetail) error {
+	fmt.Fprintf(w, "%s\n", d.Scope)
+	if s := d.State; s != nil {
+		fmt.Fprintf(w, "  status     %s\n  reason     %s\n  updated    %s by %s (%s)\n  version    %d\n  corr_id    %s\n  cooldown   %s\n  auto-unkill %v\n",
+			s.Status, clean(s.Reason), fmtMS(s.UpdatedTS), clean(s.UpdatedBy), s.Trigger, s.Version, s.CorrID, fmtCooldown(s.CooldownUntil), s.AutoUnkillEnabled)
+	} else {
+		fmt.Fprintln(w, "  no published state")
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if inc := d.Incident; inc != nil {
+		fmt.Fprintf(w, "\nopen incident %s (run %s, started %s)\n", inc.WorkflowID, inc.RunID, fmtMS(inc.StartTS))
+		fmt.Fprintln(tw, "  TIME\tACTION\tFROM\tTO\tBY\tREASON")
+		for _, t := range inc.History {
+			by := string(t.Trigger)
+			if t.Operator != "" {
+				by = t.Operator
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", fmtMS(t.TS), t.Action, t.From, t.To, clean(by), clean(t.Reason))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(d.Incidents) > 0 {
+		fmt.Fprintln(w, "\nincidents")
+		fmt.Fprintln(tw, "  RUN\tSTATUS\tSTARTED\tCLOSED\tKILL STATUS")
+		for _, i := range d.Incidents {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", i.RunID, i.Status, fmtMS(i.StartTS), fmtMS(i.CloseTS), i.KillState)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(d.Commands) > 0 {
+		fmt.Fprintln(w, "\ncommands")
+		fmt.Fprintln(tw, "  TIME\tACTION\tBY\tCORR_ID\tREASON")
+		for _, c := range d.Commands {
+			by := string(c.TriggeredBy)
+			if c.Operator != "" {
+				by = c.Operator
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", fmtMS(c.TS), c.Action, clean(by), c.CorrID, clean(c.Reason))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	for _, warn := range d.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", clean(warn))
+	}
+	return nil
+}
+
+func auditCommand() *cobra.Command {
+	var (
+		c                                           opsClient
+		account, symbol, strategy, decision, corrID string
+		since, until                                string
+		limit                                       int
+	)
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Search the audit trail, newest first",
+		Example: `  riskgate audit --account 12345 --since 10m
+  riskgate audit --decision DROP --corr-id 5f0c… --limit 500 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c.out = cmd.OutOrStdout()
+			q := url.Values{}
+			for k, v := range map[string]string{"account": account, "symbol": symbol, "strategy": strategy,
+				"decision": decision, "corr_id": corrID, "since": since, "until": until} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			all := []domain.AuditRecord{}
+			next := ""
+			for len(all) < limit {
+				q.Set("limit", strconv.Itoa(min(limit-len(all), 1000)))
+				var page index.AuditPage
+				if _, err := c.call(cmd.Context(), "GET", "/v1/audit?"+q.Encode(), nil, &page); err != nil {
+					return err
+				}
+				all = append(all, page.Records...)
+				next = page.Next
+				if page.Next == "" || len(page.Records) == 0 {
+					break
+				}
+				q.Set("cursor", page.Next)
+			}
+			if c.json {
+				b, err := json.Marshal(index.AuditPage{Records: all, Next: next})
+				if err != nil {
+					return err
+				}
+				return c.printJSON(b)
+			}
+			tw := c.table()
+			fmt.Fprintln(tw, "TIME\tDECISION\tORDER\tACCOUNT\tSYMBOL\tSTRATEGY\tCORR_ID\tREASON")
+			for _, a := range all {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtMS(a.TS), a.Decision, clean(a.OrderID), clean(a.AccountID),
+					clean(a.Symbol), clean(a.Strategy), a.CorrID, clean(a.Reason))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "%d records\n", len(all))
+			return nil
+		},
+	}
+	addOpsFlags(cmd, &c)
+	f := cmd.Flags()
+	f.StringVar(&account, "account", "", "account id")
+	f.StringVar(&symbol, "symbol", "", "symbol")
+	f.StringVar(&strategy, "strategy", "", "strategy")
+	f.StringVar(&decision, "decision", "", "ALLOW, DROP, THROTTLE, DUPLICATE or REJECT")
+	f.StringVar(&corrID, "corr-id", "", "records of one incident")
+	f.StringVar(&since, "since", "", "from: a duration before now (10m), Unix ms or RFC 3339")
+	f.StringVar(&until, "until", "", "to (exclusive): a duration before now, Unix ms or RFC 3339")
+	f.IntVar(&limit, "limit", 100, "at most this many records (pages through the API)")
+	return cmd
+}
+
+func orderCommand() *cobra.Command {
+	var c opsClient
+	cmd := &cobra.Command{
+		Use:   "order ORDER_ID",
+		Short: "Show an order's decision and the kill or throttle that caused it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.out = cmd.OutOrStdout()
+			var d api.OrderDetail
+			raw, err := c.call(cmd.Context(), "GET", "/v1/orders/"+url.PathEscape(args[0]), nil, &d)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(raw)
+			}
+			for _, a := range d.Records {
+				fmt.Fprintf(c.out, "%s  %s  %s  account %s  symbol %s  %s\n", fmtMS(a.TS), a.Decision, clean(a.OrderID),
+					clean(a.AccountID), clean(a.Symbol), clean(a.Reason))
+			}
+			if k := d.Cause; k != nil {
+				by := string(k.TriggeredBy)
+				if k.Operator != "" {
+					by += " " + k.Operator
+				}
+				fmt.Fprintf(c.out, "caused by %s of %s at %s by %s: %s (corr_id %s)\n", k.Action, k.Scope, fmtMS(k.TS), clean(by), clean(k.Reason), k.CorrID)
+			}
+			return nil
+		},
+	}
+	addOpsFlags(cmd, &c)
+	return cmd
+}
+
+func tokenCommand() *cobra.Command {
+	tok := &cobra.Command{Use: "token", Short: "Manage API tokens"}
+	var (
+		name, role, file string
+	)
+	newCmd := &cobra.Command{
+		Use:   "new --name NAME --role viewer|operator|admin [--file tokens.json]",
+		Short: "Create a token: print it once, and store only its hash",
+		Long: `Create a random API token. The token is printed once; only its SHA-256 goes into the
+tokens file (created if missing). Without --file the file entry is printed instead.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			r := api.Role(role)
+			if !r.Allows(api.RoleViewer) {
+				return fmt.Errorf("--role must be viewer, operator or admin, not %q", role)
+			}
+			if name == "" {
+				return errors.New("--name is required: it is recorded as the operator")
+			}
+			t := api.NewToken()
+			entry := api.TokenEntry{Name: name, Role: r, SHA256: api.HashToken(t)}
+			if file == "" {
+				b, _ := json.Marshal(entry)
+				fmt.Fprintf(out, "token: %s\nentry: %s\n", t, b)
+				return nil
+			}
+			var f api.TokensFile
+			if b, err := os.ReadFile(file); err == nil {
+				if err := json.Unmarshal(b, &f); err != nil {
+					return fmt.Errorf("parse %s: %w", file, err)
+				}
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("read %s: %w", file, err)
+			}
+			f.Tokens = append(f.Tokens, entry)
+			if _, err := api.NewTokens(f.Tokens); err != nil {
+				return err
+			}
+			b, err := json.MarshalIndent(f, "", "  ")
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(file, append(b, '\n'), 0o600); err != nil {
+				return fmt.Errorf("write %s: %w", file, err)
+			}
+			fmt.Fprintf(out, "token: %s\nadded %s (%s) to %s; the token is not stored, keep it now\n", t, name, r, file)
+			return nil
+		},
+	}
+	newCmd.Flags().StringVar(&name, "name", "", "who holds the token (recorded as the operator)")
+	newCmd.Flags().StringVar(&role, "role", "operator", "viewer, operator or admin")
+	newCmd.Flags().StringVar(&file, "file", "", "tokens file to add the hash to")
+	tok.AddCommand(newCmd)
+	return tok
+}

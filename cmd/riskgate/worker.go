@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/workers"
+	"github.com/riskgate/riskgate/workflows"
+)
+
+func init() {
+	var (
+		cfg          workers.Config
+		globalEyes   int
+		globalWindow time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run the KillSwitch Temporal worker (workflow + Kafka publisher)",
+		Long: `Run the KillSwitch worker: it executes every scope's KillSwitch workflow
+and publishes each transition to killswitch.commands.v1 then killswitch.state.v1.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger("worker")
+			if globalEyes < 1 {
+				return fmt.Errorf("--global-approvals %d: must be at least 1", globalEyes)
+			}
+			cfg.FourEyes = map[domain.ScopeType]workflows.ApprovalPolicy{
+				domain.ScopeGlobal: {Required: globalEyes, Window: globalWindow},
+			}
+			cfg.Kafka = kafkaConfig("riskgate-worker")
+			cfg.Log = log
+			c, err := temporalClient(log)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return workers.Run(cmd.Context(), c, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&cfg.Cooldown, "cooldown", 5*time.Minute, "how long a detector kill lasts before auto-unkill is considered")
+	f.DurationVar(&cfg.MaxCooldown, "max-cooldown", time.Hour, "cap of the doubled cooldown after a breach on probation")
+	f.DurationVar(&cfg.Probation, "probation", 2*time.Minute, "how long an auto-unkilled scope stays THROTTLED (negative: none)")
+	f.Float64Var(&cfg.ProbationRate, "probation-rate", 10, "orders per second allowed during probation")
+	f.BoolVar(&cfg.IgnoreNormal, "ignore-normal", false, "auto-unkill after the cooldown without the detector's normal signal")
+	f.IntVar(&globalEyes, "global-approvals", 2, "different operators needed to unkill GLOBAL (four eyes)")
+	f.DurationVar(&globalWindow, "global-approval-window", 10*time.Minute, "time within which the GLOBAL approvals must arrive")
+	root.AddCommand(cmd)
+}

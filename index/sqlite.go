@@ -1,0 +1,502 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+
+	"github.com/riskgate/riskgate/domain"
+)
+
+// SQLite is the embedded index: one SQLite file (WAL mode), written by one
+// indexer and read by any number of API processes on the same host.
+type SQLite struct {
+	db *sql.DB
+}
+
+var _ Index = (*SQLite)(nil)
+
+// FileName is the index's file name inside a data directory.
+const FileName = "audit-index.sqlite"
+
+// OpenDir opens (creating if needed) the index file in a data directory.
+func OpenDir(dir string) (*SQLite, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create index dir %s: %w", dir, err)
+	}
+	return Open(filepath.Join(dir, FileName))
+}
+
+// Open opens (creating if needed) the SQLite index at path.
+func Open(path string) (*SQLite, error) {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(OFF)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	s := &SQLite{db: db}
+	if err := s.migrate(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+// Ping implements Reader.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping index: %w", err)
+	}
+	return nil
+}
+
+// Every table keys its rows by the record's topic position, so a record can
+// only ever be stored once even if positions were lost.
+const schema = `
+CREATE TABLE IF NOT EXISTS positions (
+	topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL,
+	PRIMARY KEY (topic, part));
+CREATE TABLE IF NOT EXISTS audit (
+	id INTEGER PRIMARY KEY, part INTEGER NOT NULL, off INTEGER NOT NULL,
+	ts INTEGER NOT NULL, decision TEXT NOT NULL, order_id TEXT NOT NULL,
+	account_id TEXT NOT NULL, symbol TEXT NOT NULL, strategy TEXT NOT NULL, corr_id TEXT NOT NULL,
+	record TEXT NOT NULL, UNIQUE (part, off));
+CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts, id);
+CREATE INDEX IF NOT EXISTS audit_account ON audit (account_id, ts, id);
+CREATE INDEX IF NOT EXISTS audit_symbol ON audit (symbol, ts, id);
+CREATE INDEX IF NOT EXISTS audit_strategy ON audit (strategy, ts, id);
+CREATE INDEX IF NOT EXISTS audit_decision ON audit (decision, ts, id);
+CREATE INDEX IF NOT EXISTS audit_order ON audit (order_id);
+CREATE INDEX IF NOT EXISTS audit_corr ON audit (corr_id, ts, id) WHERE corr_id != '';
+CREATE TABLE IF NOT EXISTS commands (
+	id INTEGER PRIMARY KEY, part INTEGER NOT NULL, off INTEGER NOT NULL,
+	ts INTEGER NOT NULL, scope TEXT NOT NULL, corr_id TEXT NOT NULL, action TEXT NOT NULL,
+	record TEXT NOT NULL, UNIQUE (part, off));
+CREATE INDEX IF NOT EXISTS commands_scope ON commands (scope, ts, id);
+CREATE INDEX IF NOT EXISTS commands_corr ON commands (corr_id, ts, id);
+CREATE INDEX IF NOT EXISTS commands_ts ON commands (ts, id);
+CREATE TABLE IF NOT EXISTS states (
+	id INTEGER PRIMARY KEY, part INTEGER NOT NULL, off INTEGER NOT NULL,
+	scope TEXT NOT NULL, version INTEGER NOT NULL, ts INTEGER NOT NULL,
+	record TEXT NOT NULL, UNIQUE (part, off));
+CREATE INDEX IF NOT EXISTS states_scope ON states (scope, version);
+CREATE TABLE IF NOT EXISTS signals (
+	id INTEGER PRIMARY KEY, part INTEGER NOT NULL, off INTEGER NOT NULL,
+	ts INTEGER NOT NULL, scope TEXT NOT NULL, breaching INTEGER NOT NULL,
+	record TEXT NOT NULL, UNIQUE (part, off));
+CREATE INDEX IF NOT EXISTS signals_scope ON signals (scope, ts, id);
+CREATE INDEX IF NOT EXISTS signals_ts ON signals (ts, id);
+`
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("create schema: %w", err)
+	}
+	return nil
+}
+
+// Positions implements Writer.
+func (s *SQLite) Positions(ctx context.Context) (map[string]map[int32]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT topic, part, next FROM positions`)
+	if err != nil {
+		return nil, fmt.Errorf("read index positions: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]map[int32]int64)
+	for rows.Next() {
+		var (
+			topic string
+			part  int32
+			next  int64
+		)
+		if err := rows.Scan(&topic, &part, &next); err != nil {
+			return nil, fmt.Errorf("read index positions: %w", err)
+		}
+		if out[topic] == nil {
+			out[topic] = make(map[int32]int64)
+		}
+		out[topic][part] = next
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read index positions: %w", err)
+	}
+	return out, nil
+}
+
+// Apply implements Writer: one transaction for the records and positions.
+func (s *SQLite) Apply(ctx context.Context, b *Batch) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("apply index batch: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if len(b.Audit) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO audit
+			(part, off, ts, decision, order_id, account_id, symbol, strategy, corr_id, record)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("apply index batch: %w", err)
+		}
+		defer st.Close()
+		for _, e := range b.Audit {
+			r := &e.Record
+			js, err := json.Marshal(r)
+			if err != nil {
+				return fmt.Errorf("encode audit record %s: %w", r.OrderID, err)
+			}
+			if _, err := st.ExecContext(ctx, e.Partition, e.Offset, r.TS, string(r.Decision), r.OrderID,
+				r.AccountID, r.Symbol, r.Strategy, r.CorrID, string(js)); err != nil {
+				return fmt.Errorf("index audit record %s at %d/%d: %w", r.OrderID, e.Partition, e.Offset, err)
+			}
+		}
+	}
+	if len(b.Commands) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO commands
+			(part, off, ts, scope, corr_id, action, record) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("apply index batch: %w", err)
+		}
+		defer st.Close()
+		for _, e := range b.Commands {
+			c := &e.Command
+			js, err := json.Marshal(c)
+			if err != nil {
+				return fmt.Errorf("encode command %s: %w", c.CmdID, err)
+			}
+			if _, err := st.ExecContext(ctx, e.Partition, e.Offset, c.TS, string(c.Scope), c.CorrID, string(c.Action), string(js)); err != nil {
+				return fmt.Errorf("index command %s for %s: %w", c.CmdID, c.Scope, err)
+			}
+		}
+	}
+	if len(b.States) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO states
+			(part, off, scope, version, ts, record) VALUES (?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("apply index batch: %w", err)
+		}
+		defer st.Close()
+		for _, e := range b.States {
+			v := &e.State
+			js, err := json.Marshal(v)
+			if err != nil {
+				return fmt.Errorf("encode state of %s: %w", v.Scope, err)
+			}
+			if _, err := st.ExecContext(ctx, e.Partition, e.Offset, string(v.Scope), v.Version, v.UpdatedTS, string(js)); err != nil {
+				return fmt.Errorf("index state of %s v%d: %w", v.Scope, v.Version, err)
+			}
+		}
+	}
+	if len(b.Signals) > 0 {
+		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO signals
+			(part, off, ts, scope, breaching, record) VALUES (?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("apply index batch: %w", err)
+		}
+		defer st.Close()
+		for _, e := range b.Signals {
+			g := &e.Signal
+			js, err := json.Marshal(g)
+			if err != nil {
+				return fmt.Errorf("encode signal of %s: %w", g.Scope, err)
+			}
+			breaching := 0
+			if len(g.Breaches) > 0 {
+				breaching = 1
+			}
+			if _, err := st.ExecContext(ctx, e.Partition, e.Offset, g.TS, string(g.Scope), breaching, string(js)); err != nil {
+				return fmt.Errorf("index signal of %s: %w", g.Scope, err)
+			}
+		}
+	}
+	for topic, parts := range b.Next {
+		for p, next := range parts {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO positions (topic, part, next) VALUES (?, ?, ?)
+				ON CONFLICT (topic, part) DO UPDATE SET next = max(next, excluded.next)`, topic, p, next); err != nil {
+				return fmt.Errorf("advance index position %s/%d: %w", topic, p, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit index batch: %w", err)
+	}
+	return nil
+}
+
+// cursor is an audit page boundary: the last (ts, id) returned.
+type cursor struct {
+	ts, id int64
+}
+
+func (c cursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.ts, 10) + "." + strconv.FormatInt(c.id, 10)))
+}
+
+func parseCursor(s string) (cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, ErrBadCursor
+	}
+	a, z, ok := strings.Cut(string(b), ".")
+	if !ok {
+		return cursor{}, ErrBadCursor
+	}
+	ts, err1 := strconv.ParseInt(a, 10, 64)
+	id, err2 := strconv.ParseInt(z, 10, 64)
+	if err1 != nil || err2 != nil {
+		return cursor{}, ErrBadCursor
+	}
+	return cursor{ts, id}, nil
+}
+
+// Audit implements Reader.
+func (s *SQLite) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
+	limit := ClampLimit(q.Limit, 100, 1000)
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if q.Account != "" {
+		add("account_id = ?", q.Account)
+	}
+	if q.Symbol != "" {
+		add("symbol = ?", q.Symbol)
+	}
+	if q.Strategy != "" {
+		add("strategy = ?", q.Strategy)
+	}
+	if q.Decision != "" {
+		add("decision = ?", string(q.Decision))
+	}
+	if q.CorrID != "" {
+		add("corr_id = ?", q.CorrID)
+	}
+	if q.Since > 0 {
+		add("ts >= ?", q.Since)
+	}
+	if q.Until > 0 {
+		add("ts < ?", q.Until)
+	}
+	if q.Cursor != "" {
+		c, err := parseCursor(q.Cursor)
+		if err != nil {
+			return AuditPage{}, err
+		}
+		where = append(where, "(ts < ? OR (ts = ? AND id < ?))")
+		args = append(args, c.ts, c.ts, c.id)
+	}
+	sqlq := "SELECT id, ts, record FROM audit"
+	if len(where) > 0 {
+		sqlq += " WHERE " + strings.Join(where, " AND ")
+	}
+	sqlq += " ORDER BY ts DESC, id DESC LIMIT ?"
+	args = append(args, limit+1)
+	rows, err := s.db.QueryContext(ctx, sqlq, args...)
+	if err != nil {
+		return AuditPage{}, fmt.Errorf("search audit: %w", err)
+	}
+	defer rows.Close()
+	page := AuditPage{Records: []domain.AuditRecord{}}
+	var last cursor
+	for rows.Next() {
+		var (
+			c   cursor
+			raw string
+		)
+		if err := rows.Scan(&c.id, &c.ts, &raw); err != nil {
+			return AuditPage{}, fmt.Errorf("search audit: %w", err)
+		}
+		if len(page.Records) == limit {
+			page.Next = last.String()
+			break
+		}
+		var r domain.AuditRecord
+		if err := json.Unmarshal([]byte(raw), &r); err != nil {
+			return AuditPage{}, fmt.Errorf("decode indexed audit record %d: %w", c.id, err)
+		}
+		page.Records = append(page.Records, r)
+		last = c
+	}
+	if err := rows.Err(); err != nil {
+		return AuditPage{}, fmt.Errorf("search audit: %w", err)
+	}
+	return page, nil
+}
+
+// Order implements Reader.
+func (s *SQLite) Order(ctx context.Context, orderID string) ([]domain.AuditRecord, error) {
+	out, err := queryJSON[domain.AuditRecord](ctx, s.db,
+		`SELECT record FROM audit WHERE order_id = ? ORDER BY ts, id LIMIT 100`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("look up order %s: %w", orderID, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("order %s: %w", orderID, ErrNotFound)
+	}
+	return out, nil
+}
+
+// Commands implements Reader.
+func (s *SQLite) Commands(ctx context.Context, q CommandQuery) ([]domain.Command, error) {
+	var (
+		where = []string{"1 = 1"}
+		args  []any
+	)
+	if q.Scope != "" {
+		where = append(where, "scope = ?")
+		args = append(args, string(q.Scope))
+	}
+	if q.CorrID != "" {
+		where = append(where, "corr_id = ?")
+		args = append(args, q.CorrID)
+	}
+	if q.Since > 0 {
+		where = append(where, "ts >= ?")
+		args = append(args, q.Since)
+	}
+	args = append(args, ClampLimit(q.Limit, 100, 1000))
+	out, err := queryJSON[domain.Command](ctx, s.db,
+		`SELECT record FROM commands WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query commands: %w", err)
+	}
+	return out, nil
+}
+
+// Signals implements Reader.
+func (s *SQLite) Signals(ctx context.Context, q SignalQuery) ([]domain.RiskSignal, error) {
+	var (
+		where = []string{"1 = 1"}
+		args  []any
+	)
+	if q.Scope != "" {
+		where = append(where, "scope = ?")
+		args = append(args, string(q.Scope))
+	}
+	if q.Breaching {
+		where = append(where, "breaching = 1")
+	}
+	if q.Since > 0 {
+		where = append(where, "ts >= ?")
+		args = append(args, q.Since)
+	}
+	args = append(args, ClampLimit(q.Limit, 100, 1000))
+	out, err := queryJSON[domain.RiskSignal](ctx, s.db,
+		`SELECT record FROM signals WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query signals: %w", err)
+	}
+	return out, nil
+}
+
+// States implements Reader.
+func (s *SQLite) States(ctx context.Context, scope domain.Scope, limit int) ([]domain.State, error) {
+	out, err := queryJSON[domain.State](ctx, s.db,
+		`SELECT record FROM states WHERE scope = ? ORDER BY version DESC LIMIT ?`, string(scope), ClampLimit(limit, 100, 1000))
+	if err != nil {
+		return nil, fmt.Errorf("query states of %s: %w", scope, err)
+	}
+	return out, nil
+}
+
+// Rates implements Reader.
+func (s *SQLite) Rates(ctx context.Context, since int64) ([]Rate, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT ts / 1000 AS sec, decision, count(*) FROM audit
+		WHERE ts >= ? GROUP BY sec, decision ORDER BY sec`, since)
+	if err != nil {
+		return nil, fmt.Errorf("count decisions: %w", err)
+	}
+	defer rows.Close()
+	var out []Rate
+	for rows.Next() {
+		var (
+			sec, n int64
+			dec    string
+		)
+		if err := rows.Scan(&sec, &dec, &n); err != nil {
+			return nil, fmt.Errorf("count decisions: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].Second != sec {
+			out = append(out, Rate{Second: sec})
+		}
+		r := &out[len(out)-1]
+		switch domain.Decision(dec) {
+		case domain.DecisionAllow:
+			r.Allow += n
+		case domain.DecisionDrop:
+			r.Drop += n
+		case domain.DecisionThrottle:
+			r.Throttle += n
+		default:
+			r.Other += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count decisions: %w", err)
+	}
+	return out, nil
+}
+
+// Count returns the number of rows of each kind, for tests and status.
+func (s *SQLite) Count(ctx context.Context) (audit, commands, states, signals int64, err error) {
+	row := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM audit), (SELECT count(*) FROM commands),
+		(SELECT count(*) FROM states), (SELECT count(*) FROM signals)`)
+	if err := row.Scan(&audit, &commands, &states, &signals); err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("count index rows: %w", err)
+	}
+	return audit, commands, states, signals, nil
+}
+
+func queryJSON[T any](ctx context.Context, db *sql.DB, q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		var v T
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			return nil, fmt.Errorf("decode indexed record: %w", err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil, ctx.Err()
+	}
+	return out, nil
+}

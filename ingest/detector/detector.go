@@ -1,0 +1,589 @@
+package detector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/killstate"
+	"github.com/riskgate/riskgate/workflows"
+)
+
+// Config configures a Detector.
+type Config struct {
+	// Kafka says how to reach the cluster.
+	Kafka kafka.Config
+	// Group is the consumer group the detector instances share.
+	// Default "riskgate-detector".
+	Group string
+	// Signaler delivers breaches and normals. Required.
+	Signaler Signaler
+	// Rules are the detection rules; the zero value means DefaultRules.
+	Rules Rules
+	// Log receives the detector's logs. Default slog.Default().
+	Log *slog.Logger
+	// Registerer, when set, gets the detector's Prometheus metrics.
+	Registerer prometheus.Registerer
+	// Partitions is the partition count used when Run creates the
+	// repartition topic. Default 3.
+	Partitions int32
+	// Now is the wall clock that future-skewed timestamps are clamped to.
+	// Default time.Now.
+	Now func() time.Time
+	// TickInterval is how often idle incidents are re-evaluated and idle
+	// keys evicted. Default 1 s.
+	TickInterval time.Duration
+}
+
+// DefaultGroup is the consumer group of Config.Group's default.
+const DefaultGroup = "riskgate-detector"
+
+// Detector consumes orders.v1 in a consumer group, counts each order for its
+// account and forwards it through the repartition topic to the instances
+// owning its symbol, strategy and GLOBAL keys, evaluates every rule on every
+// order, and signals breaches and normals once per incident.
+type Detector struct {
+	cfg    Config
+	log    *slog.Logger
+	m      *metrics
+	table  *killstate.Table
+	follow *killstate.Follower
+	disp   *dispatcher
+
+	mu     sync.Mutex // guards engine, parts and the clock below
+	engine *Engine
+	parts  map[tp]*partState
+	nparts map[string]int
+	// maxEvent is the newest admitted event time and wallAtMax the wall time
+	// it was seen at: ticks extrapolate event time from them.
+	maxEvent  int64
+	wallAtMax time.Time
+	consumed  time.Time // when the batch being evaluated was fetched
+	runCtx    context.Context
+
+	cl       *kgo.Client
+	joined   atomic.Bool
+	rebuilds atomic.Int64
+	partsKey kgo.Partitioner
+
+	forwardSym, forwardStrat, forwardGlobal bool
+	late, clamped, evaluated                atomic.Int64
+}
+
+type tp struct {
+	topic string
+	part  int32
+}
+
+// partState is one assigned partition: where its rebuild ends and its
+// stream time (the newest order ts seen), against which lateness is judged.
+type partState struct {
+	liveFrom   int64
+	streamTime int64
+	// lastSource, for repartition partitions: the newest source offset
+	// counted per orders.v1 partition, to drop records forwarded twice.
+	lastSource map[int32]int64
+}
+
+// New checks the configuration and builds a Detector; Run starts it.
+func New(cfg Config) (*Detector, error) {
+	if cfg.Signaler == nil {
+		return nil, errors.New("detector: Signaler is required")
+	}
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 3
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = time.Second
+	}
+	d := &Detector{
+		cfg:      cfg,
+		log:      cfg.Log,
+		m:        newMetrics(),
+		parts:    make(map[tp]*partState),
+		nparts:   make(map[string]int),
+		partsKey: kgo.StickyKeyPartitioner(nil),
+	}
+	d.table = killstate.NewTable(nil)
+	d.follow = killstate.NewFollower(cfg.Kafka, d.table, cfg.Log)
+	eng, err := NewEngine(cfg.Rules, sink{d}, d.table.Get)
+	if err != nil {
+		return nil, fmt.Errorf("detector rules: %w", err)
+	}
+	d.engine = eng
+	d.forwardSym = eng.HasRules(domain.ScopeSymbol)
+	d.forwardStrat = eng.HasRules(domain.ScopeStrategy)
+	d.forwardGlobal = eng.HasRules(domain.ScopeGlobal)
+	d.disp = newDispatcher(cfg.Signaler, cfg.Log, d.m)
+	if err := d.m.register(cfg.Registerer); err != nil {
+		return nil, fmt.Errorf("register detector metrics: %w", err)
+	}
+	return d, nil
+}
+
+// Rules returns the rules in force, defaults filled in.
+func (d *Detector) Rules() Rules { return d.engine.Rules() }
+
+// Ready reports whether the detector has bootstrapped the kill state, joined
+// its group and rebuilt the windows of every partition it was assigned.
+func (d *Detector) Ready() bool {
+	return d.follow.Ready() && d.joined.Load() && d.rebuilds.Load() == 0
+}
+
+// States is the kill-state table the detector follows.
+func (d *Detector) States() *killstate.Table { return d.table }
+
+// Run consumes until ctx ends. It returns nil on cancellation.
+func (d *Detector) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.runCtx = ctx
+	if err := d.ensureTopic(ctx); err != nil {
+		d.log.Warn("could not create the repartition topic; expecting it to exist", "topic", domain.TopicDetectorRepartition, "err", err)
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	followErr := make(chan error, 1)
+	wg.Go(func() { followErr <- d.follow.Run(ctx) })
+	select {
+	case <-d.follow.ReadyC():
+	case err := <-followErr:
+		if err == nil {
+			err = ctx.Err()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("follow kill state: %w", err)
+	}
+
+	d.disp.start(ctx)
+	defer d.disp.wait()
+
+	cl, err := d.cfg.Kafka.NewClient(
+		kgo.ConsumerGroup(d.cfg.Group),
+		kgo.ConsumeTopics(domain.TopicOrders, domain.TopicDetectorRepartition),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(time.Second),
+		kgo.AdjustFetchOffsetsFn(d.adjustOffsets),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { d.joined.Store(true) }),
+		kgo.OnPartitionsRevoked(d.dropPartitions),
+		kgo.OnPartitionsLost(d.dropPartitions),
+		kgo.ProducerLinger(0),
+		kgo.FetchMaxWait(200*time.Millisecond),
+	)
+	if err != nil {
+		return err
+	}
+	d.cl = cl
+	// A poll blocks rebalances until AllowRebalance; leaving the group on
+	// Close needs one, so allow it first or Close deadlocks.
+	defer func() { cl.AllowRebalance(); cl.Close() }()
+
+	wg.Go(func() { d.tickLoop(ctx) })
+	d.log.Info("detector started", "group", d.cfg.Group, "rules", len(d.engine.Rules().Rules))
+	for {
+		fetches := cl.PollRecords(ctx, 4096)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			d.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
+		})
+		d.processBatch(ctx, fetches)
+		cl.AllowRebalance()
+	}
+}
+
+func (d *Detector) ensureTopic(ctx context.Context) error {
+	cl, err := d.cfg.Kafka.NewClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for _, s := range kafka.Topics(d.cfg.Partitions) {
+		if s.Name == domain.TopicDetectorRepartition {
+			_, err := kafka.CreateTopics(ctx, kadm.NewClient(cl), []kafka.TopicSpec{s})
+			return err
+		}
+	}
+	return nil
+}
+
+// processBatch evaluates one poll's records, forwards the live ones to the
+// repartition topic and marks the orders for commit once forwarded.
+func (d *Detector) processBatch(ctx context.Context, fetches kgo.Fetches) {
+	var forwarded, marks []*kgo.Record
+	d.mu.Lock()
+	d.consumed = time.Now()
+	fetches.EachRecord(func(r *kgo.Record) {
+		start := time.Now()
+		switch r.Topic {
+		case domain.TopicOrders:
+			fw, live := d.processOrder(r)
+			forwarded = append(forwarded, fw...)
+			if live {
+				// Marking a rebuilt record would move the commit back.
+				marks = append(marks, r)
+			}
+		case domain.TopicDetectorRepartition:
+			d.processRepartitioned(r)
+		}
+		d.m.evalSeconds.Observe(time.Since(start).Seconds())
+	})
+	d.m.keys.Set(float64(d.engine.Keys()))
+	d.mu.Unlock()
+
+	for _, r := range forwarded {
+		d.cl.Produce(ctx, r, d.produced)
+	}
+	if len(forwarded) > 0 {
+		if err := d.cl.Flush(ctx); err != nil {
+			return
+		}
+	}
+	if len(marks) > 0 {
+		d.cl.MarkCommitRecords(marks...)
+	}
+}
+
+func (d *Detector) produced(r *kgo.Record, err error) {
+	if err != nil && !errors.Is(err, context.Canceled) {
+		d.m.produceErrors.Inc()
+		d.log.Warn("produce failed", "topic", r.Topic, "scope", string(r.Key), "err", err)
+	}
+}
+
+// admit applies lateness and future skew. ok is false for a late record.
+func (d *Detector) admit(ps *partState, ts int64) (adm int64, clamped, ok bool) {
+	rules := d.engine.Rules()
+	now := d.cfg.Now().UnixMilli()
+	if ts > now+rules.FutureSkew.Milliseconds() {
+		ts, clamped = now, true
+	}
+	if ts < ps.streamTime-rules.Lateness.Milliseconds() {
+		return ts, clamped, false
+	}
+	ps.streamTime = max(ps.streamTime, ts)
+	if ts > d.maxEvent {
+		d.maxEvent, d.wallAtMax = ts, time.Now()
+	}
+	return ts, clamped, true
+}
+
+// partition returns the state of the record's partition and whether the
+// record is live (past the partition's rebuild).
+func (d *Detector) partition(r *kgo.Record) (*partState, bool) {
+	k := tp{r.Topic, r.Partition}
+	ps := d.parts[k]
+	if ps == nil { // assigned without adjustOffsets: consume live
+		ps = &partState{}
+		d.parts[k] = ps
+	}
+	if ps.liveFrom > 0 && r.Offset >= ps.liveFrom {
+		d.rebuilt(ps, r)
+	}
+	return ps, ps.liveFrom == 0
+}
+
+// finishRebuild ends a partition's rebuild after its last rebuilt record.
+func (d *Detector) finishRebuild(ps *partState, r *kgo.Record) {
+	if ps.liveFrom > 0 && r.Offset+1 >= ps.liveFrom {
+		d.rebuilt(ps, r)
+	}
+}
+
+func (d *Detector) rebuilt(ps *partState, r *kgo.Record) {
+	ps.liveFrom = 0
+	d.m.replaying.Set(float64(d.rebuilds.Add(-1)))
+	d.log.Info("windows rebuilt", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "keys", d.engine.Keys())
+}
+
+func (d *Detector) processOrder(r *kgo.Record) (fw []*kgo.Record, live bool) {
+	ps, live := d.partition(r)
+	defer d.finishRebuild(ps, r)
+	o, err := domain.DecodeOrder(r.Value)
+	if err != nil {
+		d.m.invalid.Inc()
+		d.log.Debug("undecodable order skipped (the router audits it)", "partition", r.Partition, "offset", r.Offset, "order_id", o.OrderID, "err", err)
+		return nil, live
+	}
+	ts, clamped, ok := d.admit(ps, o.TS)
+	scope := "ACCOUNT:" + o.AccountID
+	if clamped {
+		d.m.clamped.Inc()
+		d.clamped.Add(1)
+		d.log.Debug("future order ts clamped", "scope", scope, "order_id", o.OrderID, "ts", o.TS, "clamped_to", ts)
+	}
+	if !ok {
+		d.m.late.Inc()
+		d.late.Add(1)
+		d.engine.Count(o.AccountID, r.Partition, true, clamped)
+		d.log.Debug("late order not counted", "scope", scope, "order_id", o.OrderID, "ts", o.TS, "stream_time", ps.streamTime)
+		return nil, live
+	}
+	if clamped {
+		d.engine.Count(o.AccountID, r.Partition, false, true)
+	}
+	ob := Observation{TS: ts, Notional: NotionalUnits(o.Qty, o.Price), Symbol: o.Symbol,
+		Account: o.AccountID, Strategy: o.Strategy, OrderID: o.OrderID}
+	d.evaluated.Add(1)
+	d.m.evaluated.Inc()
+	d.engine.Observe(domain.ScopeAccount, &ob, r.Partition, live)
+	if !live {
+		return nil, false
+	}
+	forward := func(scope string) {
+		fw = append(fw, &kgo.Record{Topic: domain.TopicDetectorRepartition, Key: []byte(scope),
+			Value: encodeForward(&ob, r.Partition, r.Offset)})
+	}
+	if d.forwardSym {
+		forward("SYMBOL:" + o.Symbol)
+	}
+	if d.forwardStrat && o.Strategy != "" {
+		forward("STRATEGY:" + o.Strategy)
+	}
+	if d.forwardGlobal {
+		forward(string(domain.Global))
+	}
+	return fw, true
+}
+
+func (d *Detector) processRepartitioned(r *kgo.Record) {
+	ps, live := d.partition(r)
+	defer d.finishRebuild(ps, r)
+	ob, srcPart, srcOff, err := decodeForward(r.Value)
+	if err != nil {
+		d.m.invalid.Inc()
+		d.log.Warn("undecodable repartitioned record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+		return
+	}
+	if ps.lastSource == nil {
+		ps.lastSource = make(map[int32]int64)
+	}
+	if last, seen := ps.lastSource[srcPart]; seen && srcOff <= last {
+		d.m.duplicates.Inc()
+		return
+	}
+	ps.lastSource[srcPart] = srcOff
+	typ, _, _ := strings.Cut(string(r.Key), ":")
+	if ob.TS > d.maxEvent {
+		d.maxEvent, d.wallAtMax = ob.TS, time.Now()
+	}
+	d.engine.Observe(domain.ScopeType(typ), &ob, r.Partition, live)
+}
+
+// adjustOffsets starts every newly assigned partition a rebuild horizon back
+// (the longest window plus the lateness, by timestamp) and notes where the
+// rebuild ends: the group's committed offset for orders.v1, the end of the
+// partition for the repartition topic.
+func (d *Detector) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	rules := d.engine.Rules()
+	horizon := MaxWindowOf(rules) + rules.Lateness
+	var topics []string
+	for t := range offsets {
+		topics = append(topics, t)
+	}
+	adm := kadm.NewClient(d.cl)
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets for the rebuild: %w", err)
+	}
+	after, err := adm.ListOffsetsAfterMilli(ctx, d.cfg.Now().Add(-horizon).UnixMilli(), topics...)
+	if err == nil {
+		err = after.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list offsets by time for the rebuild: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for t, parts := range offsets {
+		n := 0
+		ends.Each(func(o kadm.ListedOffset) {
+			if o.Topic == t {
+				n++
+			}
+		})
+		d.nparts[t] = n
+		for p, off := range parts {
+			end, _ := ends.Lookup(t, p)
+			from, ok := after.Lookup(t, p)
+			start := end.Offset
+			if ok {
+				start = min(from.Offset, end.Offset)
+			}
+			live := end.Offset
+			if c := off.EpochOffset().Offset; t == domain.TopicOrders && c >= 0 && c <= end.Offset {
+				live = c
+			}
+			start = min(start, live)
+			ps := &partState{liveFrom: live}
+			if start < live {
+				d.rebuilds.Add(1)
+			} else {
+				ps.liveFrom = 0
+			}
+			d.parts[tp{t, p}] = ps
+			parts[p] = kgo.NewOffset().At(start)
+			d.log.Info("partition assigned", "topic", t, "partition", p, "rebuild_from", start, "live_from", live)
+		}
+	}
+	d.m.replaying.Set(float64(d.rebuilds.Load()))
+	d.joined.Store(true)
+	return offsets, nil
+}
+
+// MaxWindowOf is the longest window of the rules: how far back a restart
+// rebuilds.
+func MaxWindowOf(r Rules) time.Duration {
+	var w time.Duration
+	for _, ru := range r.Rules {
+		w = max(w, ru.Window)
+	}
+	return w
+}
+
+func (d *Detector) dropPartitions(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for t, parts := range lost {
+		for _, p := range parts {
+			if ps := d.parts[tp{t, p}]; ps != nil && ps.liveFrom > 0 {
+				d.rebuilds.Add(-1) // revoked mid-rebuild
+			}
+			delete(d.parts, tp{t, p})
+			d.engine.DropPartition(p, t == domain.TopicDetectorRepartition)
+			d.log.Info("partition released", "topic", t, "partition", p)
+		}
+	}
+	d.m.replaying.Set(float64(d.rebuilds.Load()))
+}
+
+// live reports whether a key's partition is past its rebuild.
+func (d *Detector) live(t domain.ScopeType, part int32) bool {
+	topic := domain.TopicOrders
+	if t != domain.ScopeAccount {
+		topic = domain.TopicDetectorRepartition
+	}
+	ps, ok := d.parts[tp{topic, part}]
+	return ok && ps.liveFrom == 0
+}
+
+// owner returns the partition that owns a scope's key and whether this
+// instance holds it, live.
+func (d *Detector) owner(s domain.Scope) (int32, bool) {
+	topic, key := domain.TopicDetectorRepartition, []byte(s)
+	if s.Type() == domain.ScopeAccount {
+		topic, key = domain.TopicOrders, []byte(s.ID())
+	}
+	n := d.nparts[topic]
+	if n == 0 {
+		return 0, false
+	}
+	p := int32(d.partsKey.ForTopic(topic).Partition(&kgo.Record{Key: key}, n))
+	return p, d.live(s.Type(), p)
+}
+
+func (d *Detector) tickLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.tick()
+		}
+	}
+}
+
+// tick re-evaluates incidents at the extrapolated event time, adopts kills
+// made by others, and evicts idle keys.
+func (d *Detector) tick() {
+	states := d.table.All()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	wall := time.Now()
+	now := wall.UnixMilli()
+	if d.maxEvent > 0 {
+		now = d.maxEvent + wall.Sub(d.wallAtMax).Milliseconds()
+	}
+	d.consumed = wall
+	for _, st := range states {
+		if st.Status == domain.StatusActive {
+			continue
+		}
+		if p, ok := d.owner(st.Scope); ok {
+			d.engine.Adopt(st, p, now)
+		}
+	}
+	before := d.engine.Stats().Evicted
+	d.engine.Tick(now, d.live)
+	d.m.evicted.Add(float64(d.engine.Stats().Evicted - before))
+	keys, bytes := d.engine.KeyBytes()
+	d.m.keys.Set(float64(keys))
+	d.m.keyBytes.Set(float64(bytes))
+}
+
+// sink connects the engine to Kafka and the dispatcher. It runs under d.mu.
+type sink struct{ d *Detector }
+
+func (s sink) Breach(sig workflows.BreachSignal) {
+	d := s.d
+	d.m.breaches.WithLabelValues(sig.Rule).Inc()
+	d.log.Warn("breach", "scope", string(sig.Scope), "corr_id", sig.CorrID, "rule", sig.Rule,
+		"metric", sig.Metric, "value", sig.Value, "threshold", sig.Threshold, "window", sig.Window, "action", string(sig.Action))
+	d.disp.enqueue(d.runCtx, string(sig.Scope), signalJob{breach: &sig, consumed: d.consumed})
+}
+
+func (s sink) Normal(sig workflows.NormalSignal) {
+	d := s.d
+	d.m.normals.Inc()
+	d.log.Info("scope normal", "scope", string(sig.Scope), "corr_id", sig.CmdID)
+	d.disp.enqueue(d.runCtx, string(sig.Scope), signalJob{normal: &sig, consumed: d.consumed})
+}
+
+func (s sink) Risk(rs *domain.RiskSignal) {
+	d := s.d
+	if d.cl == nil {
+		return
+	}
+	b, err := json.Marshal(rs)
+	if err != nil {
+		d.log.Error("encode risk signal", "scope", string(rs.Scope), "err", err)
+		return
+	}
+	d.m.riskSignals.Inc()
+	d.cl.Produce(d.runCtx, &kgo.Record{Topic: domain.TopicRiskSignals, Key: []byte(rs.Scope), Value: b}, d.produced)
+}

@@ -1,0 +1,109 @@
+package router
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/riskgate/riskgate/domain"
+)
+
+// appendAudit appends a as JSON, exactly the fields and omitempty rules of
+// domain.AuditRecord's tags, except that an empty scope_matches is written
+// as [] rather than null. It allocates only when buf must grow.
+func appendAudit(buf []byte, a *domain.AuditRecord) []byte {
+	buf = append(buf, `{"ts":`...)
+	buf = strconv.AppendInt(buf, a.TS, 10)
+	buf = append(buf, `,"decision":`...)
+	buf = appendString(buf, string(a.Decision))
+	buf = append(buf, `,"order_id":`...)
+	buf = appendString(buf, a.OrderID)
+	buf = append(buf, `,"account_id":`...)
+	buf = appendString(buf, a.AccountID)
+	buf = append(buf, `,"symbol":`...)
+	buf = appendString(buf, a.Symbol)
+	buf = append(buf, `,"strategy":`...)
+	buf = appendString(buf, a.Strategy)
+	if a.OrderTS != 0 {
+		buf = append(buf, `,"order_ts":`...)
+		buf = strconv.AppendInt(buf, a.OrderTS, 10)
+	}
+	if a.OrderType != "" {
+		buf = append(buf, `,"order_type":`...)
+		buf = appendString(buf, a.OrderType)
+	}
+	buf = append(buf, `,"scope_matches":[`...)
+	for i, s := range a.ScopeMatches {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendString(buf, string(s))
+	}
+	buf = append(buf, `],"killswitch_status":`...)
+	buf = appendString(buf, string(a.KillswitchStatus))
+	buf = append(buf, `,"reason":`...)
+	buf = appendString(buf, a.Reason)
+	if a.CorrID != "" {
+		buf = append(buf, `,"corr_id":`...)
+		buf = appendString(buf, a.CorrID)
+	}
+	if a.StateVersion != 0 {
+		buf = append(buf, `,"state_version":`...)
+		buf = strconv.AppendInt(buf, a.StateVersion, 10)
+	}
+	buf = append(buf, `,"service":`...)
+	buf = appendString(buf, a.Service)
+	if a.DecisionNS != 0 {
+		buf = append(buf, `,"decision_ns":`...)
+		buf = strconv.AppendInt(buf, a.DecisionNS, 10)
+	}
+	buf = append(buf, `,"partition":`...)
+	buf = strconv.AppendInt(buf, int64(a.Partition), 10)
+	buf = append(buf, `,"offset":`...)
+	buf = strconv.AppendInt(buf, a.Offset, 10)
+	return append(buf, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json does.
+func appendString(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				buf = append(buf, '\\', c)
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default:
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
+}

@@ -1,0 +1,310 @@
+package router
+
+import (
+	"math"
+	"strconv"
+	"unsafe"
+
+	"github.com/riskgate/riskgate/domain"
+)
+
+// DecodeOrder is domain.DecodeOrder without allocation for the records the
+// order generators and gateways actually send: a flat object of the known
+// fields with plain ASCII strings and numbers. Anything else (escapes,
+// non-ASCII, null, nested values, duplicate or differently-cased keys,
+// invalid input) goes to domain.DecodeOrder, so the result and the error are
+// always those of domain.DecodeOrder.
+//
+// The strings of the returned order alias b: b must not change while the
+// order is in use.
+func DecodeOrder(b []byte) (domain.Order, error) {
+	var o domain.Order
+	if fastDecodeOrder(b, &o) && o.Validate() == nil {
+		return o, nil
+	}
+	return domain.DecodeOrder(b)
+}
+
+// Field bits, to refuse duplicate keys on the fast path.
+const (
+	fOrderID = 1 << iota
+	fTS
+	fAccount
+	fSymbol
+	fSide
+	fQty
+	fPrice
+	fStrategy
+	fType
+	fTrader
+)
+
+// fastDecodeOrder reports whether b is in the subset of JSON it decodes
+// exactly as encoding/json would; o is only meaningful when it is.
+func fastDecodeOrder(b []byte, o *domain.Order) bool {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return skipWS(b, i+1) == len(b)
+	}
+	var seen uint
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
+		key, j, ok := plainString(b, i)
+		if !ok {
+			return false
+		}
+		i = skipWS(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipWS(b, i+1)
+		if i >= len(b) {
+			return false
+		}
+		var bit uint
+		var dst *string
+		switch key {
+		case "order_id":
+			bit, dst = fOrderID, &o.OrderID
+		case "account_id":
+			bit, dst = fAccount, &o.AccountID
+		case "symbol":
+			bit, dst = fSymbol, &o.Symbol
+		case "side":
+			bit, dst = fSide, (*string)(&o.Side)
+		case "strategy":
+			bit, dst = fStrategy, &o.Strategy
+		case "type":
+			bit, dst = fType, (*string)(&o.Type)
+		case "trader":
+			bit, dst = fTrader, &o.Trader
+		case "ts":
+			bit = fTS
+		case "qty":
+			bit = fQty
+		case "price":
+			bit = fPrice
+		default:
+			// encoding/json matches keys case-insensitively: a key that
+			// folds onto a field, or any non-trivial unknown value, is
+			// left to it.
+			if !plainUnknownKey(key) {
+				return false
+			}
+			j, ok := skipScalar(b, i)
+			if !ok {
+				return false
+			}
+			i = j
+		}
+		if bit != 0 {
+			if seen&bit != 0 {
+				return false
+			}
+			seen |= bit
+			switch {
+			case dst != nil:
+				if b[i] != '"' {
+					return false
+				}
+				s, j, ok := plainString(b, i)
+				if !ok {
+					return false
+				}
+				*dst, i = s, j
+			case bit == fTS:
+				n, j, ok := plainInt(b, i)
+				if !ok {
+					return false
+				}
+				o.TS, i = n, j
+			default:
+				f, j, ok := plainFloat(b, i)
+				if !ok {
+					return false
+				}
+				if bit == fQty {
+					o.Qty = f
+				} else {
+					o.Price = f
+				}
+				i = j
+			}
+		}
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case '}':
+			return skipWS(b, i+1) == len(b)
+		default:
+			return false
+		}
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// plainString reads the string starting at b[i] == '"' if it holds only
+// printable ASCII without escapes; the result aliases b.
+func plainString(b []byte, i int) (string, int, bool) {
+	start := i + 1
+	for j := start; j < len(b); j++ {
+		c := b[j]
+		switch {
+		case c == '"':
+			return unsafe.String(unsafe.SliceData(b[start:j]), j-start), j + 1, true
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
+}
+
+var orderFields = [...]string{"order_id", "ts", "account_id", "symbol", "side", "qty", "price", "strategy", "type", "trader"}
+
+// plainUnknownKey reports whether key is made of ASCII letters, digits and
+// '_' and folds onto no order field, so encoding/json would ignore it.
+func plainUnknownKey(key string) bool {
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	for _, f := range orderFields {
+		if asciiEqualFold(key, f) {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x >= 'A' && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if y >= 'A' && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// skipScalar skips a plain string, a number, true or false.
+func skipScalar(b []byte, i int) (int, bool) {
+	switch c := b[i]; {
+	case c == '"':
+		_, j, ok := plainString(b, i)
+		return j, ok
+	case c == '-' || c >= '0' && c <= '9':
+		j, ok := scanNumber(b, i)
+		return j, ok
+	case hasPrefix(b[i:], "true"):
+		return i + 4, true
+	case hasPrefix(b[i:], "false"):
+		return i + 5, true
+	}
+	return 0, false
+}
+
+func hasPrefix(b []byte, p string) bool {
+	return len(b) >= len(p) && string(b[:len(p)]) == p
+}
+
+// scanNumber checks the JSON number grammar from b[i] and returns its end.
+func scanNumber(b []byte, i int) (int, bool) {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i++; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		}
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return 0, false
+		}
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return 0, false
+		}
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		}
+	}
+	return i, true
+}
+
+// plainInt reads an integer literal that fits int64 (no fraction, no
+// exponent), as encoding/json accepts for an int64 field.
+func plainInt(b []byte, i int) (int64, int, bool) {
+	j, ok := scanNumber(b, i)
+	if !ok {
+		return 0, 0, false
+	}
+	lit := b[i:j]
+	for _, c := range lit {
+		if c == '.' || c == 'e' || c == 'E' {
+			return 0, 0, false
+		}
+	}
+	n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(lit), len(lit)), 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return n, j, true
+}
+
+// plainFloat reads a number literal that parses to a finite float64.
+func plainFloat(b []byte, i int) (float64, int, bool) {
+	j, ok := scanNumber(b, i)
+	if !ok {
+		return 0, 0, false
+	}
+	lit := b[i:j]
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(lit), len(lit)), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, 0, false
+	}
+	return f, j, true
+}

@@ -1,0 +1,110 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/riskgate/riskgate/domain"
+)
+
+// decisionKinds indexes the per-batch decision counts.
+var decisionKinds = [...]domain.Decision{
+	domain.DecisionAllow, domain.DecisionDrop, domain.DecisionThrottle,
+	domain.DecisionDuplicate, domain.DecisionReject,
+}
+
+func decisionIndex(d domain.Decision) int {
+	switch d {
+	case domain.DecisionAllow:
+		return 0
+	case domain.DecisionDrop:
+		return 1
+	case domain.DecisionThrottle:
+		return 2
+	case domain.DecisionDuplicate:
+		return 3
+	}
+	return 4
+}
+
+type metrics struct {
+	decisions   [len(decisionKinds)]prometheus.Counter
+	decisionSec prometheus.Histogram
+	bootstrap   prometheus.Gauge
+	lag         prometheus.Gauge
+	commits     prometheus.Counter
+	aborts      prometheus.Counter
+	dlq         prometheus.Counter
+	ready       prometheus.Gauge
+	dedupIDs    prometheus.Gauge
+	all         []prometheus.Collector
+}
+
+func newMetrics(reg prometheus.Registerer, t *Table) (*metrics, error) {
+	m := &metrics{}
+	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "riskgate_router_decisions_total",
+		Help: "Committed router decisions, by decision.",
+	}, []string{"decision"})
+	for i, d := range decisionKinds {
+		m.decisions[i] = decisions.WithLabelValues(string(d))
+	}
+	m.decisionSec = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "riskgate_router_decision_seconds",
+		Help:    "Time to decode, deduplicate and decide one order inside the router.",
+		Buckets: prometheus.ExponentialBuckets(100e-9, 2, 16), // 100ns … 3.3ms
+	})
+	m.bootstrap = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "riskgate_router_bootstrap_seconds",
+		Help: "How long reading killswitch.state.v1 to its high watermark took at start.",
+	})
+	m.lag = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "riskgate_router_consumer_lag_records",
+		Help: "orders.v1 records not yet consumed on the partitions this router owns, as of its last fetch.",
+	})
+	m.commits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "riskgate_router_txn_commits_total",
+		Help: "Committed transactions (each covers a batch of orders).",
+	})
+	m.aborts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "riskgate_router_txn_aborts_total",
+		Help: "Aborted transactions; their orders are decided again.",
+	})
+	m.dlq = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "riskgate_router_dlq_records_total",
+		Help: "Records sent to orders.dlq.v1 because they did not decode or validate.",
+	})
+	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "riskgate_router_ready",
+		Help: "1 once the kill state is bootstrapped and orders are being routed.",
+	})
+	m.dedupIDs = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "riskgate_router_dedup_ids",
+		Help: "Order identities held in the dedup window for the partitions this router owns.",
+	})
+	scopes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "riskgate_router_state_scopes",
+		Help: "Scopes held in the kill-state table.",
+	}, func() float64 { return float64(t.Len()) })
+	stale := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "riskgate_router_state_stale_total",
+		Help: "State records ignored because their version was not newer than the one held.",
+	}, func() float64 { return float64(t.Stale()) })
+	m.all = []prometheus.Collector{decisions, m.decisionSec, m.bootstrap, m.lag, m.commits, m.aborts,
+		m.dlq, m.ready, m.dedupIDs, scopes, stale}
+	if reg == nil {
+		return m, nil
+	}
+	var errs []error
+	for _, c := range m.all {
+		if err := reg.Register(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("register router metrics: %w", err)
+	}
+	return m, nil
+}

@@ -1,0 +1,201 @@
+package tests
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/riskgate/riskgate/devstack"
+	"github.com/riskgate/riskgate/domain"
+)
+
+// buildRiskgate builds the binary once per test binary run.
+var buildRiskgate = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "riskgate-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "riskgate")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/riskgate").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+type devProcess struct {
+	cmd    *exec.Cmd
+	output *lockedBuffer
+	done   chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startDev(t *testing.T, bin string, args ...string) *devProcess {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"dev"}, args...)...)
+	cmd.Env = append(os.Environ(), "RISKGATE_DEV_TOKEN=")
+	out := &lockedBuffer{}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			fmt.Fprintln(out, sc.Text())
+		}
+	}()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &devProcess{cmd: cmd, output: out, done: make(chan error, 1)}
+	go func() { err := cmd.Wait(); pw.Close(); p.done <- err }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	eventually(t, 90*time.Second, "riskgate dev banner", func() bool {
+		select {
+		case err := <-p.done:
+			t.Fatalf("riskgate dev exited during start: %v\n%s", err, out.String())
+		default:
+		}
+		return strings.Contains(out.String(), "riskgate dev is running")
+	})
+	return p
+}
+
+// interrupt sends Ctrl-C and requires a clean exit.
+func (p *devProcess) interrupt(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("riskgate dev exited with %v after Ctrl-C\n%s", err, p.output.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("riskgate dev did not stop within 60 s of Ctrl-C\n%s", p.output.String())
+	}
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		p, err := devstack.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, p)
+	}
+	return ports
+}
+
+// TestDevCommandKeepsKillsAcrossRestart runs `riskgate dev` as a user does:
+// it prints the URLs and a token it keeps in the data dir, stops cleanly on
+// Ctrl-C, and a second start on the same data dir still has the kill, its
+// open workflow and its cooldown.
+func TestDevCommandKeepsKillsAcrossRestart(t *testing.T) {
+	if _, err := devstack.FindTemporalBinary(); errors.Is(err, devstack.ErrNoTemporalBinary) {
+		t.Skip(err)
+	}
+	bin, err := buildRiskgate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	ports := freePorts(t, 4)
+	args := []string{"--data", data, "--no-gen",
+		"--kafka-port", fmt.Sprint(ports[0]), "--temporal-port", fmt.Sprint(ports[1]),
+		"--ui-port", fmt.Sprint(ports[2]), "--api-addr", fmt.Sprintf("127.0.0.1:%d", ports[3])}
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d", ports[3])
+
+	p := startDev(t, bin, args...)
+	tokenBytes, err := os.ReadFile(filepath.Join(data, "dev-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenBytes))
+	out := p.output.String()
+	for _, want := range []string{token, apiURL, fmt.Sprintf("http://127.0.0.1:%d", ports[2]), fmt.Sprintf("127.0.0.1:%d", ports[0])} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner does not show %q:\n%s", want, out)
+		}
+	}
+
+	status, _, body := httpDo(t, "POST", apiURL+"/v1/kill", token, map[string]any{
+		"scope": "ACCOUNT:777", "reason": "restart test", "cooldown_seconds": 3600,
+	})
+	if status != 200 {
+		t.Fatalf("kill: %d %s", status, body)
+	}
+	var killed domain.State
+	if err := json.Unmarshal(body, &killed); err != nil || killed.Status != domain.StatusKilled || killed.CooldownUntil == 0 {
+		t.Fatalf("kill returned %s (%v)", body, err)
+	}
+	p.interrupt(t)
+
+	p = startDev(t, bin, args...)
+	if got, _ := os.ReadFile(filepath.Join(data, "dev-token")); strings.TrimSpace(string(got)) != token {
+		t.Errorf("the token changed across a restart")
+	}
+	var st domain.State
+	eventually(t, 30*time.Second, "ACCOUNT:777 in /v1/scopes after restart", func() bool {
+		status, _, body := httpDo(t, "GET", apiURL+"/v1/scopes", token, nil)
+		if status != 200 {
+			return false
+		}
+		var list struct {
+			Scopes []domain.State `json:"scopes"`
+		}
+		if json.Unmarshal(body, &list) != nil {
+			return false
+		}
+		for _, s := range list.Scopes {
+			if s.Scope == "ACCOUNT:777" {
+				st = s
+				return true
+			}
+		}
+		return false
+	})
+	if st.Status != domain.StatusKilled || st.Version != killed.Version || st.CooldownUntil != killed.CooldownUntil {
+		t.Fatalf("after restart ACCOUNT:777 = %+v, want the kill %+v", st, killed)
+	}
+	// The workflow (and its cooldown timer) survived: the run still accepts
+	// an operator update.
+	status, _, body = httpDo(t, "POST", apiURL+"/v1/unkill", token, map[string]any{"scope": "ACCOUNT:777", "reason": "restart test done"})
+	if status != 200 {
+		t.Fatalf("unkill after restart: %d %s", status, body)
+	}
+	p.interrupt(t)
+}

@@ -1,0 +1,278 @@
+package workflows_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/riskgate/riskgate/activities"
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/workflows"
+)
+
+// published is one publication seen by the fake publisher, with the
+// (skipped) test clock's time.
+type published struct {
+	activities.Publication
+	At time.Duration // since the run started
+}
+
+// fakePublisher stands in for the Kafka publisher under the same activity
+// name and records what would have been produced, in order.
+type fakePublisher struct {
+	mu       sync.Mutex
+	env      *testsuite.TestWorkflowEnvironment
+	start    time.Time
+	pubs     []published
+	inFlight int
+	maxIn    int
+	failures int // fail this many calls first
+	calls    int
+}
+
+func (f *fakePublisher) Publish(_ context.Context, pubs []activities.Publication) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	f.inFlight++
+	f.maxIn = max(f.maxIn, f.inFlight)
+	defer func() { f.inFlight-- }()
+	if f.failures > 0 {
+		f.failures--
+		return fmt.Errorf("broker unavailable")
+	}
+	for _, p := range pubs {
+		f.pubs = append(f.pubs, published{Publication: p, At: f.env.Now().Sub(f.start)})
+	}
+	return nil
+}
+
+func (f *fakePublisher) snapshot() []published {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]published(nil), f.pubs...)
+}
+
+// testWriter sends log lines to the test's log, shown only on failure.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// harness is one time-skipping run of the KillSwitch workflow.
+type harness struct {
+	t     *testing.T
+	env   *testsuite.TestWorkflowEnvironment
+	pub   *fakePublisher
+	scope domain.Scope
+	seq   int
+}
+
+func newHarness(t *testing.T, scope domain.Scope, s workflows.Settings) *harness {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(30 * time.Second)
+	env.RegisterWorkflowWithOptions(workflows.New(s), workflow.RegisterOptions{Name: workflows.WorkflowName})
+	fp := &fakePublisher{env: env, start: env.Now()}
+	env.RegisterActivityWithOptions(fp.Publish, activity.RegisterOptions{Name: activities.PublishName})
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: scope.WorkflowID(), TaskQueue: workflows.TaskQueue})
+	return &harness{t: t, env: env, pub: fp, scope: scope}
+}
+
+func (h *harness) at(d time.Duration, f func()) { h.env.RegisterDelayedCallback(f, d) }
+
+func (h *harness) breach(d time.Duration, cmdID string) {
+	h.at(d, func() {
+		h.env.SignalWorkflow(workflows.SignalBreach, workflows.BreachSignal{
+			CmdID: cmdID, Scope: h.scope, Rule: "orders_60s", Metric: "order_count",
+			Value: 150, Threshold: 100, Window: "60s", CorrID: "corr-" + cmdID,
+		})
+	})
+}
+
+func (h *harness) normal(d time.Duration, cmdID string) {
+	h.at(d, func() {
+		h.env.SignalWorkflow(workflows.SignalNormal, workflows.NormalSignal{CmdID: cmdID, Scope: h.scope})
+	})
+}
+
+// updateResult is what an update returned.
+type updateResult struct {
+	State    domain.State
+	Err      error
+	Rejected bool
+	Done     bool
+}
+
+// update sends an operator update at d and returns where its outcome lands.
+func (h *harness) update(d time.Duration, name string, req workflows.OperatorRequest) *updateResult {
+	res := &updateResult{}
+	if req.Scope == "" {
+		req.Scope = h.scope
+	}
+	if req.CmdID == "" {
+		h.seq++
+		req.CmdID = fmt.Sprintf("%s-%d", name, h.seq)
+	}
+	h.at(d, func() {
+		h.env.UpdateWorkflow(name, req.CmdID, &testsuite.TestUpdateCallback{
+			OnReject: func(err error) { res.Err, res.Rejected, res.Done = err, true, true },
+			OnComplete: func(v any, err error) {
+				res.Err, res.Done = err, true
+				if err == nil {
+					res.State = decodeState(h.t, v)
+				}
+			},
+		}, req)
+	})
+	return res
+}
+
+func decodeState(t *testing.T, v any) domain.State {
+	t.Helper()
+	switch x := v.(type) {
+	case domain.State:
+		return x
+	case *domain.State:
+		return *x
+	case converter.EncodedValue:
+		var st domain.State
+		if err := x.Get(&st); err != nil {
+			t.Fatalf("decode update result: %v", err)
+		}
+		return st
+	}
+	t.Fatalf("update result of type %T", v)
+	return domain.State{}
+}
+
+// query reads the workflow's state at d into *out.
+func (h *harness) queryState(d time.Duration) *domain.State {
+	out := &domain.State{}
+	h.at(d, func() {
+		v, err := h.env.QueryWorkflow(workflows.QueryState)
+		if err != nil {
+			h.t.Errorf("query state at %v: %v", d, err)
+			return
+		}
+		if err := v.Get(out); err != nil {
+			h.t.Errorf("decode state at %v: %v", d, err)
+		}
+	})
+	return out
+}
+
+func (h *harness) run(in workflows.Input) {
+	h.t.Helper()
+	if in.Scope == "" {
+		in.Scope = h.scope
+	}
+	h.env.ExecuteWorkflow(workflows.WorkflowName, in)
+	if !h.env.IsWorkflowCompleted() {
+		h.t.Fatal("workflow did not complete")
+	}
+}
+
+func (h *harness) result() domain.State {
+	h.t.Helper()
+	if err := h.env.GetWorkflowError(); err != nil {
+		h.t.Fatalf("workflow error: %v", err)
+	}
+	var st domain.State
+	if err := h.env.GetWorkflowResult(&st); err != nil {
+		h.t.Fatalf("workflow result: %v", err)
+	}
+	return st
+}
+
+// step is the expected shape of one publication.
+type step struct {
+	Action domain.Action
+	Status domain.Status
+}
+
+// checkPubs asserts the publish sequence and the invariants every sequence
+// must keep: versions strictly increase, each command names the state it
+// produced, and no two publishes were ever in flight.
+func (h *harness) checkPubs(want ...step) []published {
+	h.t.Helper()
+	got := h.pub.snapshot()
+	var gs []step
+	for _, p := range got {
+		gs = append(gs, step{p.Command.Action, p.State.Status})
+	}
+	if fmt.Sprint(gs) != fmt.Sprint(want) {
+		h.t.Fatalf("publish sequence\n got %v\nwant %v", gs, want)
+	}
+	var last int64
+	for i, p := range got {
+		if p.State.Version <= last {
+			h.t.Errorf("publication %d: version %d not above %d", i, p.State.Version, last)
+		}
+		last = p.State.Version
+		if p.Command.StateVersion != p.State.Version || p.Command.CmdID != p.State.LastCmdID {
+			h.t.Errorf("publication %d: command %+v does not match state %+v", i, p.Command, p.State)
+		}
+		if p.State.Scope != h.scope || p.Command.Scope != h.scope {
+			h.t.Errorf("publication %d: scope %s/%s, want %s", i, p.State.Scope, p.Command.Scope, h.scope)
+		}
+		if p.Command.CorrID == "" || p.Command.CorrID != p.State.CorrID {
+			h.t.Errorf("publication %d: corr_id %q vs %q", i, p.Command.CorrID, p.State.CorrID)
+		}
+	}
+	if h.pub.maxIn > 1 {
+		h.t.Errorf("%d publishes in flight at once", h.pub.maxIn)
+	}
+	return got
+}
+
+// queryIncident reads the run's incident (Carry) at d into *out.
+func (h *harness) queryIncident(d time.Duration) *workflows.Carry {
+	out := &workflows.Carry{}
+	h.at(d, func() {
+		v, err := h.env.QueryWorkflow(workflows.QueryIncident)
+		if err != nil {
+			h.t.Errorf("query incident at %v: %v", d, err)
+			return
+		}
+		if err := v.Get(out); err != nil {
+			h.t.Errorf("decode incident at %v: %v", d, err)
+		}
+	})
+	return out
+}
+
+// queryHistory reads the run's transition history at d into *out.
+func (h *harness) queryHistory(d time.Duration) *[]workflows.Transition {
+	out := &[]workflows.Transition{}
+	h.at(d, func() {
+		v, err := h.env.QueryWorkflow(workflows.QueryHistory)
+		if err != nil {
+			h.t.Errorf("query history at %v: %v", d, err)
+			return
+		}
+		if err := v.Get(out); err != nil {
+			h.t.Errorf("decode history at %v: %v", d, err)
+		}
+	})
+	return out
+}
+
+func req(operator, reason string) workflows.OperatorRequest {
+	return workflows.OperatorRequest{Operator: operator, Reason: reason}
+}

@@ -1,0 +1,497 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/riskgate/riskgate/activities"
+	"github.com/riskgate/riskgate/domain"
+)
+
+// seenLimit bounds the cmd_ids remembered for idempotency (and carried by
+// continue-as-new). Signals are retried within seconds, so the newest few
+// thousand are plenty.
+const seenLimit = 4096
+
+var (
+	saScope     = temporal.NewSearchAttributeKeyKeyword(SAKillScope)
+	saScopeType = temporal.NewSearchAttributeKeyKeyword(SAKillScopeType)
+	saStatus    = temporal.NewSearchAttributeKeyKeyword(SAKillStatus)
+	saTrigger   = temporal.NewSearchAttributeKeyKeyword(SAKillTrigger)
+)
+
+// KillSwitch is the workflow of one scope's incident, with the default
+// settings. Workers register New(settings) under WorkflowName instead.
+func KillSwitch(ctx workflow.Context, in Input) (domain.State, error) {
+	return run(ctx, in, DefaultSettings())
+}
+
+// New returns the KillSwitch workflow with defaults for runs whose Input
+// carries no Settings. Register it under WorkflowName.
+func New(defaults Settings) func(workflow.Context, Input) (domain.State, error) {
+	defaults = defaults.WithDefaults()
+	return func(ctx workflow.Context, in Input) (domain.State, error) {
+		return run(ctx, in, defaults)
+	}
+}
+
+// killSwitch is one run of the workflow. Handlers and the main loop share it;
+// workflow code runs one coroutine at a time, so no locking is needed.
+type killSwitch struct {
+	s     Settings
+	scope domain.Scope
+	c     Carry
+	log   log.Logger
+
+	seen map[string]struct{}
+
+	// queue holds transitions not yet published; a single publisher
+	// coroutine drains it, so one scope never has two publishes in flight.
+	queue      []activities.Publication
+	publishing bool
+	enqueued   int64
+	published  int64
+
+	breachCh workflow.ReceiveChannel
+	normalCh workflow.ReceiveChannel
+	wake     workflow.Channel
+
+	inputs      int
+	startMS     int64
+	idleExpired bool
+
+	timer       workflow.Future
+	timerAt     int64
+	cancelTimer workflow.CancelFunc
+
+	sa [4]string // search attribute values last upserted
+}
+
+func run(ctx workflow.Context, in Input, defaults Settings) (domain.State, error) {
+	scope, err := domain.ParseScope(string(in.Scope))
+	if err != nil {
+		return domain.State{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("start KillSwitch: %v", err), ErrTypeInvalid, err)
+	}
+	w := &killSwitch{
+		scope:   scope,
+		seen:    map[string]struct{}{},
+		startMS: workflow.Now(ctx).UnixMilli(),
+		log:     log.With(workflow.GetLogger(ctx), "scope", scope),
+	}
+	w.s = resolveSettings(ctx, in, defaults)
+	if in.Carry != nil {
+		w.c = *in.Carry
+		for _, id := range w.c.Seen {
+			w.seen[id] = struct{}{}
+		}
+	} else {
+		info := workflow.GetInfo(ctx)
+		w.c.State = domain.State{
+			Scope:             scope,
+			Status:            domain.StatusActive,
+			AutoUnkillEnabled: true,
+			WorkflowID:        info.WorkflowExecution.ID,
+		}
+	}
+	w.c.State.RunID = workflow.GetInfo(ctx).WorkflowExecution.RunID
+	if err := w.setup(ctx); err != nil {
+		return w.c.State, err
+	}
+	return w.run(ctx)
+}
+
+// resolveSettings takes the run's settings from its input or, for a fresh
+// run, from the worker's defaults recorded once in history.
+func resolveSettings(ctx workflow.Context, in Input, defaults Settings) Settings {
+	if in.Settings != nil {
+		return in.Settings.WithDefaults()
+	}
+	var s Settings
+	enc := workflow.SideEffect(ctx, func(workflow.Context) any { return defaults })
+	if err := enc.Get(&s); err != nil {
+		return defaults
+	}
+	return s.WithDefaults()
+}
+
+// setup registers the query and update handlers and opens the signal channels.
+func (w *killSwitch) setup(ctx workflow.Context) error {
+	w.breachCh = workflow.GetSignalChannel(ctx, SignalBreach)
+	w.normalCh = workflow.GetSignalChannel(ctx, SignalNormal)
+	w.wake = workflow.NewBufferedChannel(ctx, 1)
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (domain.State, error) {
+		return w.stateView(), nil
+	}); err != nil {
+		return fmt.Errorf("set query %s: %w", QueryState, err)
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryHistory, func() ([]Transition, error) {
+		return slices.Clone(w.c.History), nil
+	}); err != nil {
+		return fmt.Errorf("set query %s: %w", QueryHistory, err)
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryIncident, func() (Carry, error) {
+		c := w.c
+		c.State = w.stateView()
+		c.History = slices.Clone(c.History)
+		c.Seen = w.seenList()
+		c.Offences = slices.Clone(c.Offences)
+		c.Pending = nil
+		return c, nil
+	}); err != nil {
+		return fmt.Errorf("set query %s: %w", QueryIncident, err)
+	}
+	updates := []struct {
+		name     string
+		validate func(workflow.Context, OperatorRequest) error
+		apply    func(workflow.Context, OperatorRequest) int64
+	}{
+		{UpdateKill, w.validateKill, w.applyKill},
+		{UpdateUnkill, w.validateUnkill, w.applyUnkill},
+		{UpdateThrottle, w.validateThrottle, w.applyThrottle},
+		{UpdateExtend, w.validateExtend, w.applyExtend},
+		{UpdatePin, w.validatePin, w.applyPin},
+		{UpdateUnpin, w.validateUnpin, w.applyUnpin},
+	}
+	for _, u := range updates {
+		validate, apply := u.validate, u.apply
+		err := workflow.SetUpdateHandlerWithOptions(ctx, u.name,
+			func(ctx workflow.Context, req OperatorRequest) (domain.State, error) {
+				return w.handleUpdate(ctx, req, apply)
+			},
+			workflow.UpdateHandlerOptions{
+				Validator: func(ctx workflow.Context, req OperatorRequest) error {
+					if err := w.validateRequest(req); err != nil {
+						return err
+					}
+					if w.isSeen(req.CmdID) {
+						return nil // a repeat: the handler answers with the current state
+					}
+					return validate(ctx, req)
+				},
+			})
+		if err != nil {
+			return fmt.Errorf("set update %s: %w", u.name, err)
+		}
+	}
+	return nil
+}
+
+// run is the main loop: it applies signals and timers until the incident is
+// over, continuing as new when the history grows large.
+func (w *killSwitch) run(ctx workflow.Context) (domain.State, error) {
+	if w.c.Started {
+		w.upsertVisibility(ctx)
+	}
+	// Apply every input already delivered (the SignalWithStart signal,
+	// carried signals, a burst) before the publisher starts, so the first
+	// publish carries the settled state rather than one per input.
+	pending := w.c.Pending
+	w.c.Pending = nil
+	for _, p := range pending {
+		switch {
+		case p.Breach != nil:
+			w.onBreach(ctx, *p.Breach)
+		case p.Normal != nil:
+			w.onNormal(ctx, *p.Normal)
+		}
+	}
+	w.drainSignals(ctx)
+	workflow.Go(ctx, w.publisher)
+
+	for {
+		for !w.finished() {
+			if w.shouldContinueAsNew(ctx) {
+				return w.continueAsNew(ctx)
+			}
+			sel := workflow.NewSelector(ctx)
+			// Normal before breach: when both arrive together the breach
+			// is applied last and wins, keeping the scope killed.
+			sel.AddReceive(w.normalCh, func(c workflow.ReceiveChannel, _ bool) {
+				var sig NormalSignal
+				c.Receive(ctx, &sig)
+				w.inputs++
+				w.onNormal(ctx, sig)
+			})
+			sel.AddReceive(w.breachCh, func(c workflow.ReceiveChannel, _ bool) {
+				var sig BreachSignal
+				c.Receive(ctx, &sig)
+				w.inputs++
+				w.onBreach(ctx, sig)
+			})
+			sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) {
+				c.Receive(ctx, nil)
+			})
+			if f := w.armTimer(ctx); f != nil {
+				sel.AddFuture(f, func(workflow.Future) {
+					w.timer, w.timerAt, w.cancelTimer = nil, 0, nil
+					w.onDeadline(ctx)
+				})
+			}
+			sel.Select(ctx)
+		}
+		w.stopTimer()
+		// Let every publish land and every update return before the run
+		// completes; an update in between may reopen the incident.
+		if err := workflow.Await(ctx, func() bool {
+			return w.idle() && workflow.AllHandlersFinished(ctx)
+		}); err != nil {
+			return w.c.State, err
+		}
+		if w.finished() {
+			w.log.Info("incident closed", "corr_id", w.c.State.CorrID, "version", w.c.State.Version)
+			return w.c.State, nil
+		}
+	}
+}
+
+// finished says the run has nothing left to do: the incident began and is
+// over, or nothing ever happened before the idle timeout.
+func (w *killSwitch) finished() bool {
+	if w.c.Started {
+		return w.c.State.Status == domain.StatusActive
+	}
+	return w.idleExpired
+}
+
+func (w *killSwitch) idle() bool { return len(w.queue) == 0 && !w.publishing }
+
+// drainSignals applies every signal already buffered, without blocking.
+func (w *killSwitch) drainSignals(ctx workflow.Context) {
+	for {
+		var n NormalSignal
+		if !w.normalCh.ReceiveAsync(&n) {
+			break
+		}
+		w.inputs++
+		w.onNormal(ctx, n)
+	}
+	for {
+		var b BreachSignal
+		if !w.breachCh.ReceiveAsync(&b) {
+			break
+		}
+		w.inputs++
+		w.onBreach(ctx, b)
+	}
+}
+
+func (w *killSwitch) shouldContinueAsNew(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() ||
+		info.GetCurrentHistoryLength() >= w.s.MaxHistoryEvents ||
+		w.inputs >= w.s.MaxInputsPerRun
+}
+
+// continueAsNew hands the incident to a new run once every publish has landed
+// and every update handler has returned. Signals still buffered travel as
+// Pending, in the order the main loop would have applied them.
+func (w *killSwitch) continueAsNew(ctx workflow.Context) (domain.State, error) {
+	w.stopTimer()
+	if err := workflow.Await(ctx, func() bool {
+		return w.idle() && workflow.AllHandlersFinished(ctx)
+	}); err != nil {
+		return w.c.State, err
+	}
+	carry := w.c
+	carry.Pending = nil
+	for {
+		var n NormalSignal
+		if !w.normalCh.ReceiveAsync(&n) {
+			break
+		}
+		carry.Pending = append(carry.Pending, PendingSignal{Normal: &n})
+	}
+	for {
+		var b BreachSignal
+		if !w.breachCh.ReceiveAsync(&b) {
+			break
+		}
+		carry.Pending = append(carry.Pending, PendingSignal{Breach: &b})
+	}
+	carry.Seen = w.seenList()
+	w.log.Info("continuing as new", "corr_id", w.c.State.CorrID, "inputs", w.inputs,
+		"pending", len(carry.Pending), "history_length", workflow.GetInfo(ctx).GetCurrentHistoryLength())
+	s := w.s
+	return w.c.State, workflow.NewContinueAsNewError(ctx, WorkflowName, Input{Scope: w.scope, Settings: &s, Carry: &carry})
+}
+
+// publisher publishes queued transitions in order, one local activity at a
+// time, retrying until each batch lands.
+func (w *killSwitch) publisher(ctx workflow.Context) {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: time.Minute,
+		StartToCloseTimeout:    10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    50 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Second,
+		},
+	})
+	for {
+		if err := workflow.Await(ctx, func() bool { return len(w.queue) > 0 }); err != nil {
+			return
+		}
+		batch := slices.Clone(w.queue)
+		w.publishing = true
+		err := workflow.ExecuteLocalActivity(lctx, activities.PublishName, batch).Get(lctx, nil)
+		w.publishing = false
+		if err != nil {
+			var canceled *temporal.CanceledError
+			if errors.As(err, &canceled) {
+				return
+			}
+			last := batch[len(batch)-1].State
+			w.log.Error("publish failed, retrying", "corr_id", last.CorrID, "version", last.Version, "error", err)
+			_ = workflow.Sleep(ctx, 5*time.Second)
+			continue
+		}
+		w.queue = w.queue[len(batch):]
+		w.published += int64(len(batch))
+	}
+}
+
+// armTimer returns a future that is ready at the next deadline, reusing the
+// running timer when the deadline has not moved.
+func (w *killSwitch) armTimer(ctx workflow.Context) workflow.Future {
+	now := workflow.Now(ctx).UnixMilli()
+	at := w.nextDeadline()
+	if at == 0 {
+		w.stopTimer()
+		return nil
+	}
+	if at == w.timerAt && w.timer != nil {
+		return w.timer
+	}
+	w.stopTimer()
+	w.timerAt = at
+	if at <= now {
+		f, set := workflow.NewFuture(ctx)
+		set.Set(nil, nil)
+		w.timer = f
+		return f
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	w.cancelTimer = cancel
+	w.timer = workflow.NewTimer(tctx, time.Duration(at-now)*time.Millisecond)
+	return w.timer
+}
+
+func (w *killSwitch) stopTimer() {
+	if w.cancelTimer != nil {
+		w.cancelTimer()
+	}
+	w.timer, w.timerAt, w.cancelTimer = nil, 0, nil
+}
+
+// nextDeadline is the earliest time something happens by itself, Unix ms, or 0.
+func (w *killSwitch) nextDeadline() int64 {
+	st := &w.c.State
+	var at int64
+	add := func(t int64) {
+		if t > 0 && (at == 0 || t < at) {
+			at = t
+		}
+	}
+	if !w.c.Started && !w.idleExpired {
+		add(w.startMS + w.s.IdleTimeout.Milliseconds())
+	}
+	switch st.Status {
+	case domain.StatusKilled:
+		if !w.c.CooldownExpired {
+			add(st.CooldownUntil)
+		}
+	case domain.StatusThrottled:
+		if w.c.Probation {
+			if st.AutoUnkillEnabled {
+				add(st.CooldownUntil)
+			}
+		} else if !w.c.CooldownExpired {
+			add(st.CooldownUntil)
+		}
+	}
+	if len(st.Approvals) > 0 {
+		add(w.approvalExpiry())
+	}
+	return at
+}
+
+func (w *killSwitch) approvalExpiry() int64 {
+	if len(w.c.State.Approvals) == 0 {
+		return 0
+	}
+	return w.c.State.Approvals[0].TS + w.s.approvals(w.scope.Type()).Window.Milliseconds()
+}
+
+// handleUpdate applies an accepted operator request once (by cmd_id) and
+// returns the state it produced after that state has been published.
+func (w *killSwitch) handleUpdate(ctx workflow.Context, req OperatorRequest, apply func(workflow.Context, OperatorRequest) int64) (domain.State, error) {
+	if w.isSeen(req.CmdID) {
+		return w.stateView(), nil
+	}
+	w.markSeen(req.CmdID)
+	w.inputs++
+	seq := apply(ctx, req)
+	st := w.stateView()
+	w.wakeUp()
+	if seq > 0 {
+		if err := workflow.Await(ctx, func() bool { return w.published >= seq }); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+func (w *killSwitch) wakeUp() { w.wake.SendAsync(struct{}{}) }
+
+// stateView is a copy of the current state safe to hand out.
+func (w *killSwitch) stateView() domain.State {
+	st := w.c.State
+	st.Approvals = slices.Clone(st.Approvals)
+	return st
+}
+
+func (w *killSwitch) isSeen(id string) bool {
+	if id == "" {
+		return false
+	}
+	_, ok := w.seen[id]
+	return ok
+}
+
+func (w *killSwitch) markSeen(id string) {
+	if id == "" {
+		return
+	}
+	w.seen[id] = struct{}{}
+	w.c.Seen = append(w.c.Seen, id)
+	if len(w.c.Seen) > 2*seenLimit {
+		for _, old := range w.c.Seen[:len(w.c.Seen)-seenLimit] {
+			delete(w.seen, old)
+		}
+		w.c.Seen = slices.Clone(w.c.Seen[len(w.c.Seen)-seenLimit:])
+	}
+}
+
+func (w *killSwitch) seenList() []string {
+	if len(w.c.Seen) > seenLimit {
+		return slices.Clone(w.c.Seen[len(w.c.Seen)-seenLimit:])
+	}
+	return slices.Clone(w.c.Seen)
+}
+
+// cmdID returns id, or a deterministic one for an input that had none
+// (a signal typed into the Web UI, say).
+func (w *killSwitch) cmdID(ctx workflow.Context, id string) string {
+	if id != "" {
+		return id
+	}
+	w.c.Seq++
+	return fmt.Sprintf("%s-%d", workflow.GetInfo(ctx).WorkflowExecution.RunID, w.c.Seq)
+}
