@@ -29,6 +29,8 @@ import (
 	"github.com/riskgate/riskgate/workflows"
 )
 
+var only = flag.String("record-only", "", "with -record, record only this scenario")
+
 var record = flag.Bool("record", false, "record the histories of testdata/ against a Temporal dev server (needs the temporal CLI)")
 
 // TestReplay replays every recorded history against the current workflow
@@ -88,6 +90,7 @@ var recordSettings = workflows.Settings{
 	Cooldown:        2 * time.Second,
 	Probation:       time.Second,
 	MaxInputsPerRun: 20,
+	IdleTimeout:     2 * time.Second,
 }
 
 // TestRecordHistories runs one scenario per path of the workflow against a
@@ -152,7 +155,11 @@ func TestRecordHistories(t *testing.T) {
 		{"escalation_pins", scenarioEscalation},
 		{"throttle_extend_pin", scenarioThrottleExtendPin},
 		{"continue_as_new", scenarioContinueAsNew},
+		{"idle_run", scenarioIdle},
 	} {
+		if *only != "" && sc.name != *only {
+			continue
+		}
 		t.Run(sc.name, func(t *testing.T) {
 			r.t = t
 			scope := domain.Scope("ACCOUNT:rec-" + strings.ReplaceAll(sc.name, "_", "-"))
@@ -333,4 +340,13 @@ func scenarioContinueAsNew(r *recorder, scope domain.Scope) {
 		r.breach(scope)
 	}
 	r.normal(scope)
+}
+
+func scenarioIdle(r *recorder, scope domain.Scope) {
+	// An operator kill the workflow rejects still starts the run.
+	_, err := workflows.Operate(r.ctx, r.c, workflows.UpdateThrottle,
+		workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "olga", Reason: "no rate"})
+	if !workflows.IsInvalid(err) {
+		r.t.Fatalf("throttle without a rate: %v, want invalid", err)
+	}
 }

@@ -99,7 +99,7 @@ func (w *killSwitch) describe() string {
 	switch st.Status {
 	case domain.StatusActive:
 		if !w.c.Started {
-			b.WriteString("ACTIVE: no incident")
+			b.WriteString("ACTIVE: the run ended without a kill")
 			break
 		}
 		fmt.Fprintf(&b, "ACTIVE again, released by %s at %s: %s", by, clock(st.UpdatedTS), st.Reason)
@@ -281,6 +281,9 @@ func (w *killSwitch) onDeadline(ctx workflow.Context) {
 	if !w.c.Started {
 		if now >= w.startMS+w.s.IdleTimeout.Milliseconds() {
 			w.idleExpired = true
+			if workflow.GetVersion(ctx, versionIdleVisibility, workflow.DefaultVersion, 1) >= 1 {
+				w.upsertVisibility(ctx)
+			}
 		}
 		return
 	}
