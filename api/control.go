@@ -134,10 +134,6 @@ func (t TemporalControl) Check(ctx context.Context) error {
 	return nil
 }
 
-// ErrUnavailable marks an upstream (Temporal, the index) that did not answer
-// in time or refused the connection.
-var ErrUnavailable = errors.New("upstream unavailable")
-
 // classify maps an error from Control to an HTTP status.
 func classify(err error) int {
 	var (
@@ -152,7 +148,7 @@ func classify(err error) int {
 		return 409
 	case workflows.IsInvalid(err):
 		return 400
-	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded),
+	case errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &unavail), errors.As(err, &deadln), errors.As(err, &upd):
 		return 503
 	case errors.As(err, &nf):
@@ -165,5 +161,5 @@ func classify(err error) int {
 	return 500
 }
 
-// upstreamTimeout bounds every call to Temporal or the index.
+// defaultUpstreamTimeout bounds every call to Temporal or the index.
 const defaultUpstreamTimeout = 10 * time.Second

@@ -153,7 +153,7 @@ func (s *Server) operate(o op) http.HandlerFunc {
 			}
 			s.metrics.actions.WithLabelValues(string(o.action), outcome).Inc()
 			log.Warn("operator action failed", "status", status, "err", err)
-			s.upstreamProblem(w, r, status, fmt.Sprintf("%s %s", strings.ToLower(string(o.action)), scope), err)
+			s.upstreamProblem(w, r, status, fmt.Sprintf("%s %s (cmd_id %s)", strings.ToLower(string(o.action)), scope, req.CmdID), err)
 			return
 		}
 		s.metrics.actions.WithLabelValues(string(o.action), "ok").Inc()
@@ -178,7 +178,8 @@ func (s *Server) upstreamProblem(w http.ResponseWriter, r *http.Request, status 
 		s.problem(w, r, status, "Invalid request", rejection(err))
 	case http.StatusServiceUnavailable:
 		s.problem(w, r, status, "Temporal unavailable",
-			fmt.Sprintf("%s: Temporal did not answer within %s; nothing was changed by this call (retry it with the same cmd_id to be safe): %v", what, s.timeout, err))
+			fmt.Sprintf("%s: Temporal is unreachable or did not answer within %s, so the action may not have been applied; "+
+				"the router keeps enforcing the last published state. Retry with the same cmd_id (Idempotency-Key) to apply it exactly once: %v", what, s.timeout, err))
 	default:
 		s.problem(w, r, http.StatusInternalServerError, "Upstream error", fmt.Sprintf("%s: %v", what, err))
 	}

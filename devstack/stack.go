@@ -22,6 +22,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/riskgate/riskgate/api"
+	"github.com/riskgate/riskgate/index"
 	"github.com/riskgate/riskgate/ingest/detector"
 	"github.com/riskgate/riskgate/ingest/gen"
 	"github.com/riskgate/riskgate/ingest/kafka"
@@ -35,6 +36,7 @@ const (
 	Worker   = "worker"
 	Router   = "router"
 	Detector = "detector"
+	Indexer  = "indexer"
 	API      = "api"
 	Gen      = "gen"
 )
@@ -71,14 +73,17 @@ type Options struct {
 
 // Stack is a running embedded riskgate: infrastructure plus components.
 type Stack struct {
-	Brokers      []string
-	Kafka        *kfake.Cluster
-	Temporal     *Temporal
-	Client       client.Client
-	APIURL       string
-	Token        string
-	States       *killstate.Table
-	StateReady   func() bool
+	Brokers    []string
+	Kafka      *kfake.Cluster
+	Temporal   *Temporal
+	Client     client.Client
+	APIURL     string
+	Token      string
+	States     *killstate.Table
+	StateReady func() bool
+	// Index is the audit index (SQLite under the data dir, or a temporary
+	// directory for an in-memory stack).
+	Index        *index.SQLite
 	Registry     *prometheus.Registry
 	KafkaConfig  func(clientID string) kafka.Config
 	opts         Options
@@ -181,9 +186,20 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	indexDir := o.DataDir
+	if indexDir == "" {
+		if indexDir, err = os.MkdirTemp("", "riskgate-index"); err != nil {
+			return nil, err
+		}
+		s.infraClosers = append(s.infraClosers, func() { os.RemoveAll(indexDir) })
+	}
+	if s.Index, err = index.OpenDir(indexDir); err != nil {
+		return nil, err
+	}
+	s.infraClosers = append(s.infraClosers, func() { s.Index.Close() })
 	srv, err := api.New(api.Config{
 		Temporal: s.Client, Namespace: o.Namespace, States: s.States, StateReady: follower.Ready,
-		Tokens: tokens, Log: s.logger(API), Registerer: s.Registry, Gatherer: s.Registry,
+		Index: s.Index, Tokens: tokens, Log: s.logger(API), Registerer: s.Registry, Gatherer: s.Registry,
 	})
 	if err != nil {
 		return nil, err
@@ -220,6 +236,16 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 			}
 			return d.Run, nil
 		},
+		Indexer: func() (func(context.Context) error, error) {
+			x, err := index.NewIndexer(index.IndexerConfig{
+				Kafka: s.KafkaConfig("riskgate-indexer"), Index: s.Index,
+				Log: s.logger(Indexer), Registerer: &replacingRegisterer{reg: s.Registry},
+			})
+			if err != nil {
+				return nil, err
+			}
+			return x.Run, nil
+		},
 		API: func() (func(context.Context) error, error) {
 			return func(ctx context.Context) error {
 				var wg sync.WaitGroup
@@ -245,7 +271,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		},
 	}
 	s.baseCtx, s.cancelAll = context.WithCancel(context.WithoutCancel(ctx))
-	names := []string{Worker, Router, Detector, API}
+	names := []string{Worker, Router, Detector, Indexer, API}
 	if o.Gen {
 		names = append(names, Gen)
 	}

@@ -70,6 +70,19 @@ func TestKillLoop(t *testing.T) {
 		t.Errorf("order of another account: decision %s (%s), want ALLOW", a.Decision, a.Reason)
 	}
 
+	// The audit index answers for the dropped order with the kill behind it.
+	var detail struct {
+		Decision domain.Decision `json:"decision"`
+		Cause    *domain.Command `json:"cause"`
+	}
+	eventually(t, 20*time.Second, "GET /v1/orders/"+drop.OrderID+" with its cause", func() bool {
+		status, _, body := httpDo(t, "GET", s.APIURL+"/v1/orders/"+drop.OrderID, s.Token, nil)
+		return status == 200 && json.Unmarshal(body, &detail) == nil && detail.Cause != nil
+	})
+	if detail.Decision != domain.DecisionDrop || detail.Cause.Action != domain.ActionKill || detail.Cause.CorrID != killed.CorrID {
+		t.Errorf("order detail: decision %s cause %+v, want DROP caused by the KILL %s", detail.Decision, detail.Cause, killed.CorrID)
+	}
+
 	// The kill is found by search attribute, as in the Web UI.
 	eventually(t, 20*time.Second, `workflow listed by KillStatus="KILLED"`, func() bool {
 		resp, err := s.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: `KillStatus="KILLED"`})

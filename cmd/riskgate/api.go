@@ -119,7 +119,8 @@ func runAPI(ctx context.Context, o apiOptions) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
 	wg.Go(func() {
-		if err := follower.Run(ctx); err != nil {
+		// After shutdown begins, the follower's cancellation is not a failure.
+		if err := follower.Run(ctx); err != nil && ctx.Err() == nil {
 			errc <- fmt.Errorf("follow kill state: %w", err)
 		}
 	})
