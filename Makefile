@@ -18,7 +18,9 @@ dev: tools build
 
 ## test: the full test suite (format, vet, unit, end-to-end, fuzz smoke)
 test: tools browser check
+	npm ci --prefix index/dynamo/testdata/node --no-audit --no-fund
 	go test $(GO_TEST_FLAGS) ./...
+	cd deploy && go test ./...
 	$(MAKE) fuzz
 
 ## build: the riskgate binary in bin/

@@ -79,7 +79,7 @@ func runAPI(ctx context.Context, o apiOptions) error {
 
 	var idx index.Reader
 	if !o.noIndex {
-		db, err := index.OpenDir(o.data)
+		db, err := openIndex(ctx, o.data)
 		if err != nil {
 			return err
 		}

@@ -37,7 +37,7 @@ and never counts a record twice.`,
 
 func runIndexer(ctx context.Context, data, metricsAddr string) error {
 	log := newLogger("indexer")
-	db, err := index.OpenDir(data)
+	db, err := openIndex(ctx, data)
 	if err != nil {
 		return err
 	}

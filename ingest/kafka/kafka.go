@@ -24,7 +24,10 @@ type Config struct {
 	Brokers []string
 	// ClientID names the client in broker logs and quotas. Default "riskgate".
 	ClientID string
-	// Extra options appended to every client, for security settings.
+	// Security is the brokers' TLS and SASL settings (NewSecurity). Nil is
+	// plaintext without authentication.
+	Security *Security
+	// Extra options appended to every client.
 	Extra []kgo.Opt
 }
 
@@ -42,6 +45,7 @@ func (c Config) Opts() []kgo.Opt {
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID(id),
 	}
+	opts = append(opts, c.Security.Opts()...)
 	return append(opts, c.Extra...)
 }
 
