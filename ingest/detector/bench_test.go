@@ -7,7 +7,7 @@ import (
 // BenchmarkObserveAll measures one order evaluated for all four dimensions
 // under the default rules (every window, every metric), in steady state.
 func BenchmarkObserveAll(b *testing.B) {
-	w := Workload{Accounts: 10_000, Symbols: 500, Strategies: 20, Orders: 1 << 20, PerSecond: 300,
+	w := Workload{Accounts: benchAccounts, Symbols: 500, Strategies: 20, Orders: 1 << 20, PerSecond: 300,
 		BurstEvery: 100_000, BurstSize: 150, Seed: 1}
 	stream := w.Generate(t0)
 	e, err := NewEngine(Rules{}, &NopSink{}, nil)
@@ -34,3 +34,5 @@ func BenchmarkObserveAll(b *testing.B) {
 		e.ObserveAll(&stream[j], 0, true)
 	}
 }
+
+var benchAccounts = 10_000

@@ -74,6 +74,7 @@ type Detector struct {
 	runCtx    context.Context
 
 	cl       *kgo.Client
+	adm      *kadm.Client // its own client: the group may call adjustOffsets before cl is set
 	joined   atomic.Bool
 	rebuilds atomic.Int64
 	partsKey kgo.Partitioner
@@ -93,8 +94,14 @@ type partState struct {
 	liveFrom   int64
 	streamTime int64
 	// lastSource, for repartition partitions: the newest source offset
-	// counted per orders.v1 partition, to drop records forwarded twice.
-	lastSource map[int32]int64
+	// counted per dimension and orders.v1 partition, to drop records
+	// forwarded twice.
+	lastSource map[sourceKey]int64
+}
+
+type sourceKey struct {
+	dim  domain.ScopeType
+	part int32
 }
 
 // New checks the configuration and builds a Detector; Run starts it.
@@ -182,6 +189,12 @@ func (d *Detector) Run(ctx context.Context) error {
 	d.disp.start(ctx)
 	defer d.disp.wait()
 
+	admc, err := d.cfg.Kafka.NewClient()
+	if err != nil {
+		return err
+	}
+	defer admc.Close()
+	d.adm = kadm.NewClient(admc)
 	cl, err := d.cfg.Kafka.NewClient(
 		kgo.ConsumerGroup(d.cfg.Group),
 		kgo.ConsumeTopics(domain.TopicOrders, domain.TopicDetectorRepartition),
@@ -194,12 +207,17 @@ func (d *Detector) Run(ctx context.Context) error {
 		kgo.OnPartitionsRevoked(d.dropPartitions),
 		kgo.OnPartitionsLost(d.dropPartitions),
 		kgo.ProducerLinger(0),
+		// A poll of 4096 orders can produce three forwards and up to four
+		// risk signals each; the default buffer of 10,000 would stall it.
+		kgo.MaxBufferedRecords(1<<17),
 		kgo.FetchMaxWait(200*time.Millisecond),
 	)
 	if err != nil {
 		return err
 	}
+	d.mu.Lock()
 	d.cl = cl
+	d.mu.Unlock()
 	// A poll blocks rebalances until AllowRebalance; leaving the group on
 	// Close needs one, so allow it first or Close deadlocks.
 	defer func() { cl.AllowRebalance(); cl.Close() }()
@@ -385,15 +403,16 @@ func (d *Detector) processRepartitioned(r *kgo.Record) {
 		d.log.Warn("undecodable repartitioned record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
 		return
 	}
+	typ, _, _ := strings.Cut(string(r.Key), ":")
 	if ps.lastSource == nil {
-		ps.lastSource = make(map[int32]int64)
+		ps.lastSource = make(map[sourceKey]int64)
 	}
-	if last, seen := ps.lastSource[srcPart]; seen && srcOff <= last {
+	src := sourceKey{domain.ScopeType(typ), srcPart}
+	if last, seen := ps.lastSource[src]; seen && srcOff <= last {
 		d.m.duplicates.Inc()
 		return
 	}
-	ps.lastSource[srcPart] = srcOff
-	typ, _, _ := strings.Cut(string(r.Key), ":")
+	ps.lastSource[src] = srcOff
 	if ob.TS > d.maxEvent {
 		d.maxEvent, d.wallAtMax = ob.TS, time.Now()
 	}
@@ -402,8 +421,8 @@ func (d *Detector) processRepartitioned(r *kgo.Record) {
 
 // adjustOffsets starts every newly assigned partition a rebuild horizon back
 // (the longest window plus the lateness, by timestamp) and notes where the
-// rebuild ends: the group's committed offset for orders.v1, the end of the
-// partition for the repartition topic.
+// rebuild ends: the group's committed offset for orders.v1 (its start when
+// the group has none), the end of the partition for the repartition topic.
 func (d *Detector) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	rules := d.engine.Rules()
 	horizon := MaxWindowOf(rules) + rules.Lateness
@@ -411,7 +430,7 @@ func (d *Detector) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	for t := range offsets {
 		topics = append(topics, t)
 	}
-	adm := kadm.NewClient(d.cl)
+	adm := d.adm
 	ends, err := adm.ListEndOffsets(ctx, topics...)
 	if err == nil {
 		err = ends.Error()
@@ -444,8 +463,16 @@ func (d *Detector) adjustOffsets(ctx context.Context, offsets map[string]map[int
 				start = min(from.Offset, end.Offset)
 			}
 			live := end.Offset
-			if c := off.EpochOffset().Offset; t == domain.TopicOrders && c >= 0 && c <= end.Offset {
-				live = c
+			if t == domain.TopicOrders {
+				// Orders past the group's commit were never evaluated live (or
+				// not surely forwarded): evaluate them live now. Without a
+				// commit no detector of this group ever ran, so everything in
+				// the horizon is live: nothing was signalled for it yet.
+				if c := off.EpochOffset().Offset; c >= 0 && c <= end.Offset {
+					live = c
+				} else {
+					live = start
+				}
 			}
 			start = min(start, live)
 			ps := &partState{liveFrom: live}
@@ -559,6 +586,7 @@ func (d *Detector) tick() {
 // sink connects the engine to Kafka and the dispatcher. It runs under d.mu.
 type sink struct{ d *Detector }
 
+// Breach logs and counts the breach and queues its signal.
 func (s sink) Breach(sig workflows.BreachSignal) {
 	d := s.d
 	d.m.breaches.WithLabelValues(sig.Rule).Inc()
@@ -567,6 +595,7 @@ func (s sink) Breach(sig workflows.BreachSignal) {
 	d.disp.enqueue(d.runCtx, string(sig.Scope), signalJob{breach: &sig, consumed: d.consumed})
 }
 
+// Normal logs and counts the normal and queues its signal.
 func (s sink) Normal(sig workflows.NormalSignal) {
 	d := s.d
 	d.m.normals.Inc()
@@ -574,6 +603,7 @@ func (s sink) Normal(sig workflows.NormalSignal) {
 	d.disp.enqueue(d.runCtx, string(sig.Scope), signalJob{normal: &sig, consumed: d.consumed})
 }
 
+// Risk produces the risk signal to risk_signals.v1.
 func (s sink) Risk(rs *domain.RiskSignal) {
 	d := s.d
 	if d.cl == nil {

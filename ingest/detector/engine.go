@@ -2,6 +2,7 @@ package detector
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
 	"slices"
 	"time"
@@ -93,7 +94,12 @@ type dimConfig struct {
 	share   []bool  // per window: keep exact symbol counts
 	zscore  bool
 	horizon int64 // longest window, seconds
-	rules   []compiledRule
+	// lastShare is the longest window that tracks symbols, or -1.
+	lastShare int
+	// zMinOrders is the smallest min_orders of the zscore rules: below it a
+	// risk signal carries no z-score.
+	zMinOrders int64
+	rules      []compiledRule
 }
 
 // bucket is one second of one key.
@@ -109,6 +115,17 @@ type symEntry struct {
 	sym   uint32
 	count uint32
 }
+
+// symSlot is symIdx's entry for one symbol: the absolute position of its
+// entry for the second in tag (epoch<<32 | second).
+type symSlot struct {
+	tag uint64
+	abs uint32
+}
+
+// symIdxMin is how many entries one second must have before a key builds
+// its symbol index.
+const symIdxMin = 8
 
 // winSums are a window's running totals and where the window starts in
 // the key's bucket and symbol rings. bNext and sNext cache the second of
@@ -130,49 +147,74 @@ const noHead = math.MaxUint32
 const MaxWindowsPerDimension = 6
 
 // minutes holds a key's per-minute counts for the z-score: the current
-// minute and the HistoryMinutes before it, in a ring indexed by minute.
+// minute's count inline, the HistoryMinutes before it in a ring indexed by
+// minute that is only written when a minute closes and only read when a
+// z-score is wanted (this minute has at least min_orders), so the common
+// order touches none of it.
 type minutes struct {
-	cnt   [HistoryMinutes + 1]uint32
-	tag   [HistoryMinutes + 1]uint32 // which minute the slot holds
-	first int64                      // earliest minute seen
-	cur   int64                      // the key's current minute
-	sum   int64                      // over the history minutes
-	sumsq int64
+	first  int64 // earliest minute seen
+	cur    int64 // the key's current minute
+	curCnt int64
+	slot   *[HistoryMinutes + 1]minuteSlot
+}
+
+// minuteSlot is one minute's count and which minute it is, side by side so
+// that one cache line holds both.
+type minuteSlot struct {
+	tag uint32
+	cnt uint32
 }
 
 // incident is the detector's view of one scope's incident.
 type incident struct {
-	open       bool
+	breachTS   int64
+	underSince int64 // event ms
 	action     domain.Action
 	corrID     string
-	breachTS   int64
-	under      bool  // every rule under its threshold since underSince
-	underSince int64 // event ms
-	replayed   bool  // opened while rebuilding; resolved at the first live evaluation
+	open       bool
+	under      bool // every rule under its threshold since underSince
+	replayed   bool // opened while rebuilding; resolved at the first live evaluation
 }
 
 // key is everything held for one scope: its 1-second buckets over the
 // longest window, running sums per window, symbol counts where a share is
 // tracked, per-minute counts where a z-score is, and its incident.
 type key struct {
-	scope     domain.Scope
-	id        string
-	dim       dim
-	part      int32
-	slot      int   // position in Engine.keys
+	// Fields are ordered by use: what every order reads comes first, in as
+	// few cache lines as possible; with many cold keys each line is a miss.
+	// The id is held inline and found by hash, so that finding a key reads
+	// the key's own memory and nothing else.
+	hash      uint64
+	same      *key  // next key with the same hash
 	clock     int64 // newest event time seen or advanced to, ms
 	lastOrder int64 // newest order ts, ms, for eviction
-	started   bool
-	buckets   ring[bucket]
-	win       [MaxWindowsPerDimension]winSums
-	syms      ring[symEntry]
-	share     []topSymbols // per window; empty where not tracked
-	mins      *minutes
-	inc       incident
-	adopted   int64 // state version adopted without a detector breach
 	lastRisk  int64 // second of the last risk signal
-	late      int64
-	clamped   int64
+	idLen     uint8
+	dim       dim
+	started   bool
+	part      int32
+	buckets   ring[bucket]
+	syms      ring[symEntry]
+	// symsDropped counts entries ever dropped from the front of syms, so
+	// that symIdx can hold positions that survive drops.
+	symsDropped uint32
+	// symEpoch changes whenever an entry is inserted before others (a late
+	// order), which moves positions and so invalidates symIdx.
+	symEpoch uint32
+	inc      incident
+	late     int64
+	clamped  int64
+	scope    domain.Scope
+	mins     minutes // slot is nil unless the dimension has a zscore rule
+	win      [MaxWindowsPerDimension]winSums
+	share    [MaxWindowsPerDimension]topSymbols // where the window tracks symbols
+	idBuf    [domain.MaxIDLen]byte
+	// symIdx finds the entry of (newest second, symbol) without scanning
+	// the second's entries; built only for keys with many symbols per second.
+	symIdx   []symSlot
+	slot     int   // position in Engine.all
+	openSlot int   // position in Engine.open, -1 when no incident is open
+	adopted  int64 // state version adopted without a detector breach
 }
 
 // Engine evaluates the rules over sliding windows, key by key. It is not
@@ -180,9 +222,11 @@ type key struct {
 type Engine struct {
 	rules   Rules
 	dims    [numDims]dimConfig
-	keys    [numDims]map[string]*key
+	keys    [numDims]map[uint64]*key
+	seed    maphash.Seed
 	global  *key
 	all     []*key
+	open    []*key // keys with an open incident
 	free    []*key
 	symIDs  map[string]uint32
 	symName []string
@@ -225,12 +269,13 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		rules:       rules,
 		sink:        sink,
 		status:      status,
+		seed:        maphash.MakeSeed(),
 		symIDs:      make(map[string]uint32),
 		normalAfter: rules.NormalAfter.Milliseconds(),
 		idleAfter:   rules.IdleAfter.Milliseconds(),
 	}
 	for d := range numDims {
-		e.keys[d] = make(map[string]*key)
+		e.keys[d] = make(map[uint64]*key)
 	}
 	for _, r := range rules.Rules {
 		d, _ := dimOf(r.Dimension)
@@ -252,8 +297,11 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		}
 		dc.horizon = dc.windows[len(dc.windows)-1]
 		dc.share = make([]bool, len(dc.windows))
-		// The shortest window's top symbol goes into every risk signal.
-		if dim(d) != dimSymbol {
+		// An account's risk signals always name its top symbol (as the
+		// original demo's did). Elsewhere symbols are tracked only where a
+		// rule asks: for a symbol-wide key the count-sorted array holds
+		// every symbol and its upkeep is a fifth of the evaluation.
+		if dim(d) == dimAccount {
 			dc.share[0] = true
 		}
 	}
@@ -267,25 +315,27 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		case MetricTopSymbolShare:
 			dc.share[cr.win] = true
 		case MetricZScore:
+			if !dc.zscore || int64(r.MinOrders) < dc.zMinOrders {
+				dc.zMinOrders = int64(r.MinOrders)
+			}
 			dc.zscore = true
 		}
 		dc.rules = append(dc.rules, cr)
 		if len(dc.rules) > len(e.breaches) {
-			return nil, errTooManyRules(r.Dimension)
+			return nil, fmt.Errorf("more than %d rules for dimension %s", len(e.breaches), r.Dimension)
 		}
 	}
 	for d := range numDims {
-		if slices.Contains(e.dims[d].share, true) {
-			e.anyShr = true
+		dc := &e.dims[d]
+		dc.lastShare = -1
+		for w, on := range dc.share {
+			if on {
+				dc.lastShare = w
+				e.anyShr = true
+			}
 		}
 	}
 	return e, nil
-}
-
-type errTooManyRules domain.ScopeType
-
-func (e errTooManyRules) Error() string {
-	return "more than 64 rules for dimension " + string(e)
 }
 
 // Rules returns the compiled rules with their defaults filled in.
@@ -346,25 +396,33 @@ func (e *Engine) symID(s string) uint32 {
 	return id
 }
 
+func (k *key) is(id string) bool {
+	return int(k.idLen) == len(id) && string(k.idBuf[:k.idLen]) == id
+}
+
 func (e *Engine) lookup(d dim, id string, part int32, create bool) *key {
 	if d == dimGlobal {
 		if e.global == nil && create {
-			e.global = e.newKey(d, "", part)
+			e.global = e.newKey(d, "", 0, part)
 		}
 		return e.global
 	}
-	if k, ok := e.keys[d][id]; ok {
-		return k
+	h := maphash.String(e.seed, id)
+	for k := e.keys[d][h]; k != nil; k = k.same {
+		if k.is(id) {
+			return k
+		}
 	}
-	if !create {
+	if !create || len(id) > domain.MaxIDLen {
 		return nil
 	}
-	k := e.newKey(d, id, part)
-	e.keys[d][k.id] = k
+	k := e.newKey(d, id, h, part)
+	k.same = e.keys[d][h]
+	e.keys[d][h] = k
 	return k
 }
 
-func (e *Engine) newKey(d dim, id string, part int32) *key {
+func (e *Engine) newKey(d dim, id string, h uint64, part int32) *key {
 	var k *key
 	if n := len(e.free); n > 0 {
 		k = e.free[n-1]
@@ -373,35 +431,32 @@ func (e *Engine) newKey(d dim, id string, part int32) *key {
 		k = new(key)
 	}
 	dc := &e.dims[d]
-	k.dim, k.part = d, part
+	k.dim, k.part, k.hash, k.same = d, part, h, nil
+	k.idLen = uint8(copy(k.idBuf[:], id))
 	if d == dimGlobal {
-		k.id, k.scope = "", domain.Global
+		k.scope = domain.Global
 	} else {
-		// Copy the id: the caller's string may alias a reused buffer.
-		k.id = string([]byte(id))
-		k.scope = domain.Scope(string(dimTypes[d]) + ":" + k.id)
+		k.scope = domain.Scope(string(dimTypes[d]) + ":" + id)
 	}
 	k.win = [MaxWindowsPerDimension]winSums{}
 	for w := range k.win {
 		k.win[w].bNext, k.win[w].sNext = noHead, noHead
 	}
-	if cap(k.share) < len(dc.windows) {
-		k.share = make([]topSymbols, len(dc.windows))
-	}
-	k.share = k.share[:len(dc.windows)]
 	for i := range k.share {
 		k.share[i].reset()
 	}
 	if dc.zscore {
-		if k.mins == nil {
-			k.mins = new(minutes)
+		if k.mins.slot == nil {
+			k.mins = minutes{slot: new([HistoryMinutes + 1]minuteSlot)}
 		} else {
-			*k.mins = minutes{}
+			k.mins = minutes{slot: k.mins.slot}
+			*k.mins.slot = [HistoryMinutes + 1]minuteSlot{}
 		}
 	} else {
-		k.mins = nil
+		k.mins = minutes{}
 	}
 	k.slot = len(e.all)
+	k.openSlot = -1
 	e.all = append(e.all, k)
 	return k
 }
@@ -410,14 +465,32 @@ func (e *Engine) removeKey(k *key) {
 	if k.dim == dimGlobal {
 		e.global = nil
 	} else {
-		delete(e.keys[k.dim], k.id)
+		m := e.keys[k.dim]
+		if m[k.hash] == k {
+			if k.same != nil {
+				m[k.hash] = k.same
+			} else {
+				delete(m, k.hash)
+			}
+		} else {
+			for p := m[k.hash]; p != nil; p = p.same {
+				if p.same == k {
+					p.same = k.same
+					break
+				}
+			}
+		}
+		k.same = nil
 	}
+	e.setClosed(k)
 	last := e.all[len(e.all)-1]
 	e.all[k.slot] = last
 	last.slot = k.slot
 	e.all = e.all[:len(e.all)-1]
 	k.buckets.reset()
 	k.syms.reset()
+	k.symsDropped, k.symEpoch = 0, 0
+	clear(k.symIdx)
 	k.clock, k.lastOrder, k.started = 0, 0, false
 	k.inc = incident{}
 	k.adopted, k.lastRisk, k.late, k.clamped = 0, 0, 0, 0
@@ -446,6 +519,9 @@ func (e *Engine) Count(account string, part int32, late, clamped bool) {
 		return
 	}
 	k := e.lookup(dimAccount, account, part, true)
+	if k == nil {
+		return
+	}
 	if late {
 		k.late++
 	}
@@ -460,6 +536,9 @@ func (e *Engine) observe(d dim, id string, part int32, ob *Observation, live boo
 		return
 	}
 	k := e.lookup(d, id, part, true)
+	if k == nil {
+		return // an id longer than any valid one: never from a validated order
+	}
 	var sym uint32
 	if e.anyShr {
 		sym = e.symID(ob.Symbol)
@@ -474,7 +553,7 @@ func (e *Engine) observe(d dim, id string, part int32, ob *Observation, live boo
 func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 	if !k.started {
 		k.clock, k.started = ts, true
-		if k.mins != nil {
+		if k.mins.slot != nil {
 			k.mins.first, k.mins.cur = ts/60000, ts/60000
 		}
 		return
@@ -523,22 +602,26 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 			}
 		}
 	}
-	cut := newSec - dc.horizon
-	for k.buckets.len() > 0 && int64(k.buckets.at(0).sec) <= cut {
-		k.buckets.popFront()
+	// What left the longest window left the ring; what left the longest
+	// share window needs no symbol entries any more.
+	if n := int(k.win[len(dc.windows)-1].bStart); n > 0 {
+		k.buckets.dropFront(n)
 		for w := range dc.windows {
-			k.win[w].bStart--
+			k.win[w].bStart -= int32(n)
 		}
 	}
-	for k.syms.len() > 0 && int64(k.syms.at(0).sec) <= cut {
-		k.syms.popFront()
-		for w := range dc.windows {
-			if dc.share[w] {
-				k.win[w].sStart--
+	if dc.lastShare >= 0 {
+		if n := int(k.win[dc.lastShare].sStart); n > 0 {
+			k.syms.dropFront(n)
+			k.symsDropped += uint32(n)
+			for w := range dc.windows {
+				if dc.share[w] {
+					k.win[w].sStart -= int32(n)
+				}
 			}
 		}
 	}
-	if k.mins != nil {
+	if k.mins.slot != nil {
 		k.mins.advance(ts / 60000)
 	}
 }
@@ -552,7 +635,7 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	}
 	sec := ob.TS / 1000
 	clockSec := k.clock / 1000
-	if k.mins != nil {
+	if k.mins.slot != nil {
 		k.mins.add(ob.TS / 60000)
 	}
 	if sec <= clockSec-dc.horizon {
@@ -600,23 +683,47 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	if !tracked {
 		return
 	}
-	// The symbol entry for (sec, sym): entries are sorted by second; scan the
-	// entries of this second from the back.
+	// The symbol entry for (sec, sym): entries are sorted by second. Orders
+	// of the newest second use the index when the key has one; otherwise
+	// scan the entries of the second from the back.
 	n = k.syms.len()
-	j := n
-	for j > 0 && int64(k.syms.at(j-1).sec) > sec {
-		j--
-	}
-	for p := j; p > 0 && int64(k.syms.at(p-1).sec) == sec; p-- {
-		if s := k.syms.at(p - 1); s.sym == sym {
-			s.count++
+	tag := uint64(k.symEpoch)<<32 | uint64(sec)
+	var j int
+	if k.symIdx != nil && n > 0 && int64(k.syms.back().sec) <= sec {
+		if int(sym) < len(k.symIdx) && k.symIdx[sym].tag == tag {
+			k.syms.at(int(k.symIdx[sym].abs-k.symsDropped)).count++
 			return
 		}
-	}
-	if j == n {
+		// The index covers every entry of the newest second, so a miss
+		// means the symbol has none yet.
+		j = n
 		k.syms.pushBack(symEntry{sec: uint32(sec), sym: sym, count: 1})
+		k.indexSym(sym, tag, n, len(e.symName))
 	} else {
-		k.syms.insert(j, symEntry{sec: uint32(sec), sym: sym, count: 1})
+		j = n
+		for j > 0 && int64(k.syms.at(j-1).sec) > sec {
+			j--
+		}
+		same := 0
+		for p := j; p > 0 && int64(k.syms.at(p-1).sec) == sec; p-- {
+			if s := k.syms.at(p - 1); s.sym == sym {
+				s.count++
+				return
+			}
+			same++
+		}
+		if j == n {
+			k.syms.pushBack(symEntry{sec: uint32(sec), sym: sym, count: 1})
+			if k.symIdx != nil || same+1 >= symIdxMin {
+				k.reindexNewest(len(e.symName))
+			}
+		} else {
+			k.syms.insert(j, symEntry{sec: uint32(sec), sym: sym, count: 1})
+			k.symEpoch++
+			if k.symIdx != nil {
+				k.reindexNewest(len(e.symName))
+			}
+		}
 	}
 	for w, W := range dc.windows {
 		if !dc.share[w] {
@@ -634,65 +741,86 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	}
 }
 
+// reindexNewest indexes every entry of the newest second under the current
+// epoch: when the index is built, and after a late insert moved positions.
+func (k *key) reindexNewest(symbols int) {
+	n := k.syms.len()
+	if n == 0 {
+		return
+	}
+	sec := k.syms.back().sec
+	tag := uint64(k.symEpoch)<<32 | uint64(sec)
+	for p := n - 1; p >= 0 && k.syms.at(p).sec == sec; p-- {
+		k.indexSym(k.syms.at(p).sym, tag, p, symbols)
+	}
+}
+
+// indexSym records that the entry of (tag, sym) is at position pos.
+func (k *key) indexSym(sym uint32, tag uint64, pos, symbols int) {
+	if int(sym) >= len(k.symIdx) {
+		k.symIdx = append(k.symIdx, make([]symSlot, max(symbols, int(sym)+1)-len(k.symIdx))...)
+	}
+	k.symIdx[sym] = symSlot{tag: tag, abs: uint32(pos) + k.symsDropped}
+}
+
 func (m *minutes) add(min int64) {
+	if min == m.cur {
+		m.curCnt++
+		return
+	}
 	if min > m.cur || min < m.cur-HistoryMinutes {
 		return
 	}
-	if min < m.first {
-		m.first = min
+	m.first = minInt(m.first, min)
+	sl := &m.slot[min%(HistoryMinutes+1)]
+	if int64(sl.tag) != min {
+		sl.tag, sl.cnt = uint32(min), 0
 	}
-	s := min % (HistoryMinutes + 1)
-	if int64(m.tag[s]) != min {
-		m.tag[s], m.cnt[s] = uint32(min), 0
+	sl.cnt++
+}
+
+func minInt(a, b int64) int64 {
+	if a < b {
+		return a
 	}
-	if min < m.cur {
-		c := int64(m.cnt[s])
-		m.sum++
-		m.sumsq += 2*c + 1
-	}
-	m.cnt[s]++
+	return b
 }
 
 func (m *minutes) count(min int64) int64 {
-	s := min % (HistoryMinutes + 1)
-	if int64(m.tag[s]) != min {
+	if min == m.cur {
+		return m.curCnt
+	}
+	sl := &m.slot[min%(HistoryMinutes+1)]
+	if int64(sl.tag) != min {
 		return 0
 	}
-	return int64(m.cnt[s])
+	return int64(sl.cnt)
 }
 
-// advance makes min the current minute, moving minutes into and out of
-// the history sums.
+// advance makes min the current minute, closing the current one into the ring.
 func (m *minutes) advance(min int64) {
 	if min <= m.cur {
 		return
 	}
-	if min-m.cur > HistoryMinutes {
-		m.cur = min
-		m.sum, m.sumsq = 0, 0
-		for h := max(min-HistoryMinutes, m.first); h < min; h++ {
-			c := m.count(h)
-			m.sum += c
-			m.sumsq += c * c
-		}
-		return
-	}
-	for ; m.cur < min; m.cur++ {
-		c := m.count(m.cur) // enters the history
-		m.sum += c
-		m.sumsq += c * c
-		if out := m.cur - HistoryMinutes; out >= m.first {
-			c := m.count(out)
-			m.sum -= c
-			m.sumsq -= c * c
-		}
-	}
+	m.slot[m.cur%(HistoryMinutes+1)] = minuteSlot{tag: uint32(m.cur), cnt: uint32(m.curCnt)}
+	m.cur, m.curCnt = min, 0
 }
 
-// history returns how many minutes of history there are and their sums.
+// historyLen is how many minutes of history there are.
+func (m *minutes) historyLen() int64 {
+	return max(min(HistoryMinutes, m.cur-m.first), 0)
+}
+
+// history returns how many minutes of history there are and the sum and
+// sum of squares of their counts.
 func (m *minutes) history() (n, sum, sumsq int64) {
-	n = min(HistoryMinutes, m.cur-m.first)
-	return max(n, 0), m.sum, m.sumsq
+	n = m.historyLen()
+	for h := m.cur - n; h < m.cur; h++ {
+		c := m.count(h)
+		sum += c
+		sumsq += c * c
+	}
+	return n, sum, sumsq
 }
 
 // ZScore is the anomaly score of cur against n per-minute counts with the
@@ -728,13 +856,12 @@ func (e *Engine) value(k *key, r *compiledRule) (v float64, ok bool) {
 		_, c, _ := k.share[r.win].top()
 		return float64(c) / float64(s.count), true
 	case MetricZScore:
-		m := k.mins
-		cur := m.count(m.cur)
-		n, sum, sumsq := m.history()
-		if cur < int64(r.MinOrders) || n < r.minHistMn {
+		m := &k.mins
+		if m.curCnt < int64(r.MinOrders) || m.historyLen() < r.minHistMn {
 			return 0, false
 		}
-		return ZScore(cur, n, sum, sumsq), true
+		n, sum, sumsq := m.history()
+		return ZScore(m.curCnt, n, sum, sumsq), true
 	}
 	return 0, false
 }
@@ -806,6 +933,7 @@ func (e *Engine) decide(k *key, dc *dimConfig, mask uint64, live bool, ob *Obser
 	switch {
 	case !inc.open:
 		*inc = incident{open: true, action: p.Action, breachTS: k.clock, corrID: corrID(k.scope, ob)}
+		e.setOpen(k)
 		if !live {
 			inc.replayed = true
 			break
@@ -919,8 +1047,8 @@ func fracDigits(f float64) string {
 }
 
 func (e *Engine) closeIncident(k *key, live bool) {
-	inc := &k.inc
-	*inc = incident{}
+	k.inc = incident{}
+	e.setClosed(k)
 	if !live {
 		return
 	}
@@ -963,16 +1091,16 @@ func (e *Engine) maybeRisk(k *key, dc *dimConfig, mask uint64, live, breach bool
 	rs.Notional = float64(k.win[w].notional) / NotionalScale
 	rs.TopSymbol, rs.TopSymbolShare = "", 0
 	if k.dim == dimSymbol {
-		rs.TopSymbol, rs.TopSymbolShare = k.id, 1
+		rs.TopSymbol, rs.TopSymbolShare = k.scope.ID(), 1
 	} else if dc.share[w] && k.win[w].count > 0 {
 		s, c, _ := k.share[w].top()
 		rs.TopSymbol = e.symName[s]
 		rs.TopSymbolShare = float64(c) / float64(k.win[w].count)
 	}
 	rs.ZScore = 0
-	if k.mins != nil {
-		n, sum, sumsq := k.mins.history()
-		rs.ZScore = ZScore(k.mins.count(k.mins.cur), n, sum, sumsq)
+	if m := &k.mins; m.slot != nil && m.curCnt >= dc.zMinOrders && m.historyLen() > 0 {
+		n, sum, sumsq := m.history()
+		rs.ZScore = ZScore(m.curCnt, n, sum, sumsq)
 	}
 	rs.LateOrders, rs.ClampedOrders = k.late, k.clamped
 	rs.Breaches = e.breaches[:0]
@@ -987,17 +1115,37 @@ func (e *Engine) maybeRisk(k *key, dc *dimConfig, mask uint64, live, breach bool
 	e.sink.Risk(rs)
 }
 
+func (e *Engine) setOpen(k *key) {
+	if k.openSlot < 0 {
+		k.openSlot = len(e.open)
+		e.open = append(e.open, k)
+	}
+}
+
+func (e *Engine) setClosed(k *key) {
+	if k.openSlot < 0 {
+		return
+	}
+	last := e.open[len(e.open)-1]
+	e.open[k.openSlot] = last
+	last.openSlot = k.openSlot
+	e.open = e.open[:len(e.open)-1]
+	k.openSlot = -1
+}
+
+// Open is the number of incidents the engine is tracking.
+func (e *Engine) Open() int { return len(e.open) }
+
 // Tick moves time on without orders: keys in an incident are re-evaluated
-// at now (so a scope whose orders stopped is still found normal), scopes
-// killed by someone else are adopted, and up to evictBatch idle keys are
-// scanned for eviction. live(k) says whether a key's partition is past
+// at now (so a scope whose orders stopped is still found normal), and a
+// 1/64 share of the keys is scanned for eviction. live(k) says whether a key's partition is past
 // its rebuild; nil means all are.
 func (e *Engine) Tick(now int64, live func(t domain.ScopeType, part int32) bool) {
-	for i := 0; i < len(e.all); i++ {
-		k := e.all[i]
-		if !k.inc.open {
+	for i := len(e.open) - 1; i >= 0; i-- {
+		if i >= len(e.open) {
 			continue
 		}
+		k := e.open[i]
 		if live != nil && !live(dimTypes[k.dim], k.part) {
 			continue
 		}
@@ -1018,10 +1166,11 @@ func (e *Engine) Tick(now int64, live func(t domain.ScopeType, part int32) bool)
 	e.evict(now)
 }
 
-const evictBatch = 4096
+// evictSweep is how many ticks a full eviction sweep over the keys takes.
+const evictSweep = 64
 
 func (e *Engine) evict(now int64) {
-	n := min(evictBatch, len(e.all))
+	n := min(max(256, len(e.all)/evictSweep), len(e.all))
 	for range n {
 		if len(e.all) == 0 {
 			return
@@ -1056,12 +1205,15 @@ func (e *Engine) Adopt(st domain.State, part int32, now int64) {
 		return
 	}
 	if k == nil {
-		k = e.lookup(d, st.Scope.ID(), part, true)
+		if k = e.lookup(d, st.Scope.ID(), part, true); k == nil {
+			return
+		}
 		e.advance(k, &e.dims[d], now)
 		k.lastOrder = now
 	}
 	k.adopted = st.Version
 	k.inc = incident{open: true, action: domain.ActionKill, corrID: st.CorrID, breachTS: now}
+	e.setOpen(k)
 }
 
 // KeyBytes estimates the memory a key holds now, for the keys-held and
@@ -1069,15 +1221,15 @@ func (e *Engine) Adopt(st domain.State, part int32, now int64) {
 func (e *Engine) KeyBytes() (keys int, bytes int64) {
 	base := int64(unsafe.Sizeof(key{}))
 	for _, k := range e.all {
-		b := base + int64(len(k.id)) + int64(len(k.scope))
+		b := base + int64(len(k.scope))
 		b += int64(k.buckets.capBytes(int(unsafe.Sizeof(bucket{}))))
 		b += int64(k.syms.capBytes(int(unsafe.Sizeof(symEntry{}))))
-		b += int64(cap(k.share)) * int64(unsafe.Sizeof(topSymbols{}))
+		b += int64(cap(k.symIdx)) * int64(unsafe.Sizeof(symSlot{}))
 		for i := range k.share {
 			b += int64(k.share[i].capBytes())
 		}
-		if k.mins != nil {
-			b += int64(unsafe.Sizeof(minutes{}))
+		if k.mins.slot != nil {
+			b += int64(unsafe.Sizeof(*k.mins.slot))
 		}
 		bytes += b
 	}

@@ -107,17 +107,25 @@ func (b *bruteKey) prune() {
 // a recomputation over the raw orders.
 func TestPropertyMatchesBruteForce(t *testing.T) {
 	seeds := []uint64{1, 2, 3, 4}
-	n := 3000
+	n := 4000
 	if testing.Short() {
 		seeds, n = seeds[:1], 1000
 	}
 	for _, seed := range seeds {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+		// Even seeds use many symbols, so keys build their symbol index.
+		nsym := 6
+		if seed%2 == 0 {
+			nsym = 60
+		}
+		t.Run(fmt.Sprint("seed", seed, "/symbols", nsym), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, seed*7919))
 			e, _ := newTestEngine(t, allMetricRules(), nil)
 			brute := map[string]*bruteKey{}
 			accounts := []string{"A0", "A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8", "A9", "A10", "A11"}
 			symbols := []string{"AAPL", "MSFT", "GOOG", "TSLA", "AMZN", "NVDA"}
+			for len(symbols) < nsym {
+				symbols = append(symbols, fmt.Sprint("S", len(symbols)))
+			}
 			strategies := []string{"", "ALGO_X", "ALGO_Y", "MANUAL"}
 			maxTS := t0 + 999
 			for i := range n {
@@ -200,10 +208,10 @@ func checkKey(t *testing.T, e *Engine, d dim, id string, bk *bruteKey, i int) {
 				i, k.scope, W, e.symName[sym], c, want.maxSym, e.symName[sym], want.symCounts[e.symName[sym]], want.symCounts)
 		}
 	}
-	if k.mins != nil {
+	if k.mins.slot != nil {
 		cur, n, sum, sumsq := bk.zscoreInputs()
 		gn, gs, gss := k.mins.history()
-		gc := k.mins.count(k.mins.cur)
+		gc := k.mins.curCnt
 		if gc != cur || gn != n || gs != sum || gss != sumsq {
 			t.Fatalf("order %d %s zscore inputs cur/n/sum/sumsq %d/%d/%d/%d, brute %d/%d/%d/%d",
 				i, k.scope, gc, gn, gs, gss, cur, n, sum, sumsq)

@@ -311,11 +311,16 @@ func ParseRules(name string, b []byte) (Rules, error) {
 // ruleParser walks the YAML tree by hand so that every error can name the
 // line and the field it is about.
 type ruleParser struct {
-	file string
-	errs []error
+	file   string
+	errs   []error
+	failed map[string]bool // fields already reported, so each is reported once
 }
 
 func (p *ruleParser) fail(n *yaml.Node, field, format string, args ...any) {
+	if p.failed == nil {
+		p.failed = make(map[string]bool)
+	}
+	p.failed[field] = true
 	p.errs = append(p.errs, fmt.Errorf("%s:%d: %s: %s", p.file, n.Line, field, fmt.Sprintf(format, args...)))
 }
 
@@ -397,22 +402,29 @@ func (p *ruleParser) rule(n *yaml.Node, idx int) Rule {
 		case "max_rate_per_second":
 			ru.MaxRatePerSecond = p.float(v, at(k.Value))
 		case "min_orders":
-			ru.MinOrders = int(p.float(v, at(k.Value)))
+			f := p.float(v, at(k.Value))
+			if f != math.Trunc(f) || math.Abs(f) > 1e9 {
+				p.fail(v, at(k.Value), "%v is not a whole number", v.Value)
+			}
+			ru.MinOrders = int(f)
 		case "min_history":
 			ru.MinHistory = p.duration(v, at(k.Value))
 		default:
 			p.fail(k, at(k.Value), "unknown field (want name, dimension, window, metric, threshold, action, max_rate_per_second, min_orders or min_history)")
 		}
 	}
+	missing := false
 	for _, req := range []string{"name", "dimension", "metric", "threshold"} {
 		if set[req] == nil {
 			p.fail(n, at(req), "is required")
+			missing = true
 		}
 	}
 	if set["window"] == nil && ru.Metric != MetricZScore {
 		p.fail(n, at("window"), "is required")
+		missing = true
 	}
-	if len(p.errs) > 0 {
+	if missing {
 		return ru
 	}
 	// Field-level checks, reported at the field's own line.
@@ -428,7 +440,7 @@ func (p *ruleParser) rule(n *yaml.Node, idx int) Rule {
 	if ru.Action == "" {
 		ru.Action = domain.ActionKill
 	}
-	if f, err := ru.validate(); err != nil {
+	if f, err := ru.validate(); err != nil && !p.failed[at(f)] {
 		node := set[f]
 		if node == nil {
 			node = n

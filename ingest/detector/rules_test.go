@@ -103,3 +103,17 @@ func TestRuleFileErrors(t *testing.T) {
 		})
 	}
 }
+
+// Every bad field is reported, each once.
+func TestRuleFileReportsEveryField(t *testing.T) {
+	y := "rules:\n  - name: r\n    dimension: ACCT\n    window: soon\n    metric: count\n    threshold: 5\n    treshold: 4\n"
+	_, err := ParseRules("f.yaml", []byte(y))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"f.yaml:3: rules[0].dimension", "f.yaml:4: rules[0].window", "f.yaml:7: rules[0].treshold"} {
+		if strings.Count(err.Error(), want) != 1 {
+			t.Errorf("error should name %q once:\n%v", want, err)
+		}
+	}
+}

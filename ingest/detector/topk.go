@@ -66,8 +66,17 @@ func (t *topSymbols) inc(sym uint32) {
 		return
 	}
 	c := t.ents[i].count
-	// leftmost position in [0, i] whose count is c
-	lo, hi := 0, i
+	if i == 0 || t.ents[i-1].count > c { // alone at its count: stays put
+		t.ents[i].count++
+		return
+	}
+	// leftmost position in [0, i] whose count is c: gallop left, then bisect
+	lo, hi, step := i-1, i-1, 1
+	for lo > 0 && t.ents[lo-1].count == c {
+		hi = lo - 1
+		lo = max(lo-step, 0)
+		step *= 2
+	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if t.ents[m].count > c {
@@ -86,8 +95,24 @@ func (t *topSymbols) dec(sym uint32) {
 		return
 	}
 	c := t.ents[i].count
-	// rightmost position in [i, n) whose count is c
-	lo, hi := i, len(t.ents)
+	n := len(t.ents)
+	if i == n-1 || t.ents[i+1].count < c { // alone at its count: stays put
+		t.ents[i].count--
+		if t.ents[i].count == 0 {
+			if t.idx != nil {
+				t.idx[t.ents[i].sym] = 0
+			}
+			t.ents = t.ents[:i]
+		}
+		return
+	}
+	// rightmost position in [i, n) whose count is c: gallop right, then bisect
+	lo, hi, step := i+1, i+2, 1
+	for hi < n && t.ents[hi].count == c {
+		lo = hi
+		hi = min(hi+step, n)
+		step *= 2
+	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if t.ents[m].count >= c {

@@ -1,0 +1,162 @@
+package detector
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/workflows"
+)
+
+type nopSignaler struct{}
+
+func (nopSignaler) Breach(context.Context, workflows.BreachSignal) error { return nil }
+func (nopSignaler) Normal(context.Context, workflows.NormalSignal) error { return nil }
+
+func newTestDetector(t *testing.T, now time.Time) *Detector {
+	t.Helper()
+	d, err := New(Config{Kafka: kafka.Config{Brokers: []string{"127.0.0.1:1"}}, Signaler: nopSignaler{},
+		Rules: oneRule(countRule(domain.ScopeAccount, time.Minute, 1e9)), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func orderRecord(t *testing.T, off int64, o domain.Order) *kgo.Record {
+	t.Helper()
+	b, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Topic: domain.TopicOrders, Partition: 0, Offset: off, Key: []byte(o.AccountID), Value: b}
+}
+
+// Lateness is judged against the partition's newest order; the future is
+// clamped to the detector's clock.
+func TestAdmission(t *testing.T) {
+	now := time.UnixMilli(t0 + 3_600_000)
+	nowMS := now.UnixMilli()
+	tests := []struct {
+		name        string
+		ts          []int64
+		wantCounted int64 // orders in the account's window at the end
+		late, clamp int64
+	}{
+		{"in order", []int64{t0, t0 + 10, t0 + 20}, 3, 0, 0},
+		{"out of order within 5 s", []int64{t0 + 5000, t0, t0 + 4000}, 3, 0, 0},
+		{"exactly 5 s late is counted", []int64{t0 + 5000, t0}, 2, 0, 0},
+		{"more than 5 s late is not", []int64{t0 + 5001, t0}, 1, 1, 0},
+		{"late after the stream moved on", []int64{t0, t0 + 30_000, t0 + 1000, t0 + 29_000}, 3, 1, 0},
+		{"2 s in the future is allowed", []int64{nowMS + 2000}, 1, 0, 0},
+		{"further in the future is clamped to now", []int64{nowMS + 2001, nowMS + 86_400_000}, 2, 0, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newTestDetector(t, now)
+			for i, ts := range tc.ts {
+				fw, live := d.processOrder(orderRecord(t, int64(i), domain.Order{OrderID: "o", TS: ts, AccountID: "A",
+					Symbol: "X", Side: domain.Buy, Qty: 1, Price: 1}))
+				if !live {
+					t.Fatal("record not live without a rebuild")
+				}
+				if len(fw) != 0 {
+					t.Fatal("forwarded with no rules on other dimensions")
+				}
+			}
+			k := d.engine.lookup(dimAccount, "A", 0, false)
+			if k.win[0].count != tc.wantCounted || d.late.Load() != tc.late || d.clamped.Load() != tc.clamp {
+				t.Fatalf("counted %d late %d clamped %d, want %d %d %d", k.win[0].count, d.late.Load(), d.clamped.Load(),
+					tc.wantCounted, tc.late, tc.clamp)
+			}
+			if k.late != tc.late || k.clamped != tc.clamp {
+				t.Fatalf("key carries late %d clamped %d", k.late, k.clamped)
+			}
+			if tc.clamp > 0 && k.clock != nowMS {
+				t.Fatalf("clamped clock %d, want %d", k.clock, nowMS)
+			}
+		})
+	}
+}
+
+func TestForwardAndRebuildBoundary(t *testing.T) {
+	d, err := New(Config{Kafka: kafka.Config{}, Signaler: nopSignaler{}, Now: func() time.Time { return time.UnixMilli(t0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.parts[tp{domain.TopicOrders, 0}] = &partState{liveFrom: 2}
+	d.rebuilds.Store(1)
+	o := domain.Order{OrderID: "o1", TS: t0, AccountID: "A", Symbol: "AAPL", Side: domain.Buy, Qty: 1, Price: 1, Strategy: "ALGO_X"}
+	for off := range int64(3) {
+		fw, live := d.processOrder(orderRecord(t, off, o))
+		switch {
+		case off < 2 && (live || len(fw) != 0):
+			t.Fatalf("offset %d: rebuilt records are neither live nor forwarded", off)
+		case off == 2 && (!live || len(fw) != 3):
+			t.Fatalf("offset 2: live %v, forwarded %d, want 3", live, len(fw))
+		}
+		if off == 1 && d.rebuilds.Load() != 0 {
+			t.Fatal("rebuild not finished after its last record")
+		}
+	}
+	fw, _ := d.processOrder(orderRecord(t, 3, o))
+	keys := map[string]bool{}
+	for _, r := range fw {
+		keys[string(r.Key)] = true
+		ob, part, off, err := decodeForward(r.Value)
+		if err != nil || part != 0 || off != 3 || ob.Symbol != "AAPL" || ob.Strategy != "ALGO_X" || ob.Account != "A" ||
+			ob.OrderID != "o1" || ob.TS != t0 || ob.Notional != NotionalScale {
+			t.Fatalf("forwarded %+v part %d off %d err %v", ob, part, off, err)
+		}
+	}
+	if !keys["SYMBOL:AAPL"] || !keys["STRATEGY:ALGO_X"] || !keys["GLOBAL"] {
+		t.Fatalf("forwarded keys %v", keys)
+	}
+	// Re-forwarded records (after a rebalance) are counted once.
+	for range 2 {
+		for _, r := range fw {
+			r.Topic, r.Partition, r.Offset = domain.TopicDetectorRepartition, 0, 0
+			d.processRepartitioned(r)
+		}
+	}
+	if k := d.engine.lookup(dimSymbol, "AAPL", 0, false); k == nil || k.win[0].count != 1 {
+		t.Fatalf("repartitioned symbol key: %+v", k)
+	}
+	if got := d.m.duplicates; got == nil {
+		t.Fatal("no duplicates counter")
+	}
+}
+
+func FuzzDecodeForward(f *testing.F) {
+	f.Add(encodeForward(&Observation{TS: 1, Notional: 2, Symbol: "A", Account: "B", Strategy: "C", OrderID: "D"}, 1, 2))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ob, p, o, err := decodeForward(b)
+		if err != nil {
+			return
+		}
+		again, p2, o2, err := decodeForward(encodeForward(&ob, p, o))
+		if err != nil || again != ob || p2 != p || o2 != o {
+			t.Fatalf("round trip: %+v %v", again, err)
+		}
+	})
+}
+
+func FuzzParseRules(f *testing.F) {
+	f.Add([]byte("rules:\n  - name: r\n    dimension: ACCOUNT\n    window: 1m\n    metric: count\n    threshold: 5\n"))
+	f.Add([]byte("lateness: 5s\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseRules("f.yaml", b)
+		if err != nil {
+			return
+		}
+		if _, err := NewEngine(r, &NopSink{}, nil); err != nil {
+			t.Fatalf("parsed rules the engine refuses: %v", err)
+		}
+	})
+}
