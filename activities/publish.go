@@ -1,6 +1,7 @@
-// Package activities holds the KillSwitch workflow's side effects. There is
-// one: publishing a transition to Kafka, the command to
-// killswitch.commands.v1 and then the state to killswitch.state.v1.
+// Package activities holds the KillSwitch workflow's side effects:
+// publishing a transition to Kafka (the command to killswitch.commands.v1,
+// then the state to killswitch.state.v1), and reading a scope's last
+// published state when a new incident starts.
 package activities
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/killstate"
 )
 
 // PublishName is the registered name of the publish activity. The workflow
@@ -32,13 +34,26 @@ type Publication struct {
 // produced in the order the calls are made, and a workflow never has two
 // calls in flight.
 type Publisher struct {
-	cl  *kgo.Client
-	log *slog.Logger
+	cl   *kgo.Client
+	log  *slog.Logger
+	sink killstate.Sink
+}
+
+// PublisherOpt configures a Publisher.
+type PublisherOpt func(*Publisher)
+
+// WithSink hands every state to sink once Kafka has acknowledged it. The
+// worker passes the table its follower fills, so that a run started right
+// after another on the same worker reads the newest state even before the
+// follower has fetched it. Default: none. ApplyState runs on the publish
+// path, so it must be cheap.
+func WithSink(sink killstate.Sink) PublisherOpt {
+	return func(p *Publisher) { p.sink = sink }
 }
 
 // NewPublisher connects a producer tuned for latency: no linger, acks from
 // all in-sync replicas, idempotent writes (franz-go's default).
-func NewPublisher(cfg kafka.Config, log *slog.Logger) (*Publisher, error) {
+func NewPublisher(cfg kafka.Config, log *slog.Logger, opts ...PublisherOpt) (*Publisher, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -49,7 +64,11 @@ func NewPublisher(cfg kafka.Config, log *slog.Logger) (*Publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("killswitch publisher: %w", err)
 	}
-	return &Publisher{cl: cl, log: log}, nil
+	p := &Publisher{cl: cl, log: log}
+	for _, o := range opts {
+		o(p)
+	}
+	return p, nil
 }
 
 // Close flushes nothing (every produce is synchronous) and closes the client.
@@ -84,6 +103,9 @@ func (p *Publisher) publishOne(ctx context.Context, pub Publication) error {
 	}
 	if err := p.cl.ProduceSync(ctx, &kgo.Record{Topic: domain.TopicState, Key: key, Value: st}).FirstErr(); err != nil {
 		return fmt.Errorf("publish state %s v%d for %s: %w", pub.State.Status, pub.State.Version, scope, err)
+	}
+	if p.sink != nil {
+		p.sink.ApplyState(pub.State)
 	}
 	p.log.Info("published transition", "scope", scope, "corr_id", pub.State.CorrID,
 		"action", pub.Command.Action, "status", pub.State.Status, "version", pub.State.Version, "cmd_id", pub.Command.CmdID)

@@ -42,6 +42,11 @@ type State struct {
 	// Approvals lists operators who approved a release that needs more than
 	// one (four eyes), while the release is pending.
 	Approvals []Approval `json:"approvals,omitempty"`
+	// Offences are the times (Unix ms) of the scope's detector kills within
+	// the workflow's offence window (24 h by default), oldest first. A new
+	// incident reads them back, so repeated offences are counted across
+	// incidents.
+	Offences []int64 `json:"offences,omitempty"`
 }
 
 // Approval is one operator's approval of a release that needs several.

@@ -1,9 +1,11 @@
-// Package workers runs the KillSwitch worker: the workflow and its publish
-// activity on workflows.TaskQueue.
+// Package workers runs the KillSwitch worker: the workflow and its local
+// activities on workflows.TaskQueue, and a follower of killswitch.state.v1
+// that tells each new incident where the scope's previous one left off.
 package workers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/riskgate/riskgate/activities"
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/killstate"
 	"github.com/riskgate/riskgate/workflows"
 )
 
@@ -62,36 +65,68 @@ func (c Config) WorkflowSettings() workflows.Settings {
 	}.WithDefaults()
 }
 
-// Run registers the KillSwitch workflow and the publish activity on
-// workflows.TaskQueue and polls until ctx ends. It closes its Kafka producer
-// before returning. c stays open: it belongs to the caller.
+// Run registers the KillSwitch workflow and its local activities (publish,
+// prior state) on workflows.TaskQueue and polls until ctx ends. Beside the
+// worker it follows killswitch.state.v1 into a table, from which a new run
+// reads the scope's last published state (version, recent offences); the
+// publisher adds each acknowledged state to the same table. Run closes its
+// Kafka clients before returning. c stays open: it belongs to the caller.
 func Run(ctx context.Context, c client.Client, cfg Config) error {
 	log := cfg.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	pub, err := activities.NewPublisher(cfg.Kafka, log)
+	table := killstate.NewTable(nil)
+	pub, err := activities.NewPublisher(cfg.Kafka, log, activities.WithSink(table))
 	if err != nil {
 		return fmt.Errorf("killswitch worker: %w", err)
 	}
 	defer pub.Close()
 
+	follower := killstate.NewFollower(cfg.Kafka, table, log)
+	fctx, stopFollower := context.WithCancel(ctx)
+	followed := make(chan error, 1)
+	go func() { followed <- follower.Run(fctx) }()
+	defer func() {
+		stopFollower()
+		<-followed
+	}()
+	reader := activities.NewStateReader(table, follower.ReadyC())
+
 	settings := cfg.WorkflowSettings()
-	w := worker.New(c, workflows.TaskQueue, worker.Options{
-		// Enforcement must not wait on a busy worker: a kill is a handful of
-		// workflow tasks and one local activity.
-		MaxConcurrentWorkflowTaskPollers: 4,
-	})
+	w := worker.New(c, workflows.TaskQueue, workerOptions())
 	w.RegisterWorkflowWithOptions(workflows.New(settings), workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterActivityWithOptions(pub.Publish, activity.RegisterOptions{Name: activities.PublishName})
+	w.RegisterActivityWithOptions(reader.PriorState, activity.RegisterOptions{Name: activities.PriorStateName})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start killswitch worker on %s: %w", workflows.TaskQueue, err)
 	}
 	log.Info("killswitch worker started", "task_queue", workflows.TaskQueue,
 		"cooldown", settings.Cooldown, "probation", settings.Probation, "probation_rate", settings.ProbationRate,
 		"ignore_normal", settings.IgnoreNormal)
-	<-ctx.Done()
+	var ferr error
+	select {
+	case <-ctx.Done():
+	case ferr = <-followed:
+		followed <- ferr
+		if ferr == nil {
+			ferr = errors.New("stopped")
+		}
+		ferr = fmt.Errorf("killswitch worker: follow %s: %w", domain.TopicState, ferr)
+	}
 	w.Stop()
 	log.Info("killswitch worker stopped")
-	return nil
+	return ferr
+}
+
+// workerOptions size the worker for a mass kill. The first workflow task of
+// a breach's run usually comes back eagerly with the start (when the
+// detector shares this client), so pollers serve the later tasks (timers,
+// normal signals, operators); execution slots are the SDK's defaults (1,000
+// workflow tasks and 1,000 local activities at once), enough for every
+// scope of a mass kill to hold one.
+func workerOptions() worker.Options {
+	return worker.Options{
+		MaxConcurrentWorkflowTaskPollers: 4,
+	}
 }

@@ -28,10 +28,39 @@ type published struct {
 	At time.Duration // since the run started
 }
 
+// stateStore stands in for the worker's table of killswitch.state.v1: the
+// fake publisher writes every published state into it and the fake
+// PriorState reads it, so consecutive runs of a scope (incidents) that share
+// a store see each other as they would through Kafka.
+type stateStore struct {
+	mu     sync.Mutex
+	states map[domain.Scope]domain.State
+	reads  int
+}
+
+func newStateStore() *stateStore { return &stateStore{states: map[domain.Scope]domain.State{}} }
+
+func (s *stateStore) put(st domain.State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.states[st.Scope]; !ok || st.Version > cur.Version {
+		s.states[st.Scope] = st
+	}
+}
+
+// PriorState is the fake of activities.StateReader.PriorState.
+func (s *stateStore) PriorState(_ context.Context, scope domain.Scope) (domain.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	return s.states[scope], nil
+}
+
 // fakePublisher stands in for the Kafka publisher under the same activity
 // name and records what would have been produced, in order.
 type fakePublisher struct {
 	mu       sync.Mutex
+	store    *stateStore
 	env      *testsuite.TestWorkflowEnvironment
 	start    time.Time
 	pubs     []published
@@ -54,6 +83,7 @@ func (f *fakePublisher) Publish(_ context.Context, pubs []activities.Publication
 	}
 	for _, p := range pubs {
 		f.pubs = append(f.pubs, published{Publication: p, At: f.env.Now().Sub(f.start)})
+		f.store.put(p.State)
 	}
 	return nil
 }
@@ -77,21 +107,34 @@ type harness struct {
 	t     *testing.T
 	env   *testsuite.TestWorkflowEnvironment
 	pub   *fakePublisher
+	store *stateStore
 	scope domain.Scope
 	seq   int
 }
 
 func newHarness(t *testing.T, scope domain.Scope, s workflows.Settings) *harness {
 	t.Helper()
+	return newIncident(t, scope, s, newStateStore(), time.Time{})
+}
+
+// newIncident is a harness for one run that shares store with the scope's
+// other runs (earlier or later incidents); a non-zero start sets the
+// workflow clock at the run's start.
+func newIncident(t *testing.T, scope domain.Scope, s workflows.Settings, store *stateStore, start time.Time) *harness {
+	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetTestTimeout(30 * time.Second)
+	if !start.IsZero() {
+		env.SetStartTime(start)
+	}
 	env.RegisterWorkflowWithOptions(workflows.New(s), workflow.RegisterOptions{Name: workflows.WorkflowName})
-	fp := &fakePublisher{env: env, start: env.Now()}
+	fp := &fakePublisher{env: env, start: env.Now(), store: store}
 	env.RegisterActivityWithOptions(fp.Publish, activity.RegisterOptions{Name: activities.PublishName})
+	env.RegisterActivityWithOptions(store.PriorState, activity.RegisterOptions{Name: activities.PriorStateName})
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: scope.WorkflowID(), TaskQueue: workflows.TaskQueue})
-	return &harness{t: t, env: env, pub: fp, scope: scope}
+	return &harness{t: t, env: env, pub: fp, store: store, scope: scope}
 }
 
 func (h *harness) at(d time.Duration, f func()) { h.env.RegisterDelayedCallback(f, d) }

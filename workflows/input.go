@@ -12,6 +12,9 @@ type Input struct {
 	Settings *Settings `json:"settings,omitempty"`
 	// Carry is the incident handed over by continue-as-new.
 	Carry *Carry `json:"carry,omitempty"`
+	// Breach is the detector breach that started the run (SendBreach); the
+	// run applies it before any signal.
+	Breach *BreachSignal `json:"breach,omitempty"`
 }
 
 // Carry is everything a run knows about its incident, handed to the next run

@@ -14,6 +14,11 @@ import (
 	"github.com/riskgate/riskgate/domain"
 )
 
+// priorStateTimeout bounds how long a new run waits for the scope's prior
+// state before it goes on without it: a kill must not wait on a follower
+// that cannot bootstrap.
+const priorStateTimeout = 10 * time.Second
+
 // seenLimit bounds the cmd_ids remembered for idempotency (and carried by
 // continue-as-new). Signals are retried within seconds, so the newest few
 // thousand are plenty.
@@ -65,6 +70,9 @@ type killSwitch struct {
 	inputs      int
 	startMS     int64
 	idleExpired bool
+	// ready says the run knows where it starts from (the prior state is
+	// read); update handlers wait for it before they change anything.
+	ready bool
 
 	timer       workflow.Future
 	timerAt     int64
@@ -101,10 +109,66 @@ func run(ctx workflow.Context, in Input, defaults Settings) (domain.State, error
 		}
 	}
 	w.c.State.RunID = workflow.GetInfo(ctx).WorkflowExecution.RunID
+	// Decided before the handlers exist: an update delivered with the start
+	// runs as soon as its handler is registered, and on the old path it must
+	// not wait for anything.
+	readPrior := in.Carry == nil &&
+		workflow.GetVersion(ctx, versionPriorState, workflow.DefaultVersion, 1) >= 1
+	w.ready = !readPrior
 	if err := w.setup(ctx); err != nil {
 		return w.c.State, err
 	}
+	if readPrior {
+		w.adoptPrior(ctx)
+		w.ready = true
+	}
+	if in.Breach != nil {
+		w.c.Pending = append([]PendingSignal{{Breach: in.Breach}}, w.c.Pending...)
+	}
 	return w.run(ctx)
+}
+
+// adoptPrior starts a new incident where the scope's previous one left off:
+// its version above the last published one (even if the workflow clock is
+// behind it) and the offences of the offence window, so repeated incidents
+// pin the scope. Without the prior state (it could not be read in time) the
+// run goes on from workflow time alone rather than delay a kill.
+func (w *killSwitch) adoptPrior(ctx workflow.Context) {
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: priorStateTimeout,
+		StartToCloseTimeout:    priorStateTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    100 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Second,
+		},
+	})
+	var prior domain.State
+	if err := workflow.ExecuteLocalActivity(lctx, activities.PriorStateName, w.scope).Get(lctx, &prior); err != nil {
+		w.log.Error("prior state unavailable: versions start from workflow time and earlier incidents' offences are not counted",
+			"error", err)
+		return
+	}
+	if prior.Scope != w.scope || prior.Version <= 0 {
+		return
+	}
+	w.c.State.Version = max(w.c.State.Version, prior.Version)
+	w.c.Offences = w.offencesSince(prior.Offences, workflow.Now(ctx).UnixMilli())
+	w.log.Info("prior state adopted", "prior_run_id", prior.RunID, "prior_status", prior.Status,
+		"prior_version", prior.Version, "offences", len(w.c.Offences))
+}
+
+// offencesSince returns the offences still inside the offence window at
+// now (Unix ms), as a new slice.
+func (w *killSwitch) offencesSince(offences []int64, now int64) []int64 {
+	cut := now - w.s.OffenceWindow.Milliseconds()
+	var out []int64
+	for _, t := range offences {
+		if t > cut {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // resolveSettings takes the run's settings from its input or, for a fresh
@@ -244,11 +308,28 @@ func (w *killSwitch) run(ctx workflow.Context) (domain.State, error) {
 		}); err != nil {
 			return w.c.State, err
 		}
+		if w.finished() && w.drainAtClose(ctx) {
+			continue
+		}
 		if w.finished() {
 			w.log.Info("incident closed", "corr_id", w.c.State.CorrID, "version", w.c.State.Version)
 			return w.c.State, nil
 		}
 	}
+}
+
+// drainAtClose applies the signals that arrived while the run was closing
+// (in its last workflow task): completing would drop them, and a breach
+// right after a release must kill again. It reports whether any was applied.
+func (w *killSwitch) drainAtClose(ctx workflow.Context) bool {
+	if w.breachCh.Len() == 0 && w.normalCh.Len() == 0 {
+		return false
+	}
+	if workflow.GetVersion(ctx, versionDrainAtClose, workflow.DefaultVersion, 1) < 1 {
+		return false
+	}
+	w.drainSignals(ctx)
+	return true
 }
 
 // finished says the run has nothing left to do: the incident began and is
@@ -432,6 +513,11 @@ func (w *killSwitch) approvalExpiry() int64 {
 // handleUpdate applies an accepted operator request once (by cmd_id) and
 // returns the state it produced after that state has been published.
 func (w *killSwitch) handleUpdate(ctx workflow.Context, req OperatorRequest, apply func(workflow.Context, OperatorRequest) int64) (domain.State, error) {
+	// An UpdateWithStart arrives while the run still reads its prior state;
+	// its transition must be versioned above the previous incident's.
+	if err := workflow.Await(ctx, func() bool { return w.ready }); err != nil {
+		return w.stateView(), err
+	}
 	if w.isSeen(req.CmdID) {
 		return w.stateView(), nil
 	}

@@ -80,10 +80,17 @@ func temporalBin(t *testing.T) string {
 	}
 }
 
-// memPublisher publishes nowhere; recording needs only the workflow's side.
-type memPublisher struct{}
+// memPublisher publishes into a stateStore instead of Kafka; recording needs
+// only the workflow's side, and the store answers PriorState for the runs
+// that follow.
+type memPublisher struct{ store *stateStore }
 
-func (memPublisher) Publish(context.Context, []activities.Publication) error { return nil }
+func (m memPublisher) Publish(_ context.Context, pubs []activities.Publication) error {
+	for _, p := range pubs {
+		m.store.put(p.State)
+	}
+	return nil
+}
 
 // recordSettings keep the recorded scenarios short.
 var recordSettings = workflows.Settings{
@@ -138,7 +145,9 @@ func TestRecordHistories(t *testing.T) {
 
 	w := worker.New(c, workflows.TaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.New(recordSettings), workflow.RegisterOptions{Name: workflows.WorkflowName})
-	w.RegisterActivityWithOptions(memPublisher{}.Publish, activity.RegisterOptions{Name: activities.PublishName})
+	store := newStateStore()
+	w.RegisterActivityWithOptions(memPublisher{store}.Publish, activity.RegisterOptions{Name: activities.PublishName})
+	w.RegisterActivityWithOptions(store.PriorState, activity.RegisterOptions{Name: activities.PriorStateName})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -148,14 +157,16 @@ func TestRecordHistories(t *testing.T) {
 	for _, sc := range []struct {
 		name string
 		run  func(r *recorder, scope domain.Scope)
+		runs int // closed runs the scenario leaves, at least one
 	}{
-		{"auto_unkill", scenarioAutoUnkill},
-		{"operator_kill_unkill", scenarioOperator},
-		{"four_eyes_global", scenarioFourEyes},
-		{"escalation_pins", scenarioEscalation},
-		{"throttle_extend_pin", scenarioThrottleExtendPin},
-		{"continue_as_new", scenarioContinueAsNew},
-		{"idle_run", scenarioIdle},
+		{"auto_unkill", scenarioAutoUnkill, 1},
+		{"operator_kill_unkill", scenarioOperator, 1},
+		{"four_eyes_global", scenarioFourEyes, 1},
+		{"escalation_pins", scenarioEscalation, 1},
+		{"throttle_extend_pin", scenarioThrottleExtendPin, 1},
+		{"continue_as_new", scenarioContinueAsNew, 2},
+		{"idle_run", scenarioIdle, 1},
+		{"incidents", scenarioIncidents, 4},
 	} {
 		if *only != "" && sc.name != *only {
 			continue
@@ -168,7 +179,7 @@ func TestRecordHistories(t *testing.T) {
 			}
 			sc.run(r, scope)
 			r.waitClosed(scope)
-			r.save(sc.name, scope)
+			r.save(sc.name, scope, sc.runs)
 		})
 	}
 }
@@ -207,6 +218,20 @@ func (r *recorder) operate(update string, req workflows.OperatorRequest) domain.
 	return st
 }
 
+// state queries the open run's state.
+func (r *recorder) state(scope domain.Scope) domain.State {
+	r.t.Helper()
+	var st domain.State
+	v, err := r.c.QueryWorkflow(r.ctx, scope.WorkflowID(), "", workflows.QueryState)
+	if err == nil {
+		err = v.Get(&st)
+	}
+	if err != nil {
+		r.t.Fatalf("query %s: %v", scope, err)
+	}
+	return st
+}
+
 // waitStatus polls the open run's state until it has the status.
 func (r *recorder) waitStatus(scope domain.Scope, want domain.Status) {
 	r.t.Helper()
@@ -230,7 +255,7 @@ func (r *recorder) waitClosed(scope domain.Scope) {
 }
 
 // save writes every run of the scope's workflow, oldest first.
-func (r *recorder) save(name string, scope domain.Scope) {
+func (r *recorder) save(name string, scope domain.Scope, want int) {
 	r.t.Helper()
 	var runs []string
 	deadline := time.Now().Add(20 * time.Second)
@@ -249,7 +274,7 @@ func (r *recorder) save(name string, scope domain.Scope) {
 		for _, e := range execs {
 			runs = append(runs, e.GetExecution().GetRunId())
 		}
-		if len(runs) > 0 {
+		if len(runs) >= want {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -349,4 +374,28 @@ func scenarioIdle(r *recorder, scope domain.Scope) {
 	if !workflows.IsInvalid(err) {
 		r.t.Fatalf("throttle without a rate: %v, want invalid", err)
 	}
+}
+
+// scenarioIncidents records consecutive runs of one scope on the prior-state
+// path: two detector incidents that auto-unkill, a third that is pinned as
+// the third offence and released by an operator, then an operator kill
+// started by UpdateWithStart (its handler waits for the prior state).
+func scenarioIncidents(r *recorder, scope domain.Scope) {
+	for range 2 {
+		r.breach(scope)
+		// A normal in the breach's own workflow task would lose to it.
+		r.waitStatus(scope, domain.StatusKilled)
+		r.normal(scope)
+		r.waitClosed(scope)
+	}
+	r.breach(scope)
+	r.waitStatus(scope, domain.StatusKilled)
+	if st := r.state(scope); st.AutoUnkillEnabled || len(st.Offences) != 3 {
+		r.t.Fatalf("third incident: auto-unkill %v with offences %v, want pinned by the third offence", st.AutoUnkillEnabled, st.Offences)
+	}
+	r.normal(scope)
+	r.operate(workflows.UpdateUnkill, workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "olga", Reason: "reviewed"})
+	r.waitClosed(scope)
+	r.operate(workflows.UpdateKill, workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "olga", Reason: "fat finger"})
+	r.operate(workflows.UpdateUnkill, workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "olga", Reason: "fixed"})
 }

@@ -30,6 +30,9 @@ func (w *killSwitch) transition(ctx workflow.Context, cmd domain.Command, next d
 	if cmd.Operator != "" {
 		next.UpdatedBy = cmd.Operator
 	}
+	// Every state carries the recent offences, so the next incident reads
+	// them back from the last one published (adoptPrior).
+	next.Offences = w.offencesSince(w.c.Offences, next.UpdatedTS)
 	cmd.TS = next.UpdatedTS
 	cmd.Scope = w.scope
 	cmd.CorrID = next.CorrID
@@ -228,9 +231,7 @@ func (w *killSwitch) onBreach(ctx workflow.Context, sig BreachSignal) {
 		cmd.Reason = fmt.Sprintf("%s; breached again on probation, cooldown doubled to %s",
 			cmd.Reason, time.Duration(cooldown)*time.Millisecond)
 	}
-	w.c.Offences = append(w.c.Offences, now)
-	cut := now - w.s.OffenceWindow.Milliseconds()
-	w.c.Offences = slices.DeleteFunc(w.c.Offences, func(t int64) bool { return t <= cut })
+	w.c.Offences = append(w.offencesSince(w.c.Offences, now), now)
 	if n := len(w.c.Offences); n >= w.s.OffencesToPin {
 		w.c.Pinned = true
 		cmd.Reason = fmt.Sprintf("%s; offence %d within %s: pinned until an operator unkills", cmd.Reason, n, w.s.OffenceWindow)

@@ -14,4 +14,12 @@ const (
 	// operator kill started it) upserts its search attributes and memo, so
 	// the Web UI lists it under its scope.
 	versionIdleVisibility = "idle-run-visibility"
+	// versionPriorState: a new run (not a continuation) first reads the
+	// scope's last published state with the PriorState local activity, so
+	// its versions start above the previous incident's and offences count
+	// across incidents.
+	versionPriorState = "prior-state"
+	// versionDrainAtClose: signals buffered when a run is about to complete
+	// are applied instead of dropped with the run.
+	versionDrainAtClose = "drain-at-close"
 )

@@ -3,6 +3,8 @@ package main
 // riskgate bench killswitch: time-to-enforcement of kills on an embedded
 // stack (kfake + Temporal dev server + worker, router, detector), measured
 // from outside, the way an order sees it: produce orders, read audit.v1.
+// The mass kill is also timed at each hop (detector signal, state
+// published, router DROPs) so a slow run says where the time went.
 
 import (
 	"context"
@@ -11,11 +13,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -32,7 +40,12 @@ func init() {
 		Long: `Start an embedded stack and measure kill enforcement end to end:
 (a) incidents one after another: time from producing the order that crosses the
     detector's threshold to the first DROP audit record of that account;
-(b) many accounts breaching at once: time until every one of them is DROPped.
+(b) many accounts breaching at once: time from producing their crossing orders
+    until every one of them is DROPped by the router, with the time at which
+    the detector had signalled all breaches and the workflows had published
+    all KILLED states.
+Enforcement is probed with one order per account not yet DROPped, each round,
+at most --probe-rate orders a second in all.
 Prints a table, then one line: kill_p50_ms=X kill_p99_ms=Y mass_kill_1000_s=Z`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,36 +55,66 @@ Prints a table, then one line: kill_p50_ms=X kill_p99_ms=Y mass_kill_1000_s=Z`,
 	f := cmd.Flags()
 	f.IntVar(&o.incidents, "incidents", 50, "incidents measured one after another")
 	f.IntVar(&o.mass, "mass", 1000, "accounts breaching at once")
-	f.IntVar(&o.threshold, "threshold", 100, "the detector's order-count threshold per account and minute (default rules)")
+	f.IntVar(&o.threshold, "threshold", 100, "the detector's order-count threshold per account and minute")
+	f.IntVar(&o.probeRate, "probe-rate", 5000, "most probe orders per second while waiting for DROPs")
 	f.DurationVar(&o.limit, "limit", 2*time.Minute, "give up on a measurement after this long")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (detector, router, worker, Kafka) during the mass kill")
+	f.BoolVar(&o.withIndexer, "with-indexer", false, "keep the audit indexer running (it is not on the kill path, and indexing the warm-up orders competes for the CPU)")
 	f.BoolVar(&o.verbose, "verbose", false, "log the stack's warnings")
 	benchCmd.AddCommand(cmd)
 }
 
 type benchKSOptions struct {
-	incidents, mass, threshold int
-	limit                      time.Duration
-	verbose                    bool
+	incidents, mass, threshold, probeRate int
+	limit                                 time.Duration
+	cpuProfile                            string
+	withIndexer, verbose                  bool
 }
 
-// dropWatch records when the first DROP of each account was read.
-type dropWatch struct {
-	mu      sync.Mutex
-	first   map[string]time.Time
-	decided int
+// firstSeen records when something was first seen per account.
+type firstSeen struct {
+	mu    sync.Mutex
+	first map[string]time.Time
+	n     int // records read
 }
 
-func (d *dropWatch) seen(account string) (time.Time, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	t, ok := d.first[account]
+func newFirstSeen() *firstSeen { return &firstSeen{first: map[string]time.Time{}} }
+
+func (f *firstSeen) note(account string, t time.Time) {
+	if _, ok := f.first[account]; !ok {
+		f.first[account] = t
+	}
+}
+
+func (f *firstSeen) seen(account string) (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.first[account]
 	return t, ok
 }
 
-func (d *dropWatch) count() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.decided
+func (f *firstSeen) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+// lastOf returns the latest first-seen time of accounts and how many of them
+// were seen.
+func (f *firstSeen) lastOf(accounts []string) (time.Time, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var last time.Time
+	n := 0
+	for _, a := range accounts {
+		if t, ok := f.first[a]; ok {
+			n++
+			if t.After(last) {
+				last = t
+			}
+		}
+	}
+	return last, n
 }
 
 func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error {
@@ -95,14 +138,20 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 	}
 	defer s.Close()
 	fmt.Fprintf(out, "stack up in %v\n", time.Since(start).Round(time.Millisecond))
+	if !o.withIndexer {
+		if err := s.StopComponent(devstack.Indexer); err != nil {
+			return fmt.Errorf("bench killswitch: %w", err)
+		}
+		fmt.Fprintln(out, "audit indexer stopped: it is not on the kill path (--with-indexer keeps it)")
+	}
 
 	prod, err := s.KafkaConfig("bench-producer").NewClient(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 	if err != nil {
-		return err
+		return fmt.Errorf("bench producer: %w", err)
 	}
 	defer prod.Close()
-	watch, err := watchDrops(ctx, s)
-	if err != nil {
+	drops, killed := newFirstSeen(), newFirstSeen()
+	if err := watchTopics(ctx, s, drops, killed); err != nil {
 		return err
 	}
 
@@ -115,7 +164,13 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 		return &kgo.Record{Topic: domain.TopicOrders, Key: []byte(account), Value: b}
 	}
 	produceAll := func(recs []*kgo.Record) error {
-		return prod.ProduceSync(ctx, recs...).FirstErr()
+		if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return fmt.Errorf("produce %d orders: %w", len(recs), err)
+		}
+		return nil
+	}
+	probe := func(accounts []string, every time.Duration) (time.Time, error) {
+		return probeUntilDropped(ctx, prod, drops, accounts, order, every, o.probeRate, o.limit)
 	}
 
 	// (a) incidents one after another.
@@ -133,7 +188,7 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 		if err := produceAll([]*kgo.Record{order(account)}); err != nil {
 			return fmt.Errorf("incident %d: %w", i, err)
 		}
-		dropped, err := probeUntilDropped(ctx, prod, watch, []string{account}, order, time.Millisecond, o.limit)
+		dropped, err := probe([]string{account}, time.Millisecond)
 		if err != nil {
 			return fmt.Errorf("incident %d (%s): %w", i, account, err)
 		}
@@ -157,14 +212,14 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 			warm = append(warm, order(accounts[i]))
 		}
 	}
-	before := watch.count()
+	before := drops.count()
 	if err := produceAll(warm); err != nil {
 		return fmt.Errorf("mass warm-up: %w", err)
 	}
 	deadline := time.Now().Add(o.limit)
-	for watch.count() < before+len(warm) {
+	for drops.count() < before+len(warm) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("mass warm-up: the router decided %d of %d orders within %v", watch.count()-before, len(warm), o.limit)
+			return fmt.Errorf("mass warm-up: the router decided %d of %d orders within %v", drops.count()-before, len(warm), o.limit)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -172,68 +227,160 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 	for i, a := range accounts {
 		crossing[i] = order(a)
 	}
+	signalled0 := breachesSignalled(s.Registry)
+	signalled := watchSignals(ctx, s.Registry, signalled0+len(accounts))
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	cpu0 := cpuTimes()
 	t0 := time.Now()
 	if err := produceAll(crossing); err != nil {
 		return fmt.Errorf("mass kill: %w", err)
 	}
-	last, err := probeUntilDropped(ctx, prod, watch, accounts, order, 20*time.Millisecond, o.limit)
+	last, err := probe(accounts, 20*time.Millisecond)
 	if err != nil {
 		return fmt.Errorf("mass kill: %w", err)
 	}
 	mass := last.Sub(t0)
+	cpu1 := cpuTimes()
+	published, nPublished := killed.lastOf(accounts)
 
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+	sec := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tn\tp50\tp90\tp99\tmax\t")
 	if len(lat) > 0 {
 		fmt.Fprintf(tw, "breach order → first DROP (ms)\t%d\t%s\t%s\t%s\t%s\t\n", len(lat), ms(pct(0.5)), ms(pct(0.9)), ms(pct(0.99)), ms(lat[len(lat)-1]))
 	}
-	fmt.Fprintf(tw, "%d scopes killed at once → all DROPping (s)\t%d\t\t\t\t%.2f\t\n", o.mass, o.mass, mass.Seconds())
+	fmt.Fprintln(tw, "\t\t\t\t\t\t")
+	fmt.Fprintf(tw, "%d scopes at once, from their breaching orders (s)\tscopes\t\t\t\tat\t\n", o.mass)
+	if at, ok := signalled(); ok {
+		fmt.Fprintf(tw, "  detector: every breach signalled to its workflow\t%d\t\t\t\t%s\t\n", o.mass, sec(at.Sub(t0)))
+	} else {
+		fmt.Fprintf(tw, "  detector: breaches signalled\t%d\t\t\t\t—\t\n", breachesSignalled(s.Registry)-signalled0)
+	}
+	fmt.Fprintf(tw, "  workflows: every KILLED state on %s\t%d\t\t\t\t%s\t\n", domain.TopicState, nPublished, sec(published.Sub(t0)))
+	fmt.Fprintf(tw, "  router: every scope DROPping orders\t%d\t\t\t\t%s\t\n", o.mass, sec(mass))
 	tw.Flush()
+	if len(cpu0) > 0 && len(cpu1) > 0 {
+		fmt.Fprintf(out, "CPU during the mass kill (%s s wall, %d cores):", sec(mass), runtime.NumCPU())
+		for _, name := range slices.Sorted(func(yield func(string) bool) {
+			for k := range cpu1 {
+				if !yield(k) {
+					return
+				}
+			}
+		}) {
+			fmt.Fprintf(out, " %s %.2f s", name, (cpu1[name] - cpu0[name]).Seconds())
+		}
+		fmt.Fprintln(out)
+	}
 	fmt.Fprintf(out, "kill_p50_ms=%s kill_p99_ms=%s mass_kill_%d_s=%.2f\n", ms(pct(0.5)), ms(pct(0.99)), o.mass, mass.Seconds())
 	return nil
 }
 
-// watchDrops reads audit.v1 from its end and notes each account's first DROP.
-func watchDrops(ctx context.Context, s *devstack.Stack) (*dropWatch, error) {
-	cl, err := s.KafkaConfig("bench-audit").NewClient(
-		kgo.ConsumeTopics(domain.TopicAudit),
+// watchTopics reads audit.v1 and killswitch.state.v1 from their ends and
+// notes each account's first DROP and first KILLED state.
+func watchTopics(ctx context.Context, s *devstack.Stack, drops, killed *firstSeen) error {
+	cl, err := s.KafkaConfig("bench-watch").NewClient(
+		kgo.ConsumeTopics(domain.TopicAudit, domain.TopicState),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(10*time.Millisecond),
 	)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("bench watcher: %w", err)
 	}
-	w := &dropWatch{first: map[string]time.Time{}}
 	go func() {
 		defer cl.Close()
+		var a domain.AuditRecord
 		for ctx.Err() == nil {
 			fs := cl.PollFetches(ctx)
 			now := time.Now()
-			w.mu.Lock()
+			drops.mu.Lock()
+			killed.mu.Lock()
 			fs.EachRecord(func(r *kgo.Record) {
-				w.decided++
-				var a domain.AuditRecord
-				if json.Unmarshal(r.Value, &a) != nil || a.Decision != domain.DecisionDrop {
-					return
-				}
-				if _, ok := w.first[a.AccountID]; !ok {
-					w.first[a.AccountID] = now
+				switch r.Topic {
+				case domain.TopicAudit:
+					drops.n++
+					a = domain.AuditRecord{}
+					if json.Unmarshal(r.Value, &a) == nil && a.Decision == domain.DecisionDrop {
+						drops.note(a.AccountID, now)
+					}
+				case domain.TopicState:
+					killed.n++
+					if st, err := domain.DecodeState(r.Value); err == nil && st.Status == domain.StatusKilled {
+						killed.note(st.Scope.ID(), now)
+					}
 				}
 			})
-			w.mu.Unlock()
+			killed.mu.Unlock()
+			drops.mu.Unlock()
 		}
 	}()
 	// Make sure the consumer has its starting offsets before anything is produced.
 	time.Sleep(500 * time.Millisecond)
-	return w, nil
+	return nil
 }
 
-// probeUntilDropped keeps sending one order per account still allowed, every
-// interval, until each account has a DROP; it returns the last DROP's time.
-func probeUntilDropped(ctx context.Context, prod *kgo.Client, w *dropWatch, accounts []string,
-	order func(string) *kgo.Record, every, limit time.Duration) (time.Time, error) {
+// breachesSignalled is the number of breach signals the detector has
+// delivered (its riskgate_detector_signal_seconds{kind="breach"} count).
+func breachesSignalled(g prometheus.Gatherer) int {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "riskgate_detector_signal_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "kind" && l.GetValue() == "breach" {
+					return int(m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// watchSignals polls the detector's metrics until want breaches have been
+// signalled; the returned function reports when that happened.
+func watchSignals(ctx context.Context, g prometheus.Gatherer, want int) func() (time.Time, bool) {
+	var (
+		mu sync.Mutex
+		at time.Time
+	)
+	go func() {
+		for ctx.Err() == nil {
+			if breachesSignalled(g) >= want {
+				mu.Lock()
+				at = time.Now()
+				mu.Unlock()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	return func() (time.Time, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return at, !at.IsZero()
+	}
+}
+
+// probeUntilDropped sends one order for every account not yet DROPped, round
+// after round, until each account has a DROP; it returns the time the last
+// DROP was read. A round waits at least every, and long enough to keep the
+// probes under rate orders a second: probes are load on the very stack being
+// measured, and as accounts are DROPped the rounds get faster.
+func probeUntilDropped(ctx context.Context, prod *kgo.Client, w *firstSeen, accounts []string,
+	order func(string) *kgo.Record, every time.Duration, rate int, limit time.Duration) (time.Time, error) {
 	pending := slices.Clone(accounts)
 	var last time.Time
 	deadline := time.Now().Add(limit)
@@ -244,8 +391,8 @@ func probeUntilDropped(ctx context.Context, prod *kgo.Client, w *dropWatch, acco
 		if time.Now().After(deadline) {
 			return last, fmt.Errorf("%d of %d accounts not DROPped within %v", len(pending), len(accounts), limit)
 		}
-		recs := make([]*kgo.Record, 0, len(pending))
 		next := pending[:0]
+		sent := 0
 		for _, a := range pending {
 			if t, ok := w.seen(a); ok {
 				if t.After(last) {
@@ -254,16 +401,87 @@ func probeUntilDropped(ctx context.Context, prod *kgo.Client, w *dropWatch, acco
 				continue
 			}
 			next = append(next, a)
-			recs = append(recs, order(a))
+			prod.Produce(ctx, order(a), nil)
+			sent++
 		}
 		pending = next
-		if len(recs) == 0 {
+		if sent == 0 {
 			break
 		}
-		for _, r := range recs {
-			prod.Produce(ctx, r, nil)
+		wait := every
+		if rate > 0 {
+			wait = max(wait, time.Duration(sent)*time.Second/time.Duration(rate))
 		}
-		time.Sleep(every)
+		time.Sleep(wait)
 	}
 	return last, nil
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// cpuTimes returns the CPU time (user + system) used so far by this process
+// and by each of its child processes (the Temporal dev server), by command
+// name, from /proc. It is empty where /proc is not available.
+func cpuTimes() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	self := os.Getpid()
+	if name, d, ok := procCPU(self); ok {
+		out[name] = d
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", self))
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			if name, d, ok := procCPU(pid); ok {
+				out[name] += d
+			}
+		}
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times on Linux.
+const clockTicks = 100
+
+func procCPU(pid int) (string, time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, false
+	}
+	// The command name is in parentheses and may hold spaces.
+	open, end := strings.IndexByte(string(b), '('), strings.LastIndexByte(string(b), ')')
+	if open < 0 || end < open {
+		return "", 0, false
+	}
+	fields := strings.Fields(string(b[end+1:]))
+	// After the name: state is field 3 of stat, utime 14 and stime 15.
+	if len(fields) < 13 {
+		return "", 0, false
+	}
+	ut, err1 := strconv.ParseInt(fields[11], 10, 64)
+	st, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", 0, false
+	}
+	return string(b[open+1 : end]), time.Duration(ut+st) * time.Second / clockTicks, true
 }

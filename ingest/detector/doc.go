@@ -31,7 +31,11 @@
 //
 // A scope's first breach opens an incident and is signalled once (a
 // THROTTLE incident may escalate once to KILL). A scope already KILLED on
-// killswitch.state.v1 is adopted without a signal. The incident closes when
+// killswitch.state.v1 is adopted without a signal. If, 10 s of event time
+// after the signal, the scope is still in breach and the state topic shows
+// nothing of it (delivery gave up while Temporal was unreachable), the same
+// breach, with the same cmd_id, is sent again: a lost signal must not let a
+// runaway go on. The incident closes when
 // the scope has stayed under every rule for Rules.NormalAfter; if the scope
 // is then KILLED or THROTTLED the workflow is told it is normal. Kills made
 // by others are adopted the same way, so they are reported normal too.

@@ -171,9 +171,13 @@ type incident struct {
 	underSince int64 // event ms
 	action     domain.Action
 	corrID     string
-	open       bool
-	under      bool // every rule under its threshold since underSince
-	replayed   bool // opened while rebuilding; resolved at the first live evaluation
+	// cmd and signalledAt are the cmd_id and event time of the last breach
+	// signal, for resending it while nothing shows the workflow got it.
+	cmd         string
+	signalledAt int64
+	open        bool
+	under       bool // every rule under its threshold since underSince
+	replayed    bool // opened while rebuilding; resolved at the first live evaluation
 }
 
 // key is everything held for one scope: its 1-second buckets over the
@@ -248,6 +252,7 @@ type Engine struct {
 type EngineStats struct {
 	Evaluations int64 // key evaluations (one per order per dimension)
 	Breaches    int64 // incidents opened or escalated while live
+	Resent      int64 // breaches sent again because no state showed them handled
 	Normals     int64
 	Evicted     int64
 }
@@ -949,14 +954,19 @@ func (e *Engine) decide(k *key, dc *dimConfig, mask uint64, live bool, ob *Obser
 		}
 	case live && inc.replayed:
 		inc.replayed = false
-		st, ok := e.state(k.scope)
-		if !(ok && (st.Status != domain.StatusActive || st.UpdatedTS >= inc.breachTS-1000)) {
-			// Nothing shows the workflow ever saw this incident.
-			signal = true
-		}
+		// Nothing shows the workflow ever saw this incident.
+		signal = !e.handled(k.scope, inc)
 	case p.Action == domain.ActionKill && inc.action == domain.ActionThrottle:
 		inc.action = domain.ActionKill
 		signal, escalate = live, live
+	case live && inc.cmd != "" && k.clock-inc.signalledAt >= resignalAfter && !e.handled(k.scope, inc):
+		// Still in breach, and nothing on the state topic shows the workflow
+		// got the signal (Temporal was unreachable and delivery gave up): send
+		// it again rather than let the runaway go on. The cmd_id is the same,
+		// so a workflow that did get it applies it once.
+		e.stats.Resent++
+		e.sink.Breach(e.breachSignal(k, p, ob, inc.cmd))
+		inc.signalledAt = k.clock
 	}
 	if signal {
 		e.stats.Breaches++
@@ -964,9 +974,22 @@ func (e *Engine) decide(k *key, dc *dimConfig, mask uint64, live bool, ob *Obser
 		if escalate {
 			cmd += ":" + string(domain.ActionKill)
 		}
+		inc.cmd, inc.signalledAt = cmd, k.clock
 		e.sink.Breach(e.breachSignal(k, p, ob, cmd))
 	}
 	e.maybeRisk(k, dc, mask, live, signal)
+}
+
+// resignalAfter is how long (event time) an open incident waits for the
+// state topic to show its breach was handled before the breach is resent.
+const resignalAfter = 10_000
+
+// handled reports whether the state topic shows the scope's workflow saw the
+// incident: the scope is not ACTIVE, or its state changed after the breach
+// (for instance an operator released it).
+func (e *Engine) handled(s domain.Scope, inc *incident) bool {
+	st, ok := e.state(s)
+	return ok && (st.Status != domain.StatusActive || st.UpdatedTS >= inc.breachTS-1000)
 }
 
 // corrID is the incident's id, derived from the crossing order so that a

@@ -222,10 +222,10 @@ func TestOncePerIncident(t *testing.T) {
 		state *domain.State
 		want  int
 	}{
-		{"no state: signalled once however long it breaches", nil, 1},
+		{"no state: one incident, resent every 10 s while nothing shows it handled", nil, 3},
 		{"already KILLED (operator or earlier incident): not signalled", &domain.State{Scope: acct, Status: domain.StatusKilled, Version: 3}, 0},
 		{"THROTTLED on probation: a KILL breach is signalled", &domain.State{Scope: acct, Status: domain.StatusThrottled, MaxRatePerSecond: 1, Version: 3}, 1},
-		{"ACTIVE: signalled", &domain.State{Scope: acct, Status: domain.StatusActive, Version: 3}, 1},
+		{"ACTIVE since before the breach: signalled, resent while unhandled", &domain.State{Scope: acct, Status: domain.StatusActive, Version: 3}, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,6 +239,54 @@ func TestOncePerIncident(t *testing.T) {
 			}
 			if len(s.breaches) != tc.want {
 				t.Fatalf("%d breach signals, want %d", len(s.breaches), tc.want)
+			}
+			for _, b := range s.breaches {
+				if b.CmdID != s.breaches[0].CmdID || b.CorrID != s.breaches[0].CorrID {
+					t.Fatalf("a resent breach has cmd_id %s corr_id %s, want the first's %s %s", b.CmdID, b.CorrID, s.breaches[0].CmdID, s.breaches[0].CorrID)
+				}
+			}
+		})
+	}
+}
+
+// TestBreachResentUntilHandled: a breach whose delivery was lost (Temporal
+// unreachable) is sent again while the scope stays in breach, and stops as
+// soon as the state topic shows the workflow handled it — including an
+// operator's release, which must not be undone by a resend.
+func TestBreachResentUntilHandled(t *testing.T) {
+	acct := domain.Scope("ACCOUNT:A")
+	for _, tc := range []struct {
+		name    string
+		handled func(breachTS int64) domain.State
+	}{
+		{"killed", func(int64) domain.State {
+			return domain.State{Scope: acct, Status: domain.StatusKilled, Version: 2}
+		}},
+		{"released by an operator after the breach", func(ts int64) domain.State {
+			return domain.State{Scope: acct, Status: domain.StatusActive, UpdatedTS: ts + 500, Version: 3}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := states{}
+			e, s := newTestEngine(t, oneRule(countRule(domain.ScopeAccount, time.Minute, 10)), st)
+			ts := t0
+			for len(s.breaches) < 2 {
+				e.ObserveAll(obs(ts, "A", "X"), 0, true)
+				ts += 50
+				if ts > t0+60_000 {
+					t.Fatal("an unhandled breach was never resent")
+				}
+			}
+			if gap := s.breaches[1].TS - s.breaches[0].TS; gap < 10_000 {
+				t.Fatalf("resent after %d ms, want at least 10 s", gap)
+			}
+			st[acct] = tc.handled(s.breaches[0].TS)
+			for range 1000 {
+				e.ObserveAll(obs(ts, "A", "X"), 0, true)
+				ts += 50
+			}
+			if len(s.breaches) != 2 {
+				t.Fatalf("%d breach signals after the state showed it handled, want no more than 2", len(s.breaches))
 			}
 		})
 	}

@@ -41,7 +41,7 @@ func newMetrics() *metrics {
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "repartition_duplicates_total", Help: "Repartitioned records dropped as already counted (re-forwarded after a rebalance)."}),
 		breaches: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "breaches_total", Help: "Incidents signalled, by the rule that named them."}, []string{"rule"}),
+			Name: "breaches_total", Help: "Breach signals sent, by the rule that named them; a breach resent because no state showed it handled counts again."}, []string{"rule"}),
 		normals: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "normals_total", Help: "Scopes reported normal after NormalAfter under every threshold."}),
 		riskSignals: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,

@@ -22,7 +22,8 @@ type Signaler interface {
 }
 
 // TemporalSignaler is the Signaler over a Temporal client
-// (SignalWithStart for a breach, a plain signal for normal).
+// (workflows.SendBreach for a breach: start the run with it, or signal the
+// open run; a plain signal for normal).
 type TemporalSignaler struct {
 	Client client.Client
 }
@@ -66,8 +67,8 @@ type dispatcher struct {
 }
 
 const (
-	dispatchShards = 4
-	dispatchQueue  = 4096
+	dispatchShards = 64
+	dispatchQueue  = 1024
 	retryMax       = 5 * time.Second
 	// giveUpAfter bounds the retries of one signal: a breach older than this
 	// is stale; the next crossing opens a new incident anyway.
