@@ -169,44 +169,20 @@ func startOptions(scope domain.Scope) client.StartWorkflowOptions {
 	}
 }
 
-// SendBreach delivers a breach to the scope's workflow: it starts a new run
-// (a new incident) with the breach as its input, or signals the open run.
-//
-// It starts rather than signal-with-starts so that the start can be eager:
-// when this client also runs a KillSwitch worker (riskgate dev), the server
-// hands the run's first workflow task straight back to it instead of
-// through a task queue: that saves the server about a third of its work in a
-// mass kill and every kill a round trip. Elsewhere the start is a plain one.
-// A repeated delivery is harmless: the workflow applies a cmd_id once.
+// SendBreach delivers a breach to the scope's workflow with SignalWithStart:
+// it signals the open run, or starts a new run (a new incident) and signals
+// it in one call. A repeated delivery is harmless: the workflow applies a
+// cmd_id once.
 func SendBreach(ctx context.Context, c client.Client, sig BreachSignal) error {
 	if _, err := domain.ParseScope(string(sig.Scope)); err != nil {
 		return err
 	}
-	opts := startOptions(sig.Scope)
-	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
-	opts.EnableEagerStart = true
-	for {
-		_, err := c.ExecuteWorkflow(ctx, opts, WorkflowName, Input{Scope: sig.Scope, Breach: &sig})
-		var running *serviceerror.WorkflowExecutionAlreadyStarted
-		if !errors.As(err, &running) {
-			if err != nil {
-				return fmt.Errorf("start %s with a breach: %w", sig.Scope, err)
-			}
-			return nil
-		}
-		err = c.SignalWorkflow(ctx, sig.Scope.WorkflowID(), "", SignalBreach, sig)
-		var closed *serviceerror.NotFound
-		if !errors.As(err, &closed) {
-			if err != nil {
-				return fmt.Errorf("signal breach to %s: %w", sig.Scope, err)
-			}
-			return nil
-		}
-		// The open run closed between the start and the signal: start again.
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("breach to %s: %w", sig.Scope, err)
-		}
+	_, err := c.SignalWithStartWorkflow(ctx, sig.Scope.WorkflowID(), SignalBreach, sig,
+		startOptions(sig.Scope), WorkflowName, Input{Scope: sig.Scope})
+	if err != nil {
+		return fmt.Errorf("signal breach to %s: %w", sig.Scope, err)
 	}
+	return nil
 }
 
 // SendNormal signals the scope's open run that the scope is back to normal.

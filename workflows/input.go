@@ -12,8 +12,8 @@ type Input struct {
 	Settings *Settings `json:"settings,omitempty"`
 	// Carry is the incident handed over by continue-as-new.
 	Carry *Carry `json:"carry,omitempty"`
-	// Breach is the detector breach that started the run (SendBreach); the
-	// run applies it before any signal.
+	// Breach, when set, is a breach the run applies before any signal: a
+	// starter may pass it here instead of signalling it with the start.
 	Breach *BreachSignal `json:"breach,omitempty"`
 }
 

@@ -22,8 +22,7 @@ type Signaler interface {
 }
 
 // TemporalSignaler is the Signaler over a Temporal client
-// (workflows.SendBreach for a breach: start the run with it, or signal the
-// open run; a plain signal for normal).
+// (SignalWithStart for a breach, a plain signal for normal).
 type TemporalSignaler struct {
 	Client client.Client
 }
