@@ -145,17 +145,12 @@ func TestDeploymentsProbesResourcesAndBudgets(t *testing.T) {
 			for _, c := range d.Spec.Template.Spec.Containers {
 				checkContainer(t, c)
 				switch role {
-				case "router", "detector", "api":
+				case "router", "detector", "worker", "indexer", "api":
 					if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
 						t.Errorf("container %s: liveness probe should GET /healthz", c.Name)
 					}
 					if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
 						t.Errorf("container %s: readiness probe should GET /readyz", c.Name)
-					}
-					checkProbePort(t, c)
-				case "indexer":
-					if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil {
-						t.Errorf("container %s: no liveness probe", c.Name)
 					}
 					checkProbePort(t, c)
 				}

@@ -48,6 +48,9 @@ type Config struct {
 	Settings *workflows.Settings
 	// Log receives the worker's and the workflows' logs. Default slog.Default.
 	Log *slog.Logger
+	// Ready, when set, is called once the worker polls its task queue and
+	// has loaded the kill state (for a readiness probe).
+	Ready func()
 }
 
 // WorkflowSettings is the workflow policy the config describes.
@@ -100,6 +103,15 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 	w.RegisterActivityWithOptions(reader.PriorState, activity.RegisterOptions{Name: activities.PriorStateName})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start killswitch worker on %s: %w", workflows.TaskQueue, err)
+	}
+	if cfg.Ready != nil {
+		go func() {
+			select {
+			case <-follower.ReadyC():
+				cfg.Ready()
+			case <-ctx.Done():
+			}
+		}()
 	}
 	log.Info("killswitch worker started", "task_queue", workflows.TaskQueue,
 		"cooldown", settings.Cooldown, "probation", settings.Probation, "probation_rate", settings.ProbationRate,

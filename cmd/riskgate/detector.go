@@ -1,15 +1,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"net"
-	"net/http"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/riskgate/riskgate/ingest/detector"
@@ -47,8 +38,7 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 				return err
 			}
 			defer tc.Close()
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			reg := newRoleRegistry()
 			cfg.Kafka = kafkaConfig("riskgate-detector")
 			cfg.Signaler = detector.TemporalSignaler{Client: tc}
 			cfg.Log = log
@@ -57,34 +47,9 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
-			var srv *http.Server
-			srvErr := make(chan error, 1)
-			if metricsAddr != "" {
-				ln, err := net.Listen("tcp", metricsAddr)
-				if err != nil {
-					return fmt.Errorf("detector metrics listener on %s: %w", metricsAddr, err)
-				}
-				srv = &http.Server{Handler: detectorMux(reg, d.Ready), ReadHeaderTimeout: 5 * time.Second}
-				log.Info("detector metrics", "addr", "http://"+ln.Addr().String()+"/metrics")
-				go func() { srvErr <- srv.Serve(ln) }()
-			}
-			runErr := make(chan error, 1)
-			go func() { runErr <- d.Run(ctx) }()
-			select {
-			case err = <-runErr:
-			case err = <-srvErr:
-				cancel()
-				<-runErr
-				err = fmt.Errorf("detector metrics server: %w", err)
-			}
-			if srv != nil {
-				shutdown, stop := context.WithTimeout(context.Background(), 5*time.Second)
-				_ = srv.Shutdown(shutdown)
-				stop()
-			}
-			return err
+			return runRole(cmd.Context(), log, opsEndpoint{
+				Addr: metricsAddr, Gatherer: reg, Ready: d.Ready, NotReady: "detector rebuilding its windows",
+			}, d.Run)
 		},
 	}
 	f := cmd.Flags()
@@ -93,19 +58,4 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 	f.StringVar(&cfg.Group, "group", envOr("RISKGATE_DETECTOR_GROUP", detector.DefaultGroup), "consumer group on orders.v1 and the repartition topic (env RISKGATE_DETECTOR_GROUP)")
 	f.Int32Var(&cfg.Partitions, "partitions", 3, "partitions of the repartition topic when the detector creates it")
 	root.AddCommand(cmd)
-}
-
-// detectorMux serves the detector's metrics and readiness.
-func detectorMux(g prometheus.Gatherer, ready func() bool) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, "detector rebuilding its windows", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	return mux
 }

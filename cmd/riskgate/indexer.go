@@ -2,12 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"net/http"
-	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/riskgate/riskgate/index"
@@ -31,7 +26,7 @@ and never counts a record twice.`,
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", envOr("RISKGATE_DATA", "./data"), "data directory for the audit index (env RISKGATE_DATA)")
-	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (default: off)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_INDEXER_METRICS_ADDR", ":9103"), "address serving /metrics, /healthz and /readyz; empty disables (env RISKGATE_INDEXER_METRICS_ADDR)")
 	root.AddCommand(cmd)
 }
 
@@ -42,33 +37,17 @@ func runIndexer(ctx context.Context, data, metricsAddr string) error {
 		return err
 	}
 	defer db.Close()
+	reg := newRoleRegistry()
 	x, err := index.NewIndexer(index.IndexerConfig{
 		Kafka:      kafkaConfig("riskgate-indexer"),
 		Index:      db,
 		Log:        log,
-		Registerer: prometheus.DefaultRegisterer,
+		Registerer: reg,
 	})
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg   sync.WaitGroup
-		merr error
-	)
-	if metricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.Handler())
-		wg.Go(func() {
-			if err := serveAPI(ctx, metricsAddr, mux, log.Info); err != nil {
-				merr = err
-				cancel()
-			}
-		})
-	}
-	err = x.Run(ctx)
-	cancel()
-	wg.Wait()
-	return errors.Join(err, merr)
+	return runRole(ctx, log, opsEndpoint{
+		Addr: metricsAddr, Gatherer: reg, Ready: x.Ready, NotReady: "indexer catching up",
+	}, x.Run)
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +16,7 @@ import (
 func init() {
 	var (
 		cfg          workers.Config
+		metricsAddr  string
 		globalEyes   int
 		globalWindow time.Duration
 	)
@@ -38,7 +41,11 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 				return err
 			}
 			defer c.Close()
-			return workers.Run(cmd.Context(), c, cfg)
+			var ready atomic.Bool
+			cfg.Ready = func() { ready.Store(true) }
+			return runRole(cmd.Context(), log, opsEndpoint{
+				Addr: metricsAddr, Gatherer: newRoleRegistry(), Ready: ready.Load, NotReady: "worker loading the kill state",
+			}, func(ctx context.Context) error { return workers.Run(ctx, c, cfg) })
 		},
 	}
 	f := cmd.Flags()
@@ -49,5 +56,6 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 	f.BoolVar(&cfg.IgnoreNormal, "ignore-normal", false, "auto-unkill after the cooldown without the detector's normal signal")
 	f.IntVar(&globalEyes, "global-approvals", 2, "different operators needed to unkill GLOBAL (four eyes)")
 	f.DurationVar(&globalWindow, "global-approval-window", 10*time.Minute, "time within which the GLOBAL approvals must arrive")
+	f.StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_WORKER_METRICS_ADDR", ":9104"), "address serving /metrics, /healthz and /readyz; empty disables (env RISKGATE_WORKER_METRICS_ADDR)")
 	root.AddCommand(cmd)
 }

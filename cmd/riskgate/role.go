@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// opsEndpoint is what every long-running role serves beside its work:
+// GET /metrics, GET /healthz (the process is up) and GET /readyz (it can do
+// its job: 503 with NotReady until Ready reports true).
+type opsEndpoint struct {
+	// Addr to listen on; empty serves nothing.
+	Addr     string
+	Gatherer prometheus.Gatherer
+	Ready    func() bool
+	NotReady string
+}
+
+// newRoleRegistry is a role's metrics registry, with the Go runtime and
+// process collectors.
+func newRoleRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func (o opsEndpoint) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if o.Ready != nil && !o.Ready() {
+			http.Error(w, o.NotReady, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// runRole runs one role until ctx ends or it fails, serving its ops
+// endpoint meanwhile; a failure of either stops both.
+func runRole(ctx context.Context, log *slog.Logger, ops opsEndpoint, run func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srvErr := make(chan error, 1)
+	var srv *http.Server
+	if ops.Addr != "" {
+		ln, err := net.Listen("tcp", ops.Addr)
+		if err != nil {
+			return fmt.Errorf("metrics listener on %s: %w", ops.Addr, err)
+		}
+		srv = &http.Server{Handler: ops.handler(), ReadHeaderTimeout: 5 * time.Second}
+		log.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
+		go func() { srvErr <- srv.Serve(ln) }()
+		defer func() {
+			shutdown, stop := context.WithTimeout(context.Background(), 5*time.Second)
+			defer stop()
+			_ = srv.Shutdown(shutdown)
+		}()
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- run(ctx) }()
+	select {
+	case err := <-runErr:
+		return err
+	case err := <-srvErr:
+		cancel()
+		<-runErr
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("metrics server: %w", err)
+	}
+}
