@@ -187,20 +187,22 @@ func resolveSettings(ctx workflow.Context, in Input, defaults Settings) Settings
 
 // setup registers the query and update handlers and opens the signal channels.
 func (w *killSwitch) setup(ctx workflow.Context) error {
-	w.breachCh = workflow.GetSignalChannel(ctx, SignalBreach)
-	w.normalCh = workflow.GetSignalChannel(ctx, SignalNormal)
+	w.breachCh = workflow.GetSignalChannelWithOptions(ctx, SignalBreach, workflow.SignalChannelOptions{
+		Description: "Detector breach: {cmd_id, scope, rule, metric, value, threshold, window, reason, action?, max_rate_per_second?}. Kills (or throttles) the scope."})
+	w.normalCh = workflow.GetSignalChannelWithOptions(ctx, SignalNormal, workflow.SignalChannelOptions{
+		Description: "Detector: the scope has stayed under every rule. {cmd_id, scope}. Lets auto-unkill proceed after the cooldown."})
 	w.wake = workflow.NewBufferedChannel(ctx, 1)
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (domain.State, error) {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryState, func() (domain.State, error) {
 		return w.stateView(), nil
-	}); err != nil {
+	}, workflow.QueryHandlerOptions{Description: "The scope's current state, as published to killswitch.state.v1 (plus pending approvals)."}); err != nil {
 		return fmt.Errorf("set query %s: %w", QueryState, err)
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryHistory, func() ([]Transition, error) {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryHistory, func() ([]Transition, error) {
 		return slices.Clone(w.c.History), nil
-	}); err != nil {
+	}, workflow.QueryHandlerOptions{Description: "Every transition of this incident: from, to, action, who, why, when."}); err != nil {
 		return fmt.Errorf("set query %s: %w", QueryHistory, err)
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryIncident, func() (Carry, error) {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, QueryIncident, func() (Carry, error) {
 		c := w.c
 		c.State = w.stateView()
 		c.History = slices.Clone(c.History)
@@ -208,20 +210,22 @@ func (w *killSwitch) setup(ctx workflow.Context) error {
 		c.Offences = slices.Clone(c.Offences)
 		c.Pending = nil
 		return c, nil
-	}); err != nil {
+	}, workflow.QueryHandlerOptions{Description: "Everything the run knows of its incident (state, history, offences, applied cmd_ids)."}); err != nil {
 		return fmt.Errorf("set query %s: %w", QueryIncident, err)
 	}
+	const body = "{cmd_id, scope, reason, operator"
 	updates := []struct {
 		name     string
 		validate func(workflow.Context, OperatorRequest) error
 		apply    func(workflow.Context, OperatorRequest) int64
+		doc      string
 	}{
-		{UpdateKill, w.validateKill, w.applyKill},
-		{UpdateUnkill, w.validateUnkill, w.applyUnkill},
-		{UpdateThrottle, w.validateThrottle, w.applyThrottle},
-		{UpdateExtend, w.validateExtend, w.applyExtend},
-		{UpdatePin, w.validatePin, w.applyPin},
-		{UpdateUnpin, w.validateUnpin, w.applyUnpin},
+		{UpdateKill, w.validateKill, w.applyKill, "Operator kill: " + body + ", cooldown_seconds?, auto_unkill?}. Returns the new state."},
+		{UpdateUnkill, w.validateUnkill, w.applyUnkill, "Operator release, now: " + body + "}. GLOBAL needs two different operators."},
+		{UpdateThrottle, w.validateThrottle, w.applyThrottle, "Operator throttle: " + body + ", max_rate_per_second}."},
+		{UpdateExtend, w.validateExtend, w.applyExtend, "Extend the cooldown: " + body + ", cooldown_seconds}."},
+		{UpdatePin, w.validatePin, w.applyPin, "Pin: no auto-unkill until unpinned. " + body + "}."},
+		{UpdateUnpin, w.validateUnpin, w.applyUnpin, "Unpin: auto-unkill allowed again. " + body + "}."},
 	}
 	for _, u := range updates {
 		validate, apply := u.validate, u.apply
@@ -230,6 +234,7 @@ func (w *killSwitch) setup(ctx workflow.Context) error {
 				return w.handleUpdate(ctx, req, apply)
 			},
 			workflow.UpdateHandlerOptions{
+				Description: u.doc,
 				Validator: func(ctx workflow.Context, req OperatorRequest) error {
 					if err := w.validateRequest(req); err != nil {
 						return err
