@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/router"
 )
 
@@ -75,6 +76,7 @@ GET /metrics serves Prometheus metrics, GET /readyz answers 200 once routing.`,
 	f.StringVar(&cfg.InstanceID, "instance-id", envOr("RISKGATE_INSTANCE_ID", ""), "stable unique name of this instance (e.g. the pod name): static group membership and a fencing transactional id, so a restart resumes at once (env RISKGATE_INSTANCE_ID)")
 	f.StringVar(&cfg.Service, "service", router.DefaultService, "service name written into audit records")
 	f.DurationVar(&cfg.DedupWindow, "dedup-window", router.DefaultDedupWindow, "how long an order_id is remembered")
+	f.StringVar(&cfg.DedupTopic, "dedup-topic", domain.TopicDedup, "changelog topic of the dedup window (one per group)")
 	f.IntVar(&cfg.MaxBatch, "max-batch", router.DefaultMaxBatch, "most orders decided in one transaction")
 	f.DurationVar(&cfg.TransactionTimeout, "txn-timeout", router.DefaultTransactionTimeout, "transaction timeout: how long a crashed instance's open transaction can block readers")
 	root.AddCommand(cmd)

@@ -31,6 +31,16 @@ type Sink interface {
 	DeleteState(domain.Scope)
 }
 
+// RecordSink is a Sink that can apply a state record's value itself, to
+// skip building a domain.State (a large table bootstraps faster). The
+// Follower offers it every record value first; when ApplyStateRecord reports
+// false it decodes the value with domain.DecodeState and calls ApplyState as
+// for any Sink. An implementation must apply exactly what ApplyState would.
+type RecordSink interface {
+	Sink
+	ApplyStateRecord(value []byte) bool
+}
+
 // Follower reads killswitch.state.v1 into a Sink.
 type Follower struct {
 	cfg    kafka.Config
@@ -133,6 +143,9 @@ func (f *Follower) apply(r *kgo.Record) {
 			return
 		}
 		f.sink.DeleteState(scope)
+		return
+	}
+	if rs, ok := f.sink.(RecordSink); ok && rs.ApplyStateRecord(r.Value) {
 		return
 	}
 	st, err := domain.DecodeState(r.Value)

@@ -9,20 +9,26 @@ import (
 
 // appendAudit appends a as JSON, exactly the fields and omitempty rules of
 // domain.AuditRecord's tags, except that an empty scope_matches is written
-// as [] rather than null. It allocates only when buf must grow.
-func appendAudit(buf []byte, a *domain.AuditRecord) []byte {
+// as [] rather than null. validated says the account, symbol and strategy
+// passed domain.ValidateID, so they need no escaping. It allocates only when
+// buf must grow.
+func appendAudit(buf []byte, a *domain.AuditRecord, validated bool) []byte {
+	appendID := appendString
+	if validated {
+		appendID = appendPlain
+	}
 	buf = append(buf, `{"ts":`...)
 	buf = strconv.AppendInt(buf, a.TS, 10)
 	buf = append(buf, `,"decision":`...)
-	buf = appendString(buf, string(a.Decision))
+	buf = appendPlain(buf, string(a.Decision))
 	buf = append(buf, `,"order_id":`...)
 	buf = appendString(buf, a.OrderID)
 	buf = append(buf, `,"account_id":`...)
-	buf = appendString(buf, a.AccountID)
+	buf = appendID(buf, a.AccountID)
 	buf = append(buf, `,"symbol":`...)
-	buf = appendString(buf, a.Symbol)
+	buf = appendID(buf, a.Symbol)
 	buf = append(buf, `,"strategy":`...)
-	buf = appendString(buf, a.Strategy)
+	buf = appendID(buf, a.Strategy)
 	if a.OrderTS != 0 {
 		buf = append(buf, `,"order_ts":`...)
 		buf = strconv.AppendInt(buf, a.OrderTS, 10)
@@ -36,7 +42,8 @@ func appendAudit(buf []byte, a *domain.AuditRecord) []byte {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendString(buf, string(s))
+		// Scopes come from state records that passed ParseScope.
+		buf = appendPlain(buf, string(s))
 	}
 	buf = append(buf, `],"killswitch_status":`...)
 	buf = appendString(buf, string(a.KillswitchStatus))
@@ -64,6 +71,13 @@ func appendAudit(buf []byte, a *domain.AuditRecord) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// appendPlain appends a string known to need no escaping.
+func appendPlain(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
+}
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
 // encoding/json does.

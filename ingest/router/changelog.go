@@ -21,15 +21,15 @@ import (
 // exists with the same partition count (creating it if needed), since its
 // partition p holds the window of orders.v1 partition p. It returns that
 // partition count.
-func ensureChangelog(ctx context.Context, kc kafka.Config, window time.Duration, log *slog.Logger) (int32, error) {
-	cl, err := kc.NewClient()
-	if err != nil {
-		return 0, fatalError{err}
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+func ensureChangelog(ctx context.Context, kc kafka.Config, topic string, window time.Duration, log *slog.Logger) (int32, error) {
 	for {
-		n, err := checkChangelog(ctx, adm, window, log)
+		// A new client each time: a client caches topic metadata.
+		cl, err := kc.NewClient()
+		if err != nil {
+			return 0, fatalError{err}
+		}
+		n, err := checkChangelog(ctx, kadm.NewClient(cl), topic, window, log)
+		cl.Close()
 		if err == nil {
 			return n, nil
 		}
@@ -37,17 +37,22 @@ func ensureChangelog(ctx context.Context, kc kafka.Config, window time.Duration,
 		if errors.As(err, &fatal) {
 			return 0, err
 		}
-		log.Warn("waiting for the orders topic", "topic", domain.TopicOrders, "err", err)
+		wait := time.Second
+		if errors.Is(err, errChangelogRace) {
+			wait = 50 * time.Millisecond
+		} else {
+			log.Warn("waiting for the orders topic", "topic", domain.TopicOrders, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("wait for %s: %w", domain.TopicOrders, ctx.Err())
-		case <-time.After(time.Second):
+		case <-time.After(wait):
 		}
 	}
 }
 
-func checkChangelog(ctx context.Context, adm *kadm.Client, window time.Duration, log *slog.Logger) (int32, error) {
-	md, err := adm.ListTopics(ctx, domain.TopicOrders, domain.TopicDedup)
+func checkChangelog(ctx context.Context, adm *kadm.Client, topic string, window time.Duration, log *slog.Logger) (int32, error) {
+	md, err := adm.ListTopics(ctx, domain.TopicOrders, topic)
 	if err != nil {
 		return 0, err
 	}
@@ -59,66 +64,98 @@ func checkChangelog(ctx context.Context, adm *kadm.Client, window time.Duration,
 		return 0, errors.New("topic does not exist yet")
 	}
 	n := int32(len(orders.Partitions))
-	dedup, ok := md[domain.TopicDedup]
+	dedup, ok := md[topic]
 	if ok && dedup.Err == nil && len(dedup.Partitions) > 0 {
 		if got := int32(len(dedup.Partitions)); got != n {
 			return 0, fatalError{fmt.Errorf("%s has %d partitions but %s has %d: the dedup changelog must be partitioned like the orders",
-				domain.TopicDedup, got, domain.TopicOrders, n)}
+				topic, got, domain.TopicOrders, n)}
 		}
 		return n, nil
 	}
 	ret := strconv.FormatInt((2 * window).Milliseconds(), 10)
-	resp, err := adm.CreateTopic(ctx, n, -1, map[string]*string{"retention.ms": &ret}, domain.TopicDedup)
+	resp, err := adm.CreateTopic(ctx, n, -1, map[string]*string{"retention.ms": &ret}, topic)
 	if err == nil {
 		err = resp.Err
 	}
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return 0, fmt.Errorf("create %s: %w", domain.TopicDedup, err)
+		return 0, fmt.Errorf("create %s: %w", topic, err)
 	}
-	if err == nil {
-		log.Info("created the dedup changelog topic", "topic", domain.TopicDedup, "partitions", n, "retention_ms", ret)
+	if err != nil {
+		// Another instance created it first: look again with fresh
+		// metadata.
+		return 0, errChangelogRace
 	}
-	return checkChangelog(ctx, adm, window, log)
+	log.Info("created the dedup changelog topic", "topic", topic, "partitions", n, "retention_ms", ret)
+	return n, nil
 }
+
+// errChangelogRace makes ensureChangelog look again shortly.
+var errChangelogRace = errors.New("dedup changelog topic created concurrently")
 
 // replayChangelog rebuilds the dedup window of the given orders.v1
 // partitions from the committed changelog records written since cutoff
 // (Unix ms).
-func replayChangelog(ctx context.Context, kc kafka.Config, parts []int32, h hasher, cutoff int64) (map[int32]*dedupStore, error) {
+func replayChangelog(ctx context.Context, kc kafka.Config, topic string, parts []int32, h hasher, cutoff int64) (map[int32]*dedupStore, error) {
 	stores := make(map[int32]*dedupStore, len(parts))
 	for _, p := range parts {
 		stores[p] = newDedupStore()
 	}
-	admCl, err := kc.NewClient()
+	err := readTopic(ctx, kc, topic, parts, cutoff, func(rec *kgo.Record) {
+		s := stores[rec.Partition]
+		if s == nil {
+			return
+		}
+		// A malformed record is skipped: it can only make the window
+		// forget, never invent, a duplicate.
+		_ = readChangelog(rec.Value, func(ms int64, id []byte, cancel bool) {
+			if ms >= cutoff {
+				s.add(h.key(unsafe.String(unsafe.SliceData(id), len(id)), cancel), ms)
+			}
+		})
+	})
 	if err != nil {
 		return nil, err
 	}
+	return stores, nil
+}
+
+// readTopic calls fn, in offset order per partition, for the committed
+// records of topic's partitions parts (nil: all) from the first offset at or
+// after fromMS (Unix ms) up to the end offsets listed when it starts. Open
+// transactions below those ends are waited for.
+func readTopic(ctx context.Context, kc kafka.Config, topic string, parts []int32, fromMS int64, fn func(*kgo.Record)) error {
+	admCl, err := kc.NewClient()
+	if err != nil {
+		return err
+	}
 	adm := kadm.NewClient(admCl)
-	ends, err := adm.ListEndOffsets(ctx, domain.TopicDedup)
+	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
 	var starts kadm.ListedOffsets
 	if err == nil {
-		starts, err = adm.ListOffsetsAfterMilli(ctx, cutoff, domain.TopicDedup)
+		starts, err = adm.ListOffsetsAfterMilli(ctx, fromMS, topic)
 		if err == nil {
 			err = starts.Error()
 		}
 	}
 	admCl.Close()
 	if err != nil {
-		return nil, fmt.Errorf("list offsets of %s: %w", domain.TopicDedup, err)
+		return fmt.Errorf("list offsets of %s: %w", topic, err)
 	}
-
+	if parts == nil {
+		ends.Each(func(o kadm.ListedOffset) { parts = append(parts, o.Partition) })
+	}
 	pending := make(map[int32]int64)
 	consume := make(map[int32]kgo.Offset)
 	for _, p := range parts {
-		end, ok := ends.Lookup(domain.TopicDedup, p)
+		end, ok := ends.Lookup(topic, p)
 		if !ok {
-			return nil, fmt.Errorf("%s has no partition %d", domain.TopicDedup, p)
+			return fmt.Errorf("%s has no partition %d", topic, p)
 		}
-		from := int64(0)
-		if s, ok := starts.Lookup(domain.TopicDedup, p); ok && s.Offset >= 0 {
+		from := end.Offset
+		if s, ok := starts.Lookup(topic, p); ok && s.Offset >= 0 {
 			from = s.Offset
 		}
 		if from < end.Offset {
@@ -127,49 +164,42 @@ func replayChangelog(ctx context.Context, kc kafka.Config, parts []int32, h hash
 		}
 	}
 	if len(pending) == 0 {
-		return stores, nil
+		return nil
 	}
 	cl, err := kc.NewClient(
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{domain.TopicDedup: consume}),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(100*time.Millisecond),
 	)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer cl.Close()
-	var bad error
 	for len(pending) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return fmt.Errorf("read %s: %w", topic, err)
 		}
+		var ferr error
 		fetches.EachError(func(_ string, p int32, err error) {
-			bad = fmt.Errorf("fetch %s partition %d: %w", domain.TopicDedup, p, err)
+			ferr = fmt.Errorf("fetch %s partition %d: %w", topic, p, err)
 		})
-		if bad != nil {
-			return nil, bad
+		if ferr != nil {
+			return ferr
 		}
 		fetches.EachRecord(func(rec *kgo.Record) {
-			if end, ok := pending[rec.Partition]; ok && rec.Offset+1 >= end {
+			end, ok := pending[rec.Partition]
+			if !ok || rec.Offset >= end {
+				return
+			}
+			if rec.Offset+1 >= end {
 				delete(pending, rec.Partition)
 			}
-			if rec.Attrs.IsControl() {
-				return
+			if !rec.Attrs.IsControl() {
+				fn(rec)
 			}
-			s := stores[rec.Partition]
-			if s == nil {
-				return
-			}
-			// A malformed record is skipped: it can only make the window
-			// forget, never invent, a duplicate.
-			_ = readChangelog(rec.Value, func(ms int64, id []byte, cancel bool) {
-				if ms >= cutoff {
-					s.add(h.key(unsafe.String(unsafe.SliceData(id), len(id)), cancel), ms)
-				}
-			})
 		})
 	}
-	return stores, nil
+	return nil
 }

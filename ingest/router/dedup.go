@@ -34,37 +34,129 @@ type dedupItem struct {
 	seen int64 // Unix ms
 }
 
-// dedupStore is one partition's window: a set with first-seen times and a
-// FIFO of insertions for expiry. Insertions since mark can be rolled back
-// when the transaction that made them aborts.
+// dedupSlot is a slot of the open-addressing set; the zero key marks an
+// empty slot (hash keys are never zero, see fixKey).
+type dedupSlot struct {
+	key  dedupKey
+	seen int64
+}
+
+// dedupStore is one partition's window: an open-addressing hash set
+// (linear probing, backward-shift deletion) of identities with their
+// first-seen times, and a FIFO of insertions for expiry. A check costs one
+// probe sequence, usually one cache line, where a Go map lookup followed by
+// an insert costs two. Insertions since mark can be rolled back when the
+// transaction that made them aborts.
 type dedupStore struct {
-	seen  map[dedupKey]int64
+	slots []dedupSlot // power-of-two length
+	n     int
 	queue []dedupItem
 	head  int
 	mark  int
 }
 
-func newDedupStore() *dedupStore { return &dedupStore{seen: make(map[dedupKey]int64)} }
+const dedupInitialSlots = 1024
+
+func newDedupStore() *dedupStore {
+	return &dedupStore{slots: make([]dedupSlot, dedupInitialSlots)}
+}
+
+// fixKey keeps keys off the empty marker.
+func fixKey(k dedupKey) dedupKey {
+	if k == (dedupKey{}) {
+		k[0] = 1
+	}
+	return k
+}
+
+// find returns the slot holding k, or the empty slot where it belongs.
+func (s *dedupStore) find(k dedupKey) (int, bool) {
+	mask := uint64(len(s.slots) - 1)
+	for i := k[0] & mask; ; i = (i + 1) & mask {
+		sl := &s.slots[i]
+		if sl.key == k {
+			return int(i), true
+		}
+		if sl.key == (dedupKey{}) {
+			return int(i), false
+		}
+	}
+}
 
 // has reports whether k was seen at or after cutoff (Unix ms).
 func (s *dedupStore) has(k dedupKey, cutoff int64) bool {
-	t, ok := s.seen[k]
-	return ok && t >= cutoff
+	k = fixKey(k)
+	i, ok := s.find(k)
+	return ok && s.slots[i].seen >= cutoff
+}
+
+// check reports whether k was seen at or after cutoff and, when it was not,
+// records it as seen at ms.
+func (s *dedupStore) check(k dedupKey, ms, cutoff int64) (duplicate bool) {
+	k = fixKey(k)
+	i, ok := s.find(k)
+	if ok && s.slots[i].seen >= cutoff {
+		return true
+	}
+	s.put(i, ok, k, ms)
+	return false
 }
 
 // add records k as seen at ms.
 func (s *dedupStore) add(k dedupKey, ms int64) {
-	s.seen[k] = ms
+	k = fixKey(k)
+	i, ok := s.find(k)
+	s.put(i, ok, k, ms)
+}
+
+func (s *dedupStore) put(i int, present bool, k dedupKey, ms int64) {
+	s.slots[i] = dedupSlot{k, ms}
 	s.queue = append(s.queue, dedupItem{k, ms})
+	if present {
+		return
+	}
+	s.n++
+	if s.n*4 > len(s.slots)*3 {
+		s.grow()
+	}
+}
+
+func (s *dedupStore) grow() {
+	old := s.slots
+	s.slots = make([]dedupSlot, 2*len(old))
+	for _, sl := range old {
+		if sl.key != (dedupKey{}) {
+			i, _ := s.find(sl.key)
+			s.slots[i] = sl
+		}
+	}
+}
+
+// forget removes k if it is still recorded as seen at ms.
+func (s *dedupStore) forget(k dedupKey, ms int64) {
+	i, ok := s.find(k)
+	if !ok || s.slots[i].seen != ms {
+		return
+	}
+	// Backward-shift deletion: move later members of the probe run into
+	// the hole unless their home slot lies cyclically in (hole, j].
+	mask := len(s.slots) - 1
+	for j := (i + 1) & mask; s.slots[j].key != (dedupKey{}); j = (j + 1) & mask {
+		home := int(s.slots[j].key[0]) & mask
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			s.slots[i] = s.slots[j]
+			i = j
+		}
+	}
+	s.slots[i] = dedupSlot{}
+	s.n--
 }
 
 // expire forgets identities seen before cutoff and compacts the queue.
 func (s *dedupStore) expire(cutoff int64) {
 	for s.head < len(s.queue) && s.queue[s.head].seen < cutoff {
 		it := s.queue[s.head]
-		if t, ok := s.seen[it.key]; ok && t == it.seen {
-			delete(s.seen, it.key)
-		}
+		s.forget(it.key, it.seen)
 		s.head++
 	}
 	if s.head > 0 && s.head >= len(s.queue)/2 {
@@ -80,16 +172,15 @@ func (s *dedupStore) begin() { s.mark = len(s.queue) }
 
 // rollback undoes the insertions since begin.
 func (s *dedupStore) rollback() {
-	for _, it := range s.queue[s.mark:] {
-		if t, ok := s.seen[it.key]; ok && t == it.seen {
-			delete(s.seen, it.key)
-		}
+	for i := len(s.queue) - 1; i >= s.mark; i-- {
+		it := s.queue[i]
+		s.forget(it.key, it.seen)
 	}
 	clear(s.queue[s.mark:])
 	s.queue = s.queue[:s.mark]
 }
 
-func (s *dedupStore) len() int { return len(s.seen) }
+func (s *dedupStore) len() int { return s.n }
 
 // Changelog record value: a version byte, the Unix ms the identities were
 // first seen, then per identity a flags byte (1 = CANCEL), a uvarint length

@@ -2,6 +2,7 @@ package router
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,7 +11,8 @@ import (
 
 // Table is the router's view of killswitch.state.v1, laid out for the
 // decision: one map per scope type keyed by the bare id, so deciding an order
-// never builds a scope string. It implements killstate.Sink.
+// never builds a scope string. It implements killstate.Sink and
+// killstate.RecordSink.
 //
 // ApplyState and DeleteState may run concurrently with Decide. Decide updates
 // token buckets, so a table serves one deciding goroutine at a time, which
@@ -18,19 +20,35 @@ import (
 type Table struct {
 	mu     sync.Mutex
 	global *entry
-	// byType holds ACCOUNT, SYMBOL and STRATEGY entries by id.
-	byType [3]map[string]*entry
+	// byType holds ACCOUNT, SYMBOL and STRATEGY entries by id; hot holds
+	// the KILLED and THROTTLED ones among them, the only ones a decision
+	// looks up, so the maps it probes stay small and cache-resident.
+	byType [3]map[string]entry
+	hot    [3]map[string]*entry
 	n      int
 	clock  func() time.Time
 	stale  int64
 }
 
-// entry is one scope's state with everything a decision reads precomputed.
+// entry is one scope's state. It is small (ACTIVE scopes are most of a
+// large table); what only KILLED and THROTTLED scopes need is in hot.
 type entry struct {
 	scope   domain.Scope
-	status  domain.Status
 	version int64
-	corrID  string
+	status  domain.Status // one of the domain constants, never a decoded copy
+	hot     *hotState
+}
+
+// hotEntry is the allocation behind a KILLED or THROTTLED scope's entry in
+// the hot maps.
+type hotEntry struct {
+	entry
+	hotState
+}
+
+// hotState is what a decision reads from a KILLED or THROTTLED scope.
+type hotState struct {
+	corrID string
 	// reason is the audit reason of a DROP or THROTTLE this scope decides;
 	// passReason that of an ALLOW through this scope's throttle.
 	reason     string
@@ -51,7 +69,8 @@ func NewTable(clock func() time.Time) *Table {
 	}
 	t := &Table{clock: clock}
 	for i := range t.byType {
-		t.byType[i] = make(map[string]*entry)
+		t.byType[i] = make(map[string]entry)
+		t.hot[i] = make(map[string]*entry)
 	}
 	return t
 }
@@ -68,15 +87,39 @@ func typeIndex(t domain.ScopeType) int {
 	return -1
 }
 
-func (t *Table) slot(s domain.Scope) (m map[string]*entry, id string, global bool, ok bool) {
+func (t *Table) slot(s domain.Scope) (typ int, id string, global bool, ok bool) {
 	if s == domain.Global {
-		return nil, "", true, true
+		return -1, "", true, true
 	}
 	i := typeIndex(s.Type())
 	if i < 0 {
-		return nil, "", false, false
+		return -1, "", false, false
 	}
-	return t.byType[i], s.ID(), false, true
+	return i, s.ID(), false, true
+}
+
+// get returns the entry held for a scope, under t.mu.
+func (t *Table) get(typ int, id string, global bool) (entry, bool) {
+	if global {
+		if t.global == nil {
+			return entry{}, false
+		}
+		return *t.global, true
+	}
+	e, ok := t.byType[typ][id]
+	return e, ok
+}
+
+// canonical maps a valid status to its constant, so a table entry never
+// keeps a decoded string alive.
+func canonical(s domain.Status) domain.Status {
+	switch s {
+	case domain.StatusKilled:
+		return domain.StatusKilled
+	case domain.StatusThrottled:
+		return domain.StatusThrottled
+	}
+	return domain.StatusActive
 }
 
 // ApplyState stores st unless the table holds the same or a newer version of
@@ -86,48 +129,106 @@ func (t *Table) slot(s domain.Scope) (m map[string]*entry, id string, global boo
 func (t *Table) ApplyState(st domain.State) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	m, id, global, ok := t.slot(st.Scope)
+	t.apply(st.Scope, st.Status, st.MaxRatePerSecond, st.Version, st.CorrID, st.Reason, false)
+}
+
+// ApplyStateRecord applies a killswitch.state.v1 record value without
+// building a domain.State when the value is a flat object of plain values,
+// as the workflow writes it: only the fields a decision needs are read, and
+// a record older than the one held allocates nothing. It reports false,
+// having changed nothing, for any other value; the caller then decodes it
+// with domain.DecodeState. What it applies is exactly what ApplyState would
+// apply from domain.DecodeState's result.
+func (t *Table) ApplyStateRecord(b []byte) bool {
+	f, ok := parseStateFast(b)
+	if !ok {
+		return false
+	}
+	rawScope, ok1 := f.scope.value()
+	rawStatus, ok2 := f.status.value()
+	if !ok1 || !ok2 {
+		return false
+	}
+	scope, err := domain.ParseScope(rawScope)
+	status := domain.Status(rawStatus)
+	if err != nil || !status.Valid() || status == domain.StatusThrottled && !(f.rate > 0) || f.version <= 0 {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	typ, id, global, _ := t.slot(scope)
+	if cur, had := t.get(typ, id, global); had && cur.version >= f.version {
+		t.stale++
+		return true
+	}
+	corrID, ok1 := f.corrID.value()
+	why, ok2 := f.reason.value()
+	if !ok1 || !ok2 {
+		return false
+	}
+	t.apply(scope, status, f.rate, f.version, corrID, why, true)
+	return true
+}
+
+// apply is ApplyState under t.mu. With borrowed, the strings alias a record
+// and are copied before the table keeps them.
+func (t *Table) apply(scope domain.Scope, status domain.Status, rate float64, version int64, corrID, why string, borrowed bool) {
+	typ, id, global, ok := t.slot(scope)
 	if !ok {
 		return
 	}
-	var cur *entry
-	if global {
-		cur = t.global
-	} else {
-		cur = m[id]
-	}
-	if cur != nil && cur.version >= st.Version {
+	cur, had := t.get(typ, id, global)
+	if had && cur.version >= version {
 		t.stale++
 		return
 	}
-	e := &entry{
-		scope:   st.Scope,
-		status:  st.Status,
-		version: st.Version,
-		corrID:  st.CorrID,
+	if had {
+		scope = cur.scope // already owned
+	} else if borrowed {
+		scope = domain.Scope(strings.Clone(string(scope)))
 	}
-	switch st.Status {
-	case domain.StatusKilled:
-		e.reason = reasonText(st.Scope, "KILLED", st.Reason)
-	case domain.StatusThrottled:
-		e.rate = st.MaxRatePerSecond
-		e.burst = max(e.rate, 1)
-		rate := strconv.FormatFloat(e.rate, 'g', -1, 64)
-		e.reason = reasonText(st.Scope, "THROTTLED at "+rate+"/s, no token", st.Reason)
-		e.passReason = "within the throttle of " + string(st.Scope) + " (" + rate + "/s)"
-		if cur != nil && cur.status == domain.StatusThrottled {
-			e.tokens = min(cur.tokens, e.burst)
-			e.last = cur.last
-		} else {
-			e.last = t.clock().UnixNano()
+	if !global {
+		_, id, _, _ = t.slot(scope)
+	}
+	e := entry{scope: scope, version: version, status: canonical(status)}
+	var he *hotEntry
+	if e.status != domain.StatusActive {
+		if borrowed {
+			corrID, why = strings.Clone(corrID), strings.Clone(why)
 		}
+		// One allocation keeps the entry and its hot state together, so
+		// a decision touches adjacent memory.
+		he = &hotEntry{hotState: hotState{corrID: corrID}}
+		h := &he.hotState
+		if e.status == domain.StatusKilled {
+			h.reason = reasonText(scope, "KILLED", why)
+		} else {
+			h.rate = rate
+			h.burst = max(rate, 1)
+			r := strconv.FormatFloat(rate, 'g', -1, 64)
+			h.reason = reasonText(scope, "THROTTLED at "+r+"/s, no token", why)
+			h.passReason = "within the throttle of " + string(scope) + " (" + r + "/s)"
+			if had && cur.status == domain.StatusThrottled {
+				h.tokens = min(cur.hot.tokens, h.burst)
+				h.last = cur.hot.last
+			} else {
+				h.last = t.clock().UnixNano()
+			}
+		}
+		e.hot = h
+		he.entry = e
 	}
 	if global {
-		t.global = e
+		t.global = &e
 	} else {
-		m[id] = e
+		t.byType[typ][id] = e
+		if he == nil {
+			delete(t.hot[typ], id)
+		} else {
+			t.hot[typ][id] = &he.entry
+		}
 	}
-	if cur == nil {
+	if !had {
 		t.n++
 	}
 }
@@ -143,7 +244,7 @@ func reasonText(s domain.Scope, what, why string) string {
 func (t *Table) DeleteState(s domain.Scope) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	m, id, global, ok := t.slot(s)
+	typ, id, global, ok := t.slot(s)
 	if !ok {
 		return
 	}
@@ -154,8 +255,9 @@ func (t *Table) DeleteState(s domain.Scope) {
 		}
 		return
 	}
-	if _, had := m[id]; had {
-		delete(m, id)
+	if _, had := t.byType[typ][id]; had {
+		delete(t.byType[typ], id)
+		delete(t.hot[typ], id)
 		t.n--
 	}
 }
@@ -179,15 +281,12 @@ func (t *Table) Stale() int64 {
 func (t *Table) Lookup(s domain.Scope) (status domain.Status, version int64, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	m, id, global, valid := t.slot(s)
+	typ, id, global, valid := t.slot(s)
 	if !valid {
 		return "", 0, false
 	}
-	e := t.global
-	if !global {
-		e = m[id]
-	}
-	if e == nil {
+	e, ok := t.get(typ, id, global)
+	if !ok {
 		return "", 0, false
 	}
 	return e.status, e.version, true
@@ -234,18 +333,12 @@ func (t *Table) Decide(o *domain.Order, now int64) Verdict {
 		es[n] = e
 		n++
 	}
-	if e := t.byType[0][o.AccountID]; e != nil && e.status != domain.StatusActive {
-		es[n] = e
-		n++
-	}
-	if e := t.byType[1][o.Symbol]; e != nil && e.status != domain.StatusActive {
-		es[n] = e
-		n++
-	}
-	if o.Strategy != "" {
-		if e := t.byType[2][o.Strategy]; e != nil && e.status != domain.StatusActive {
-			es[n] = e
-			n++
+	for i, id := range [3]string{o.AccountID, o.Symbol, o.Strategy} {
+		if m := t.hot[i]; len(m) > 0 && id != "" {
+			if e := m[id]; e != nil {
+				es[n] = e
+				n++
+			}
 		}
 	}
 	if n == 0 {
@@ -266,7 +359,7 @@ func (t *Table) Decide(o *domain.Order, now int64) Verdict {
 	}
 	for i := 0; i < n; i++ {
 		if e := es[i]; e.status == domain.StatusKilled {
-			v.set(domain.DecisionDrop, e, e.reason)
+			v.set(domain.DecisionDrop, e, e.hot.reason)
 			t.mu.Unlock()
 			return v
 		}
@@ -275,25 +368,25 @@ func (t *Table) Decide(o *domain.Order, now int64) Verdict {
 	// from each only if each has one.
 	var blocked *entry
 	for i := 0; i < n; i++ {
-		e := es[i]
-		if now > e.last {
-			e.tokens = min(e.burst, e.tokens+float64(now-e.last)*e.rate/1e9)
-			e.last = now
+		h := es[i].hot
+		if now > h.last {
+			h.tokens = min(h.burst, h.tokens+float64(now-h.last)*h.rate/1e9)
+			h.last = now
 		}
-		if blocked == nil && e.tokens < 1 {
-			blocked = e
+		if blocked == nil && h.tokens < 1 {
+			blocked = es[i]
 		}
 	}
 	if blocked != nil {
-		v.set(domain.DecisionThrottle, blocked, blocked.reason)
+		v.set(domain.DecisionThrottle, blocked, blocked.hot.reason)
 		t.mu.Unlock()
 		return v
 	}
 	for i := 0; i < n; i++ {
-		es[i].tokens--
+		es[i].hot.tokens--
 	}
 	e := es[0]
-	v.Scope, v.Version, v.Reason = e.scope, e.version, e.passReason
+	v.Scope, v.Version, v.Reason = e.scope, e.version, e.hot.passReason
 	t.mu.Unlock()
 	return v
 }
@@ -303,6 +396,6 @@ func (v *Verdict) set(d domain.Decision, e *entry, reason string) {
 	v.Status = e.status
 	v.Scope = e.scope
 	v.Reason = reason
-	v.CorrID = e.corrID
+	v.CorrID = e.hot.corrID
 	v.Version = e.version
 }

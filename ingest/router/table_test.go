@@ -285,7 +285,7 @@ func TestThrottleNeedsEveryBucket(t *testing.T) {
 }
 
 func TestDecideAllocatesNothing(t *testing.T) {
-	tab := benchTable(1000)
+	tab := benchTable(1000, false)
 	orders := benchOrders(64)
 	now := time.Now().UnixNano()
 	i := 0
@@ -299,8 +299,9 @@ func TestDecideAllocatesNothing(t *testing.T) {
 }
 
 // benchTable builds a table of n scopes: mostly ACTIVE accounts, with
-// killed and throttled accounts, symbols and strategies among them.
-func benchTable(n int) *Table {
+// killed and throttled accounts, symbols and strategies among them. With
+// allHot every scope is KILLED or THROTTLED.
+func benchTable(n int, allHot bool) *Table {
 	tab := NewTable(nil)
 	for i := range n {
 		var s domain.Scope
@@ -313,10 +314,10 @@ func benchTable(n int) *Table {
 			s = domain.Scope(fmt.Sprintf("ACCOUNT:%08d", i))
 		}
 		status := domain.StatusActive
-		switch i % 7 {
-		case 3:
+		switch {
+		case i%7 == 3 || allHot && i%2 == 0:
 			status = domain.StatusKilled
-		case 5:
+		case i%7 == 5 || allHot:
 			status = domain.StatusThrottled
 		}
 		tab.ApplyState(state(s, status, int64(i+1)))
@@ -332,16 +333,42 @@ func benchOrders(n int) []domain.Order {
 	return out
 }
 
-// BenchmarkDecide decides orders against a table of 100,000 scopes.
+// BenchmarkDecide decides orders against a table of 100,000 scopes: mixed
+// (a realistic table, mostly ACTIVE scopes with killed and throttled ones of
+// every type) and all-hot (every scope KILLED or THROTTLED, the worst case).
 func BenchmarkDecide(b *testing.B) {
-	tab := benchTable(100_000)
-	orders := benchOrders(4096)
-	now := time.Now().UnixNano()
-	b.ReportAllocs()
-	b.ResetTimer()
-	i := 0
-	for b.Loop() {
-		_ = tab.Decide(&orders[i&4095], now)
-		i++
+	for _, bc := range []struct {
+		name   string
+		allHot bool
+	}{{"mixed", false}, {"all-hot", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			tab := benchTable(100_000, bc.allHot)
+			orders := benchOrders(4096)
+			now := time.Now().UnixNano()
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				_ = tab.Decide(&orders[i&4095], now)
+				i++
+			}
+		})
+	}
+}
+
+func TestLatencyHistogram(t *testing.T) {
+	h := newLatencyHistogram("x", "x")
+	for _, ns := range []int64{0, 100, 101, 200, 201, 3_276_800, 3_276_801, 1e9} {
+		h.observe(ns)
+	}
+	h.flush()
+	// 0 and 100 → ≤100ns; 101, 200 → ≤200ns; 201 → ≤400ns; 3,276,800 → the
+	// last finite bucket; above it → +Inf.
+	want := [latencyBuckets + 1]uint64{0: 2, 1: 2, 2: 1, 15: 1, 16: 2}
+	if h.counts != want {
+		t.Errorf("counts = %v, want %v", h.counts, want)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { h.observe(1234) }); allocs != 0 {
+		t.Errorf("observe allocates %v", allocs)
 	}
 }

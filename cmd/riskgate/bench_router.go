@@ -1,0 +1,455 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/router"
+)
+
+func init() {
+	var o benchRouterOpts
+	cmd := &cobra.Command{
+		Use:   "router",
+		Short: "Measure the router against a raw pass-through pipe on an in-process Kafka, then its latency",
+		Long: `Three runs on one in-process Kafka (kfake over TCP) holding --orders orders:
+
+  pipe     consumes orders.v1 and produces two records per order, in the same
+           transactions and batches as the router, with no decoding or decision;
+  router   the real router (state bootstrap, decode, dedup, decide, audit) on the
+           same orders;
+  latency  orders offered at a fixed --rate for --latency-duration to the running
+           router; latency is from producing an order to its audit record being
+           readable (read_committed).
+
+The last line is machine-readable:
+router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return benchRouter(cmd.Context(), cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.orders, "orders", 1_000_000, "orders in the throughput runs")
+	f.Int32Var(&o.partitions, "partitions", 3, "partitions of each topic")
+	f.IntVar(&o.maxBatch, "max-batch", router.DefaultMaxBatch, "orders per transaction, for the pipe and the router")
+	f.IntVar(&o.scopes, "scopes", 10_000, "kill states in the table (a tenth KILLED)")
+	f.IntVar(&o.rate, "rate", 10_000, "offered orders per second in the latency run")
+	f.DurationVar(&o.latencyDur, "latency-duration", 5*time.Second, "length of the latency run")
+	f.IntVar(&o.rounds, "rounds", 2, "pipe and router runs, alternated; the best of each counts")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the last router run to this file")
+	benchCmd.AddCommand(cmd)
+}
+
+type benchRouterOpts struct {
+	orders, maxBatch, scopes, rate, rounds int
+	partitions                             int32
+	latencyDur                             time.Duration
+	cpuProfile                             string
+}
+
+// Topics of the pass-through pipe, apart from the router's.
+const (
+	benchPipeA = "bench.pipe.a"
+	benchPipeB = "bench.pipe.b"
+)
+
+func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
+	if o.orders <= 0 || o.rounds <= 0 || o.rate <= 0 || o.maxBatch <= 0 {
+		return errors.New("--orders, --rounds, --rate and --max-batch must be positive")
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		return fmt.Errorf("start kfake: %w", err)
+	}
+	defer c.Close()
+	kc := kafka.Config{Brokers: c.ListenAddrs(), ClientID: "bench-router"}
+	if err := benchRouterTopics(ctx, kc, o.partitions); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	fmt.Fprintf(out, "preparing %d orders and %d kill states …\n", o.orders, o.scopes)
+	fillStart := time.Now()
+	if err := benchRouterFill(ctx, kc, o); err != nil {
+		return err
+	}
+	fill := time.Since(fillStart)
+
+	// Alternate the runs and keep the best of each, so a burst of other
+	// load on the machine does not decide the ratio.
+	var pipeTook, routerTook, pipeCPU, routerCPU time.Duration
+	var pipeAllocs, routerAllocs float64
+	var stopRouter func()
+	for round := 1; round <= o.rounds; round++ {
+		cpu0, m0 := benchProcessCPU(), benchMallocs()
+		pipeRound, err := benchRouterPipe(ctx, kc, o, round)
+		if c := benchProcessCPU() - cpu0; round == 1 || c < pipeCPU {
+			pipeCPU = c
+		}
+		pipeAllocs = float64(benchMallocs()-m0) / float64(o.orders)
+		if err != nil {
+			return fmt.Errorf("pipe run %d: %w", round, err)
+		}
+		if pipeTook == 0 || pipeRound < pipeTook {
+			pipeTook = pipeRound
+		}
+		if stopRouter != nil {
+			stopRouter()
+		}
+		profile := ""
+		if round == o.rounds {
+			profile = o.cpuProfile
+		}
+		var took, cpu time.Duration
+		m0 = benchMallocs()
+		took, cpu, stopRouter, err = benchRouterRun(ctx, kc, o, round, log, profile)
+		routerAllocs = float64(benchMallocs()-m0) / float64(o.orders)
+		if err != nil {
+			return fmt.Errorf("router run %d: %w", round, err)
+		}
+		if round == 1 || cpu < routerCPU {
+			routerCPU = cpu
+		}
+		if routerTook == 0 || took < routerTook {
+			routerTook = took
+		}
+		fmt.Fprintf(out, "round %d: pipe %.0f orders/s, router %.0f orders/s\n", round,
+			float64(o.orders)/pipeRound.Seconds(), float64(o.orders)/took.Seconds())
+	}
+	defer stopRouter()
+
+	lat, err := benchRouterLatency(ctx, kc, o)
+	if err != nil {
+		return fmt.Errorf("latency run: %w", err)
+	}
+
+	pipeRate := float64(o.orders) / pipeTook.Seconds()
+	routerRate := float64(o.orders) / routerTook.Seconds()
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "run\torders\tseconds\torders/s\tprocess CPU µs/order\tprocess allocs/order\t")
+	fmt.Fprintf(w, "fill (produce)\t%d\t%.2f\t%.0f\t\t\t\n", o.orders, fill.Seconds(), float64(o.orders)/fill.Seconds())
+	fmt.Fprintf(w, "pipe (best of %d)\t%d\t%.2f\t%.0f\t%.2f\t%.1f\t\n", o.rounds, o.orders, pipeTook.Seconds(), pipeRate,
+		float64(pipeCPU.Microseconds())/float64(o.orders), pipeAllocs)
+	fmt.Fprintf(w, "router (best of %d)\t%d\t%.2f\t%.0f\t%.2f\t%.1f\t\n", o.rounds, o.orders, routerTook.Seconds(), routerRate,
+		float64(routerCPU.Microseconds())/float64(o.orders), routerAllocs)
+	w.Flush()
+	fmt.Fprintf(out, "latency at %d orders/s for %v: %d orders, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		o.rate, o.latencyDur, len(lat), pct(0.50), pct(0.90), pct(0.99), pct(1))
+	fmt.Fprintf(out, "router_orders_per_s=%.0f pipe_orders_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f\n",
+		routerRate, pipeRate, routerRate/pipeRate, pct(0.50), pct(0.99))
+	return nil
+}
+
+func benchRouterTopics(ctx context.Context, kc kafka.Config, partitions int32) error {
+	cl, err := kc.NewClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	specs := append(kafka.Topics(partitions),
+		kafka.TopicSpec{Name: benchPipeA, Partitions: partitions},
+		kafka.TopicSpec{Name: benchPipeB, Partitions: partitions})
+	_, err = kafka.CreateTopics(ctx, kadm.NewClient(cl), specs)
+	return err
+}
+
+// benchRouterFill writes the kill states and the orders: 10,000 accounts,
+// 50 symbols, 8 strategies; a tenth of the states KILLED.
+func benchRouterFill(ctx context.Context, kc kafka.Config, o benchRouterOpts) error {
+	cl, err := kc.NewClient(kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(50_000))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var first error
+	var mu sync.Mutex
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			first = cmp.Or(first, err)
+			mu.Unlock()
+		}
+	}
+	for i := range o.scopes {
+		status := domain.StatusActive
+		if i%10 == 0 {
+			status = domain.StatusKilled
+		}
+		scope := "ACCOUNT:bench-" + strconv.Itoa(i)
+		v := fmt.Appendf(nil, `{"scope":%q,"status":%q,"updated_ts":1,"updated_by":"bench","reason":"bench","last_cmd_id":"c","corr_id":"corr-%d","version":1,"auto_unkill_enabled":false,"workflow_id":"w","run_id":"r"}`,
+			scope, status, i)
+		cl.Produce(ctx, &kgo.Record{Topic: domain.TopicState, Key: []byte(scope), Value: v}, promise)
+	}
+	ts := time.Now().UnixMilli()
+	for i := range o.orders {
+		acct := "bench-" + strconv.Itoa(i*7919%10_000)
+		v := fmt.Appendf(nil, `{"order_id":"b-%d","ts":%d,"account_id":%q,"symbol":"SYM%d","side":"BUY","qty":%d,"price":%d.25,"strategy":"strat-%d"}`,
+			i, ts, acct, i%50, 1+i%500, 10+i%300, i%8)
+		cl.Produce(ctx, &kgo.Record{Topic: domain.TopicOrders, Key: []byte(acct), Value: v}, promise)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	return first
+}
+
+// benchRouterPipe consumes every order and produces two records per order
+// in transactions shaped like the router's, returning the time it took.
+func benchRouterPipe(ctx context.Context, kc kafka.Config, o benchRouterOpts, round int) (time.Duration, error) {
+	id := "bench-pipe-" + strconv.Itoa(round)
+	sess, err := kgo.NewGroupTransactSession(append(kc.Opts(),
+		kgo.ConsumerGroup(id),
+		kgo.ConsumeTopics(domain.TopicOrders),
+		kgo.TransactionalID(id),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.ProducerLinger(0),
+		kgo.MaxBufferedRecords(3*o.maxBatch+1024),
+	)...)
+	if err != nil {
+		return 0, err
+	}
+	defer sess.Close()
+	start := time.Now()
+	var mu sync.Mutex
+	var prodErr error
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			prodErr = cmp.Or(prodErr, err)
+			mu.Unlock()
+		}
+	}
+	done := 0
+	for done < o.orders {
+		fs := sess.PollRecords(ctx, o.maxBatch)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if err := fs.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return 0, err
+		}
+		if fs.NumRecords() == 0 {
+			sess.AllowRebalance()
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			return 0, err
+		}
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			sess.Produce(ctx, &kgo.Record{Topic: benchPipeA, Key: r.Key, Value: r.Value}, promise)
+			sess.Produce(ctx, &kgo.Record{Topic: benchPipeB, Key: r.Key, Value: r.Value}, promise)
+		})
+		committed, err := sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			return 0, err
+		}
+		if committed {
+			done += n
+		}
+		sess.AllowRebalance()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return time.Since(start), prodErr
+}
+
+// benchRouterRun starts a router in a new group and returns how long it
+// took to decide every order, and how to stop it.
+func benchRouterRun(ctx context.Context, kc kafka.Config, o benchRouterOpts, round int, log *slog.Logger, cpuProfile string) (took, cpu time.Duration, stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	id := "bench-router-" + strconv.Itoa(round)
+	r, err := router.New(router.Config{Kafka: kc, Group: id, DedupTopic: id + ".dedup", Log: log,
+		Registerer: reg, InstanceID: id, MaxBatch: o.maxBatch})
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	runErr := make(chan error, 1)
+	wg.Go(func() { runErr <- r.Run(rctx) })
+	stop = func() { cancel(); wg.Wait() }
+	if cpuProfile != "" {
+		pf, err := os.Create(cpuProfile)
+		if err != nil {
+			stop()
+			return 0, 0, nil, err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			stop()
+			return 0, 0, nil, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	// The clock starts once the kill state is bootstrapped, as the pipe's
+	// starts with its session.
+	for !r.Ready() {
+		select {
+		case err := <-runErr:
+			stop()
+			return 0, 0, nil, fmt.Errorf("router stopped: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	start, cpu0 := time.Now(), benchProcessCPU()
+	for benchDecided(reg) < float64(o.orders) {
+		select {
+		case err := <-runErr:
+			stop()
+			return 0, 0, nil, fmt.Errorf("router stopped: %v", err)
+		case <-ctx.Done():
+			stop()
+			return 0, 0, nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return time.Since(start), benchProcessCPU() - cpu0, stop, nil
+}
+
+// benchDecided is the number of decisions the router has committed.
+func benchDecided(reg *prometheus.Registry) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() == "riskgate_router_decisions_total" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+// benchRouterLatency offers orders at o.rate and times each one from its
+// produce call to its audit record being readable.
+func benchRouterLatency(ctx context.Context, kc kafka.Config, o benchRouterOpts) ([]time.Duration, error) {
+	total := int(float64(o.rate) * o.latencyDur.Seconds())
+	sent := make([]int64, total) // UnixNano at produce
+	got := make([]time.Duration, 0, total)
+
+	cons, err := kc.NewClient(
+		kgo.ConsumeTopics(domain.TopicAudit),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(100*time.Millisecond),
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer cons.Close()
+	// Make sure the consumer sits at the end before the first order.
+	benchPoll(ctx, cons)
+
+	prod, err := kc.NewClient(kgo.ProducerLinger(0))
+	if err != nil {
+		return nil, err
+	}
+	defer prod.Close()
+
+	var sentMu sync.Mutex
+	prodDone := make(chan error, 1)
+	go func() {
+		const tick = time.Millisecond
+		perTick := max(1, o.rate/1000)
+		start := time.Now()
+		for i := 0; i < total; {
+			due := start.Add(time.Duration(i/perTick) * tick)
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+			for j := 0; j < perTick && i < total; j, i = j+1, i+1 {
+				acct := "lat-" + strconv.Itoa(i%1000)
+				v := fmt.Appendf(nil, `{"order_id":"lat-%d","ts":%d,"account_id":%q,"symbol":"LAT","side":"SELL","qty":1,"price":1,"strategy":"lat"}`,
+					i, time.Now().UnixMilli(), acct)
+				sentMu.Lock()
+				sent[i] = time.Now().UnixNano()
+				sentMu.Unlock()
+				prod.Produce(ctx, &kgo.Record{Topic: domain.TopicOrders, Key: []byte(acct), Value: v}, nil)
+			}
+		}
+		prodDone <- prod.Flush(ctx)
+	}()
+
+	deadline := time.Now().Add(o.latencyDur + 30*time.Second)
+	for len(got) < total && time.Now().Before(deadline) {
+		fs := benchPoll(ctx, cons)
+		now := time.Now().UnixNano()
+		fs.EachRecord(func(r *kgo.Record) {
+			var n int
+			if _, err := fmt.Sscanf(string(r.Key), "lat-%d", &n); err != nil || n < 0 || n >= total {
+				return
+			}
+			sentMu.Lock()
+			at := sent[n]
+			sentMu.Unlock()
+			got = append(got, time.Duration(now-at))
+		})
+	}
+	if err := <-prodDone; err != nil {
+		return nil, err
+	}
+	if len(got) < total {
+		return got, fmt.Errorf("only %d of %d audit records arrived", len(got), total)
+	}
+	return got, nil
+}
+
+// benchPoll polls for at most 200ms.
+func benchPoll(ctx context.Context, cl *kgo.Client) kgo.Fetches {
+	c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	return cl.PollFetches(c)
+}
+
+// benchProcessCPU is the CPU time of the whole process (router, clients
+// and the in-process Kafka).
+func benchProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchMallocs is the process's count of heap allocations so far.
+func benchMallocs() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.Mallocs
+}

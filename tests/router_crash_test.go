@@ -1,0 +1,203 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/router"
+)
+
+// TestRouterCrashExactlyOnce streams 200,000 orders through kfake over TCP
+// while a router process is killed with SIGKILL again and again, then checks
+// with `riskgate reconcile` that every order has exactly one audit record
+// and no order was gated twice, and that dedup and kills held across every
+// crash.
+func TestRouterCrashExactlyOnce(t *testing.T) {
+	bin, err := routerBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := routerKafka(t)
+	brokers := strings.Join(kc.Brokers, ",")
+	start := time.Now().Add(-time.Second)
+
+	cl, err := kc.NewClient(kgo.ProducerLinger(5 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	publishState(t, cl, domain.State{Scope: "ACCOUNT:killed-1", Status: domain.StatusKilled, Version: 1,
+		CorrID: "crash-kill", Reason: "crash test"})
+
+	const (
+		total   = 200_000
+		perTick = 1000 // every 50 ms: 20,000 orders/s
+	)
+	var produced atomic.Int64
+	var wantDup, wantDrop, wantGarbage int
+	producerDone := make(chan error, 1)
+	// The expected counts are fixed by the schedule below, before it runs.
+	for i := range total {
+		switch {
+		case i%1000 == 999:
+			wantGarbage++
+		case i%100 == 50 && i >= 100:
+			wantDup++
+		case i%97 == 0:
+			wantDrop++
+		}
+	}
+	go func() {
+		ctx := context.Background()
+		batch := make([]*kgo.Record, 0, perTick)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < total; {
+			batch = batch[:0]
+			for ; len(batch) < perTick && i < total; i++ {
+				rec := crashOrder(t, i)
+				if i%100 == 50 && i >= 100 {
+					// A resend of the order 50 back: same id, same account.
+					rec = crashOrder(t, i-50)
+				}
+				batch = append(batch, rec)
+			}
+			if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+				producerDone <- err
+				return
+			}
+			produced.Add(int64(len(batch)))
+			<-tick.C
+		}
+		producerDone <- nil
+	}()
+
+	logDir := t.TempDir()
+	run := 0
+	startRouter := func() *exec.Cmd {
+		run++
+		logf, err := os.Create(filepath.Join(logDir, fmt.Sprintf("router-%02d.log", run)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "router", "--brokers", brokers, "--instance-id", "crash-1",
+			"--metrics-addr", "", "--log-format", "text", "--max-batch", "2000")
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = cmd.Wait(); logf.Close() }()
+		return cmd
+	}
+	defer func() {
+		if t.Failed() {
+			dumpRouterLogs(t, logDir)
+		}
+	}()
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	cmd := startRouter()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	kills := 0
+	for done := false; !done; {
+		time.Sleep(time.Duration(400+rng.IntN(1200)) * time.Millisecond)
+		select {
+		case err := <-producerDone:
+			if err != nil {
+				t.Fatalf("producer: %v", err)
+			}
+			done = true
+		default:
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Fatal(err)
+		}
+		kills++
+		cmd = startRouter()
+	}
+	t.Logf("produced %d orders, SIGKILLed the router %d times", produced.Load(), kills)
+	if kills < 5 {
+		t.Errorf("only %d kills happened while the orders streamed", kills)
+	}
+	if err := caughtUp(kc, router.DefaultGroup, 2*time.Minute); err != nil {
+		// Have the stuck router print its goroutines into its log.
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(time.Second)
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+
+	// The binary's verdict, as an operator would run it.
+	var out bytes.Buffer
+	rec := exec.Command(bin, "reconcile", "--brokers", brokers, "--from", fmt.Sprint(start.UnixMilli()))
+	rec.Stdout, rec.Stderr = &out, &out
+	err = rec.Run()
+	t.Logf("riskgate reconcile:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("riskgate reconcile failed: %v", err)
+	}
+	if !strings.Contains(out.String(), "reconcile: OK") {
+		t.Fatal("reconcile did not report OK")
+	}
+
+	// And the counts behind it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := router.Reconcile(ctx, kc, start, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Orders != total || rep.Unreadable != wantGarbage || rep.UnreadableInDLQ != wantGarbage ||
+		rep.Audited != total-wantGarbage {
+		t.Errorf("orders %d (want %d), unreadable %d / in DLQ %d (want %d), audited once %d (want %d)",
+			rep.Orders, total, rep.Unreadable, rep.UnreadableInDLQ, wantGarbage, rep.Audited, total-wantGarbage)
+	}
+	if got := rep.Decisions[domain.DecisionDuplicate]; got != wantDup {
+		t.Errorf("DUPLICATE %d, want %d: the dedup window did not survive the crashes", got, wantDup)
+	}
+	if got := rep.Decisions[domain.DecisionDrop]; got != wantDrop {
+		t.Errorf("DROP %d, want %d", got, wantDrop)
+	}
+	wantAllow := total - wantGarbage - wantDup - wantDrop
+	if got := rep.Decisions[domain.DecisionAllow]; got != wantAllow || rep.Gated != wantAllow {
+		t.Errorf("ALLOW %d, gated %d, want %d", got, rep.Gated, wantAllow)
+	}
+}
+
+// crashOrder is the i-th record of the crash test's stream: every 1000th is
+// garbage, every 97th is for a killed account.
+func crashOrder(t *testing.T, i int) *kgo.Record {
+	switch {
+	case i%1000 == 999:
+		return &kgo.Record{Topic: domain.TopicOrders, Key: []byte("garbage"), Value: []byte("{not an order")}
+	case i%97 == 0:
+		return routerOrder(t, fmt.Sprintf("c-%07d", i), "killed-1", "SYM")
+	}
+	return routerOrder(t, fmt.Sprintf("c-%07d", i), fmt.Sprintf("acct-%d", i%500), "SYM")
+}
+
+func dumpRouterLogs(t *testing.T, dir string) {
+	files, _ := filepath.Glob(filepath.Join(dir, "router-*.log"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(lines) > 15 && !strings.Contains(string(b), "goroutine ") {
+			lines = lines[len(lines)-15:]
+		}
+		t.Logf("%s (tail):\n%s", filepath.Base(f), strings.Join(lines, "\n"))
+	}
+}
