@@ -19,9 +19,9 @@ func TestCLIAgainstAPI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped in -short mode")
 	}
-	bin := filepath.Join(t.TempDir(), "riskgate")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/riskgate").CombinedOutput(); err != nil {
-		t.Fatalf("build riskgate: %v\n%s", err, out)
+	bin, err := riskgateBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	h := newAPIHarness(t)
 	h.seed()

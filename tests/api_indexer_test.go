@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
@@ -23,20 +21,12 @@ import (
 // kfakeCluster starts an in-process Kafka with riskgate's topics.
 func kfakeCluster(t *testing.T) (kafka.Config, *kgo.Client) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.Ports(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cfg := kafka.Config{Brokers: c.ListenAddrs()}
+	cfg := kafkaCluster(t, "indexer-e2e")
 	cl, err := cfg.NewClient(kgo.ProducerLinger(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	if _, err := kafka.CreateTopics(context.Background(), kadm.NewClient(cl), kafka.Topics(3)); err != nil {
-		t.Fatal(err)
-	}
 	return cfg, cl
 }
 

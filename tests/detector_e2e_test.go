@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
@@ -51,28 +50,6 @@ func (s *recordingSignaler) incidents() []string {
 		out = append(out, string(b.Scope)+"/"+b.Rule)
 	}
 	return out
-}
-
-// detCluster is an in-process Kafka over TCP with riskgate's topics.
-func detCluster(t *testing.T) kafka.Config {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.Ports(0), kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	kc := kafka.Config{Brokers: c.ListenAddrs(), ClientID: "detector-e2e"}
-	cl, err := kc.NewClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := kafka.CreateTopics(ctx, kadm.NewClient(cl), kafka.Topics(3)); err != nil {
-		t.Fatal(err)
-	}
-	return kc
 }
 
 // startDetector runs a detector until the test ends or stop is called.
@@ -206,7 +183,7 @@ var wantIncidents = []string{
 // runScenario runs n detector instances in one group over a fresh cluster,
 // produces the scenario and returns the incidents they signalled, sorted.
 func runScenario(t *testing.T, n int) []string {
-	kc := detCluster(t)
+	kc := kafkaCluster(t, "detector-e2e")
 	sig := &recordingSignaler{}
 	var ds []*detector.Detector
 	for range n {
@@ -250,7 +227,7 @@ func TestDetectorRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	kc := detCluster(t)
+	kc := kafkaCluster(t, "detector-e2e")
 	sig := &recordingSignaler{}
 	d, stop := startDetector(t, kc, "det-restart", sig)
 	detWait(t, 30*time.Second, "detector ready", d.Ready)

@@ -19,20 +19,6 @@ import (
 	"github.com/riskgate/riskgate/domain"
 )
 
-// buildRiskgate builds the binary once per test binary run.
-var buildRiskgate = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "riskgate-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "riskgate")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/riskgate").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 type devProcess struct {
 	cmd    *exec.Cmd
 	output *lockedBuffer
@@ -128,7 +114,7 @@ func TestDevCommandKeepsKillsAcrossRestart(t *testing.T) {
 	if _, err := devstack.FindTemporalBinary(); errors.Is(err, devstack.ErrNoTemporalBinary) {
 		t.Skip(err)
 	}
-	bin, err := buildRiskgate()
+	bin, err := riskgateBinary()
 	if err != nil {
 		t.Fatal(err)
 	}

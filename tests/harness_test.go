@@ -5,18 +5,24 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/devstack"
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/kafka"
 )
 
 // startStack starts an in-memory embedded stack for one test, or skips the
@@ -46,6 +52,43 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
+
+// kafkaCluster starts an in-process Kafka (kfake) on a TCP port with
+// riskgate's topics, for tests that run components without the whole stack.
+func kafkaCluster(t *testing.T, clientID string) kafka.Config {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	kc := kafka.Config{Brokers: c.ListenAddrs(), ClientID: clientID}
+	cl, err := kc.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := kafka.CreateTopics(ctx, kadm.NewClient(cl), kafka.Topics(3)); err != nil {
+		t.Fatal(err)
+	}
+	return kc
+}
+
+// riskgateBinary builds the riskgate binary once per test run.
+var riskgateBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "riskgate-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "riskgate")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/riskgate/riskgate/cmd/riskgate").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
 
 // producer returns a client that produces with no linger.
 func producer(t *testing.T, s *devstack.Stack) *kgo.Client {

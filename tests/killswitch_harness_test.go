@@ -5,24 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
 
+	"github.com/riskgate/riskgate/devstack"
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/workers"
-	"github.com/riskgate/riskgate/workflows"
 )
 
 // ksInfra is Kafka (kfake over TCP) and a real Temporal dev server, without
@@ -32,84 +27,27 @@ type ksInfra struct {
 	client client.Client
 }
 
-// ksTemporalBin finds the temporal CLI ($RISKGATE_TEMPORAL_BIN, else
-// .bin/temporal in the repository root) or skips the test.
-func ksTemporalBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("RISKGATE_TEMPORAL_BIN"); p != "" {
-		return p
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, ".bin", "temporal")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("temporal CLI not found: set RISKGATE_TEMPORAL_BIN or run `make tools` to install it into .bin/")
-		}
-		dir = parent
-	}
-}
-
 func startKSInfra(t *testing.T) *ksInfra {
 	t.Helper()
-	bin := ksTemporalBin(t)
-	cluster, err := kfake.NewCluster(kfake.Ports(0))
-	if err != nil {
-		t.Fatal(err)
+	if _, err := devstack.FindTemporalBinary(); errors.Is(err, devstack.ErrNoTemporalBinary) {
+		t.Skip(err)
 	}
-	t.Cleanup(cluster.Close)
-	kc := kafka.Config{Brokers: cluster.ListenAddrs(), ClientID: "ks-test"}
-	adm, err := kc.NewClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
+	kc := kafkaCluster(t, "ks-test")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := kafka.CreateTopics(ctx, kadm.NewClient(adm), kafka.Topics(3)); err != nil {
-		t.Fatal(err)
-	}
-
-	var args []string
-	for name, typ := range workflows.SearchAttributes {
-		args = append(args, "--search-attribute", name+"="+typ)
-	}
-	out, err := os.Create(filepath.Join(t.TempDir(), "temporal.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { out.Close() })
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: bin,
-		ExtraArgs:    args,
-		LogLevel:     "error",
-		Stdout:       out,
-		Stderr:       out,
-		ClientOptions: &client.Options{
-			Logger: tlog.NewStructuredLogger(ksLogger()),
-		},
+	srv, err := devstack.StartTemporal(ctx, devstack.TemporalConfig{
+		Headless: true, LogFile: filepath.Join(t.TempDir(), "temporal.log"), Log: testLogger(),
 	})
 	if err != nil {
 		t.Fatalf("start temporal dev server: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
-	return &ksInfra{kafka: kc, client: srv.Client()}
-}
-
-// ksLogger logs warnings and errors to stderr (everything with
-// RISKGATE_TEST_LOG=debug), so a failing run says why.
-func ksLogger() *slog.Logger {
-	lvl := slog.LevelWarn
-	if os.Getenv("RISKGATE_TEST_LOG") == "debug" {
-		lvl = slog.LevelDebug
+	c, err := client.Dial(client.Options{HostPort: srv.Addr, Logger: tlog.NewStructuredLogger(testLogger())})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	t.Cleanup(c.Close)
+	return &ksInfra{kafka: kc, client: c}
 }
 
 // ksWorker is a running workers.Run that can be stopped and started again.
@@ -126,7 +64,7 @@ func (in *ksInfra) startWorker(t *testing.T, cfg workers.Config) *ksWorker {
 	cfg.Kafka = in.kafka
 	cfg.Kafka.ClientID = "ks-worker"
 	if cfg.Log == nil {
-		cfg.Log = ksLogger()
+		cfg.Log = testLogger()
 	}
 	w := &ksWorker{t: t, infra: in, cfg: cfg}
 	w.start()

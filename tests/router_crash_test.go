@@ -27,11 +27,11 @@ import (
 // and no order was gated twice, and that dedup and kills held across every
 // crash.
 func TestRouterCrashExactlyOnce(t *testing.T) {
-	bin, err := routerBinary()
+	bin, err := riskgateBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc := routerKafka(t)
+	kc := kafkaCluster(t, "router-e2e")
 	brokers := strings.Join(kc.Brokers, ",")
 	start := time.Now().Add(-time.Second)
 

@@ -4,56 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
 )
-
-// routerBinary builds the riskgate binary once per test run.
-var routerBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "riskgate-router-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "riskgate")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/riskgate/riskgate/cmd/riskgate").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-// routerKafka starts kfake on a TCP port with riskgate's topics.
-func routerKafka(t *testing.T) kafka.Config {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	kc := kafka.Config{Brokers: c.ListenAddrs(), ClientID: "router-e2e"}
-	cl, err := kc.NewClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := kafka.CreateTopics(ctx, kadm.NewClient(cl), kafka.Topics(3)); err != nil {
-		t.Fatal(err)
-	}
-	return kc
-}
 
 // routerOrder is a valid order record value.
 func routerOrder(t testing.TB, id, acct, sym string) *kgo.Record {

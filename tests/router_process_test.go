@@ -40,11 +40,11 @@ func (s *syncBuffer) String() string {
 // answers once the kill state is bootstrapped, /metrics serves the router's
 // metrics, orders are routed, and SIGTERM shuts it down cleanly.
 func TestRouterProcess(t *testing.T) {
-	bin, err := routerBinary()
+	bin, err := riskgateBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc := routerKafka(t)
+	kc := kafkaCluster(t, "router-e2e")
 	var logs syncBuffer
 	cmd := exec.Command(bin, "router", "--brokers", strings.Join(kc.Brokers, ","), "--instance-id", "proc-1",
 		"--metrics-addr", "127.0.0.1:0", "--log-format", "text")

@@ -22,7 +22,7 @@ import (
 // while the other symbols flow, every order is audited exactly once, and
 // both instances enforced the kill.
 func TestRouterTwoInstances(t *testing.T) {
-	kc := routerKafka(t)
+	kc := kafkaCluster(t, "router-e2e")
 	const hot = "HOT"
 	kill := domain.State{Scope: "SYMBOL:" + hot, Status: domain.StatusKilled, Version: 42,
 		CorrID: "two-instances", Reason: "fat finger"}

@@ -54,7 +54,7 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&rulesFile, "rules", envOr("RISKGATE_DETECTOR_RULES", ""), "YAML rules file; empty uses the built-in defaults (env RISKGATE_DETECTOR_RULES)")
-	f.StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_DETECTOR_METRICS_ADDR", ":9102"), "address serving /metrics and /readyz; empty disables (env RISKGATE_DETECTOR_METRICS_ADDR)")
+	f.StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_DETECTOR_METRICS_ADDR", ":9102"), "address serving /metrics, /healthz and /readyz; empty disables (env RISKGATE_DETECTOR_METRICS_ADDR)")
 	f.StringVar(&cfg.Group, "group", envOr("RISKGATE_DETECTOR_GROUP", detector.DefaultGroup), "consumer group on orders.v1 and the repartition topic (env RISKGATE_DETECTOR_GROUP)")
 	f.Int32Var(&cfg.Partitions, "partitions", 3, "partitions of the repartition topic when the detector creates it")
 	root.AddCommand(cmd)

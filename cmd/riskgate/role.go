@@ -60,7 +60,7 @@ func runRole(ctx context.Context, log *slog.Logger, ops opsEndpoint, run func(co
 			return fmt.Errorf("metrics listener on %s: %w", ops.Addr, err)
 		}
 		srv = &http.Server{Handler: ops.handler(), ReadHeaderTimeout: 5 * time.Second}
-		log.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
+		log.Info("serving /metrics, /healthz and /readyz", "addr", "http://"+ln.Addr().String()+"/metrics")
 		go func() { srvErr <- srv.Serve(ln) }()
 		defer func() {
 			shutdown, stop := context.WithTimeout(context.Background(), 5*time.Second)
