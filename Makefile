@@ -6,7 +6,7 @@ TOOLS            := $(CURDIR)/.bin
 TEMPORAL         := $(TOOLS)/temporal
 TEMPORAL_STAMP   := $(TOOLS)/.temporal-$(TEMPORAL_VERSION)
 RISKGATE         := $(CURDIR)/bin/riskgate
-GO_TEST_FLAGS    ?= -race -timeout 45m
+GO_TEST_FLAGS    ?= -race -count=1 -timeout 45m
 FUZZTIME         ?= 10s
 export RISKGATE_TEMPORAL_BIN := $(TEMPORAL)
 
