@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,13 +36,24 @@ type indexFlags struct {
 
 var ixf indexFlags
 
-func init() {
-	pf := root.PersistentFlags()
-	pf.StringVar(&ixf.backend, "index", envOr("RISKGATE_INDEX", indexSQLite), "audit index backend: sqlite (a file under --data) or dynamodb (env RISKGATE_INDEX)")
-	pf.StringVar(&ixf.dynamoEndpoint, "dynamodb-endpoint", os.Getenv("RISKGATE_DYNAMODB_ENDPOINT"), "DynamoDB endpoint URL, for DynamoDB Local; default the region's AWS endpoint (env RISKGATE_DYNAMODB_ENDPOINT)")
-	pf.StringVar(&ixf.dynamoPrefix, "dynamodb-table-prefix", os.Getenv("RISKGATE_DYNAMODB_TABLE_PREFIX"), "prefix of the DynamoDB table names, e.g. prod- (env RISKGATE_DYNAMODB_TABLE_PREFIX)")
-	pf.DurationVar(&ixf.auditTTL, "audit-ttl", dynamo.DefaultTTL, "DynamoDB index: how long audit records and risk signals are kept (TTL)")
-	pf.IntVar(&ixf.dynamoWriteConns, "dynamodb-write-concurrency", 8, "DynamoDB index: BatchWriteItem requests in flight per batch")
+// indexCommands are the commands that open the audit index or its tables;
+// only they take the index flags.
+var indexCommands = []string{"api", "indexer", "report", "tables"}
+
+// addIndexFlags gives the index flags to indexCommands. It runs from main,
+// once every command has registered itself.
+func addIndexFlags() {
+	for _, c := range root.Commands() {
+		if !slices.Contains(indexCommands, c.Name()) {
+			continue
+		}
+		pf := c.PersistentFlags()
+		pf.StringVar(&ixf.backend, "index", envOr("RISKGATE_INDEX", indexSQLite), "audit index backend: sqlite (a file under --data) or dynamodb (env RISKGATE_INDEX)")
+		pf.StringVar(&ixf.dynamoEndpoint, "dynamodb-endpoint", os.Getenv("RISKGATE_DYNAMODB_ENDPOINT"), "DynamoDB endpoint URL, for DynamoDB Local; default the region's AWS endpoint (env RISKGATE_DYNAMODB_ENDPOINT)")
+		pf.StringVar(&ixf.dynamoPrefix, "dynamodb-table-prefix", os.Getenv("RISKGATE_DYNAMODB_TABLE_PREFIX"), "prefix of the DynamoDB table names, e.g. prod- (env RISKGATE_DYNAMODB_TABLE_PREFIX)")
+		pf.DurationVar(&ixf.auditTTL, "audit-ttl", dynamo.DefaultTTL, "DynamoDB index: how long audit records and risk signals are kept (TTL)")
+		pf.IntVar(&ixf.dynamoWriteConns, "dynamodb-write-concurrency", 8, "DynamoDB index: BatchWriteItem requests in flight per batch")
+	}
 }
 
 // awsConfig loads the AWS configuration (default credential chain) with the

@@ -46,6 +46,7 @@ func init() {
 }
 
 func main() {
+	addIndexFlags()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
 	stop()
