@@ -53,6 +53,7 @@ type dedupStore struct {
 	queue []dedupItem
 	head  int
 	mark  int
+	sink  uint64 // keeps touch's loads alive
 }
 
 const dedupInitialSlots = 1024
@@ -81,6 +82,19 @@ func (s *dedupStore) find(k dedupKey) (int, bool) {
 			return int(i), false
 		}
 	}
+}
+
+// touch loads the home slot of each key (a key and the time next to it
+// can sit in two cache lines), so that the cache misses of a batch of
+// lookups overlap instead of each stalling the work after it.
+func (s *dedupStore) touch(keys []dedupKey) {
+	mask := uint64(len(s.slots) - 1)
+	var sum uint64
+	for _, k := range keys {
+		sl := &s.slots[k[0]&mask]
+		sum += sl.key[0] + uint64(sl.seen)
+	}
+	s.sink = sum
 }
 
 // has reports whether k was seen at or after cutoff (Unix ms).
@@ -121,15 +135,32 @@ func (s *dedupStore) put(i int, present bool, k dedupKey, ms int64) {
 	}
 }
 
+// grow doubles the set. It moves the members in groups whose new slots are
+// touched first, since each lands at a random place in a table far larger
+// than the caches.
 func (s *dedupStore) grow() {
 	old := s.slots
 	s.slots = make([]dedupSlot, 2*len(old))
-	for _, sl := range old {
-		if sl.key != (dedupKey{}) {
+	var keys [64]dedupKey
+	var group [64]dedupSlot
+	n := 0
+	move := func() {
+		s.touch(keys[:n])
+		for _, sl := range group[:n] {
 			i, _ := s.find(sl.key)
 			s.slots[i] = sl
 		}
+		n = 0
 	}
+	for _, sl := range old {
+		if sl.key != (dedupKey{}) {
+			keys[n], group[n] = sl.key, sl
+			if n++; n == len(group) {
+				move()
+			}
+		}
+	}
+	move()
 }
 
 // forget removes k if it is still recorded as seen at ms.

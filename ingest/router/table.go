@@ -17,6 +17,29 @@ import (
 // ApplyState and DeleteState may run concurrently with Decide. Decide updates
 // token buckets, so a table serves one deciding goroutine at a time, which
 // is how the router uses it.
+//
+// Throttles across a group of routers: the instances of one consumer group
+// share orders.v1 by partition, and each keeps its own token buckets, so a
+// table scales the buckets of a throttle by its instance's share of the
+// partitions (SetPartitionShare: owned / total). What the group then
+// enforces for a throttle of R orders/s:
+//
+//   - ACCOUNT:a is exact. orders.v1 is keyed by account, so every order of a
+//     goes to the one instance owning its partition, which keeps the full
+//     rate R and burst R: the group admits what one router would.
+//   - GLOBAL, SYMBOL:s and STRATEGY:t are split. An instance owning k of P
+//     partitions admits at rate R·k/P with a burst of max(R·k/P, 1) tokens.
+//     Once every partition is owned by exactly one instance, the group never
+//     admits more than R/s sustained (its bursts add up to at most R plus one
+//     token per instance). It admits close to R when the scope's orders are
+//     spread over the partitions in proportion to the instances' shares, and
+//     less when they are not: an instance whose partitions carry most of the
+//     scope's flow still admits only its share of R, and the others' tokens
+//     go unused. With one instance owning every partition, it is exact.
+//
+// While a rebalance moves partitions, an instance's share follows its own
+// assign and revoke callbacks; the group's total share may briefly differ
+// from 1 (under cooperative rebalancing it is below 1, never above).
 type Table struct {
 	mu     sync.Mutex
 	global *entry
@@ -28,6 +51,9 @@ type Table struct {
 	n      int
 	clock  func() time.Time
 	stale  int64
+	// share scales the buckets of throttles whose flow spreads over
+	// partitions (GLOBAL, SYMBOL, STRATEGY); 1 until SetPartitionShare.
+	share float64
 }
 
 // entry is one scope's state. It is small (ACTIVE scopes are most of a
@@ -55,10 +81,13 @@ type hotState struct {
 	passReason string
 	// Token bucket of a THROTTLED scope: rate tokens per second, burst one
 	// second of rate (at least one token), refilled lazily at decision time.
+	// With split, the scope's flow spreads over partitions, and rate and
+	// burst are scaled by the table's share at each refill.
 	rate   float64
 	burst  float64
 	tokens float64
 	last   int64 // UnixNano of the last refill
+	split  bool
 }
 
 // NewTable returns an empty table. clock dates the start of a new throttle's
@@ -67,7 +96,7 @@ func NewTable(clock func() time.Time) *Table {
 	if clock == nil {
 		clock = time.Now
 	}
-	t := &Table{clock: clock}
+	t := &Table{clock: clock, share: 1}
 	for i := range t.byType {
 		t.byType[i] = make(map[string]entry)
 		t.hot[i] = make(map[string]*entry)
@@ -205,6 +234,7 @@ func (t *Table) apply(scope domain.Scope, status domain.Status, rate float64, ve
 		} else {
 			h.rate = rate
 			h.burst = max(rate, 1)
+			h.split = scope.Type() != domain.ScopeAccount
 			r := strconv.FormatFloat(rate, 'g', -1, 64)
 			h.reason = reasonText(scope, "THROTTLED at "+r+"/s, no token", why)
 			h.passReason = "within the throttle of " + string(scope) + " (" + r + "/s)"
@@ -238,6 +268,28 @@ func reasonText(s domain.Scope, what, why string) string {
 		return string(s) + " " + what
 	}
 	return string(s) + " " + what + ": " + why
+}
+
+// SetPartitionShare tells the table that its router owns owned of the total
+// partitions of orders.v1, so it scales the throttles of GLOBAL, SYMBOL and
+// STRATEGY scopes to that share (see Table). A bucket holding more than its
+// scaled burst is cut down at its next decision. total ≤ 0 restores the full
+// rate.
+func (t *Table) SetPartitionShare(owned, total int) {
+	share := 1.0
+	if total > 0 {
+		share = float64(min(max(owned, 0), total)) / float64(total)
+	}
+	t.mu.Lock()
+	t.share = share
+	t.mu.Unlock()
+}
+
+// PartitionShare is the share set by SetPartitionShare, 1 by default.
+func (t *Table) PartitionShare() float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.share
 }
 
 // DeleteState forgets a scope (a tombstone on the state topic).
@@ -323,7 +375,9 @@ const (
 // Decide returns the verdict for o at time now (UnixNano): a CANCEL is
 // ALLOWed; else the most general KILLED scope DROPs it; else each matching
 // THROTTLED scope must have a token (all are then taken) or the most general
-// one without a token THROTTLEs it; else ALLOW. Decide does not allocate.
+// one without a token THROTTLEs it; else ALLOW. The buckets of GLOBAL,
+// SYMBOL and STRATEGY throttles run at the table's partition share of their
+// rate (see Table). Decide does not allocate.
 func (t *Table) Decide(o *domain.Order, now int64) Verdict {
 	v := Verdict{Decision: domain.DecisionAllow, Status: domain.StatusActive, Reason: ReasonNoKill}
 	t.mu.Lock()
@@ -369,10 +423,16 @@ func (t *Table) Decide(o *domain.Order, now int64) Verdict {
 	var blocked *entry
 	for i := 0; i < n; i++ {
 		h := es[i].hot
+		rate, burst := h.rate, h.burst
+		if h.split {
+			rate *= t.share
+			burst = max(burst*t.share, 1)
+		}
 		if now > h.last {
-			h.tokens = min(h.burst, h.tokens+float64(now-h.last)*h.rate/1e9)
+			h.tokens += float64(now-h.last) * rate / 1e9
 			h.last = now
 		}
+		h.tokens = min(h.tokens, burst)
 		if blocked == nil && h.tokens < 1 {
 			blocked = es[i]
 		}
