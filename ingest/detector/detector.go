@@ -163,6 +163,11 @@ func (d *Detector) States() *killstate.Table { return d.table }
 
 // Run consumes until ctx ends. It returns nil on cancellation.
 func (d *Detector) Run(ctx context.Context) error {
+	// Deferred in this order so that cancellation always comes before the
+	// wait: an error return must not wait on goroutines that only stop when
+	// ctx ends.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.runCtx = ctx
@@ -170,16 +175,9 @@ func (d *Detector) Run(ctx context.Context) error {
 		d.log.Warn("could not create the repartition topic; expecting it to exist", "topic", domain.TopicDetectorRepartition, "err", err)
 	}
 
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	followErr := make(chan error, 1)
-	wg.Go(func() { followErr <- d.follow.Run(ctx) })
-	select {
-	case <-d.follow.ReadyC():
-	case err := <-followErr:
-		if err == nil {
-			err = ctx.Err()
-		}
+	stopFollower, err := d.follow.Start(ctx)
+	defer stopFollower()
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -187,7 +185,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	}
 
 	d.disp.start(ctx)
-	defer d.disp.wait()
+	defer func() { cancel(); d.disp.wait() }()
 
 	admc, err := d.cfg.Kafka.NewClient()
 	if err != nil {

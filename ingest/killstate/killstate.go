@@ -125,6 +125,37 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 }
 
+// Start runs the follower in the background and returns once it has
+// bootstrapped, or with the error that stopped it first (ctx's error if ctx
+// ended). stop cancels the follower and waits for it to end; it is safe to
+// call on either path, more than once.
+func (f *Follower) Start(ctx context.Context) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	finished := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(finished)
+		runErr = f.Run(ctx)
+	}()
+	stop = func() { cancel(); <-finished }
+	select {
+	case <-f.ReadyC():
+		return stop, nil
+	case <-finished:
+		if runErr == nil {
+			runErr = ctx.Err()
+		}
+		if runErr == nil {
+			runErr = errors.New("follower stopped before its bootstrap")
+		}
+		cancel()
+		return stop, runErr
+	case <-ctx.Done():
+		stop()
+		return stop, ctx.Err()
+	}
+}
+
 func (f *Follower) checkReady(pending map[int32]int64, start time.Time) {
 	if len(pending) == 0 && !f.ready.Load() {
 		f.bootstrap.Store(int64(time.Since(start)))

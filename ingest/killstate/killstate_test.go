@@ -145,3 +145,31 @@ func TestTableOnChange(t *testing.T) {
 		t.Fatalf("len = %d", table.Len())
 	}
 }
+
+func TestFollowerStartReturnsOnceBootstrapped(t *testing.T) {
+	cfg, cl := cluster(t)
+	produce(t, cl, "GLOBAL", state(t, "GLOBAL", domain.StatusKilled, 1))
+	table := killstate.NewTable(nil)
+	f := killstate.NewFollower(cfg, table, nil)
+	stop, err := f.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := table.Get("GLOBAL"); !ok || !f.Ready() {
+		t.Fatal("Start returned before the bootstrap")
+	}
+	stop()
+	stop() // safe twice
+}
+
+func TestFollowerStartEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// No broker answers: Start must return with ctx's error, not hang.
+	f := killstate.NewFollower(kafka.Config{Brokers: []string{"127.0.0.1:1"}}, killstate.NewTable(nil), nil)
+	stop, err := f.Start(ctx)
+	if err == nil {
+		t.Fatal("Start with a cancelled context returned no error")
+	}
+	stop()
+}

@@ -189,23 +189,13 @@ func (r *Router) Table() *Table { return r.table }
 func (r *Router) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	followErr := make(chan error, 1)
-	wg.Go(func() { followErr <- r.follower.Run(ctx) })
-
-	select {
-	case <-r.follower.ReadyC():
-	case err := <-followErr:
-		if err == nil {
-			err = ctx.Err()
-		}
+	stopFollower, err := r.follower.Start(ctx)
+	defer stopFollower()
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("bootstrap kill state: %w", err)
-	case <-ctx.Done():
-		return nil
 	}
 	r.m.bootstrap.Set(r.follower.BootstrapDuration().Seconds())
 

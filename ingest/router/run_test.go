@@ -1,0 +1,41 @@
+package router
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// TestRunReturnsASetupError: when the router cannot go on (here a dedup
+// changelog partitioned unlike orders.v1), Run returns the error while its
+// caller's context is still live, instead of waiting for goroutines that
+// only stop when that context ends.
+func TestRunReturnsASetupError(t *testing.T) {
+	kc := newCluster(t)
+	cl, err := kc.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const topic = "router.dedup.misfit.v1"
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, -1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Kafka: kc, Log: quietLog(), DedupTopic: topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "partitioned like the orders") {
+			t.Fatalf("Run returned %v, want the changelog's partitioning error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return its setup error")
+	}
+}
