@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"syscall"
@@ -105,15 +103,11 @@ func benchEvaluate(o benchDetectorOpts) (evalResult, error) {
 		return r, err
 	}
 	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
+		stopProfile, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
 			return r, err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return r, err
-		}
-		defer pprof.StopCPUProfile()
+		defer stopProfile()
 	}
 	cpu0, wall0 := threadCPU(), time.Now()
 	nextTick := start + 1000

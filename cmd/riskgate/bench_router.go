@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -302,17 +301,12 @@ func benchRouterRun(ctx context.Context, kc kafka.Config, o benchRouterOpts, rou
 	wg.Go(func() { runErr <- r.Run(rctx) })
 	stop = func() { cancel(); wg.Wait() }
 	if cpuProfile != "" {
-		pf, err := os.Create(cpuProfile)
+		stopProfile, err := startCPUProfile(cpuProfile)
 		if err != nil {
 			stop()
 			return 0, 0, nil, err
 		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			stop()
-			return 0, 0, nil, err
-		}
-		defer pprof.StopCPUProfile()
+		defer stopProfile()
 	}
 	// The clock starts once the kill state is bootstrapped, as the pipe's
 	// starts with its session.
