@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,7 +251,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 				var ferr error
 				fctx, cancel := context.WithCancel(ctx)
 				wg.Go(func() { ferr = follower.Run(fctx) })
-				err := serveHTTP(ctx, ln, srv.Handler())
+				err := srv.Serve(ctx, ln)
 				cancel()
 				wg.Wait()
 				return errors.Join(err, ferr)
@@ -387,25 +386,6 @@ func (s *Stack) Close() {
 			s.infraClosers[i]()
 		}
 	})
-}
-
-// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errC := make(chan error, 1)
-	go func() { errC <- srv.Serve(ln) }()
-	select {
-	case err := <-errC:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		err := srv.Shutdown(sctx)
-		if e := <-errC; !errors.Is(e, http.ErrServerClosed) && err == nil {
-			err = e
-		}
-		return err
-	}
 }
 
 // ReadToken returns $RISKGATE_DEV_TOKEN, else the token kept in

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -124,7 +123,12 @@ func runAPI(ctx context.Context, o apiOptions) error {
 			errc <- fmt.Errorf("follow kill state: %w", err)
 		}
 	})
-	err = serveAPI(ctx, o.addr, srv.Handler(), log.Info)
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.addr, err)
+	}
+	log.Info("api listening", "addr", ln.Addr().String())
+	err = srv.Serve(ctx, ln)
 	cancel()
 	wg.Wait()
 	select {
@@ -133,34 +137,4 @@ func runAPI(ctx context.Context, o apiOptions) error {
 	default:
 		return err
 	}
-}
-
-// serveAPI serves h on addr until ctx ends, then shuts down gracefully.
-func serveAPI(ctx context.Context, addr string, h http.Handler, logf func(string, ...any)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	hs := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
-	logf("api listening", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve http on %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down http server: %w", err)
-	}
-	<-errc
-	return nil
 }
