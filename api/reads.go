@@ -340,12 +340,17 @@ func (s *Server) demoState(w http.ResponseWriter, r *http.Request) {
 
 // Readiness is the body of GET /readyz.
 type Readiness struct {
-	Ready  bool              `json:"ready"`
-	Checks map[string]string `json:"checks"`
+	Ready bool `json:"ready"`
+	// Degraded lists dependencies that are down without making the API
+	// unready: without Temporal, reads go on and actions answer 503.
+	Degraded []string          `json:"degraded,omitempty"`
+	Checks   map[string]string `json:"checks"`
 }
 
-// readyz serves GET /readyz: the kill state has bootstrapped from Kafka,
-// Temporal answers and the index answers. 503 lists what is not ready.
+// readyz serves GET /readyz: the kill state has bootstrapped from Kafka and
+// the index answers (503 lists what is not). Temporal being down leaves the
+// API ready but degraded: reads come from Kafka and the index, and the
+// dashboard shows the outage.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), min(s.timeout, 3*time.Second))
 	defer cancel()
@@ -360,7 +365,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		fail("kafka", "kill state is still bootstrapping from "+domain.TopicState)
 	}
 	if err := s.control.Check(ctx); err != nil {
-		fail("temporal", err.Error())
+		out.Degraded = append(out.Degraded, "temporal")
+		out.Checks["temporal"] = "degraded: " + err.Error() + " (operator actions answer 503 until it is back)"
 	} else {
 		out.Checks["temporal"] = "ok"
 	}

@@ -16,12 +16,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.temporal.io/sdk/client"
 
+	"github.com/riskgate/riskgate/roles"
 	"github.com/riskgate/riskgate/workflows"
 )
 
@@ -69,18 +71,38 @@ type TemporalConfig struct {
 	// LogFile receives the server's output; empty discards it.
 	LogFile string
 	Log     *slog.Logger
+	// OnChange, if set, hears every change of the server's health: down
+	// (it exited, restarting) and up again, with a sentence saying so.
+	OnChange func(up bool, detail string)
 }
 
-// Temporal is a running dev server.
+// Temporal is a supervised dev server child process: when it exits on its
+// own it is started again, with backoff, on the same ports and database,
+// so kills, incidents and timers survive; Stop ends it for good.
 type Temporal struct {
 	// Addr is the frontend host:port.
 	Addr string
 	// UIURL is the Web UI address, empty when headless.
 	UIURL string
 
-	cmd  *exec.Cmd
-	done chan error
-	log  *slog.Logger
+	bin      string
+	args     []string
+	logFile  string
+	ns       string
+	log      *slog.Logger
+	onChange func(up bool, detail string)
+
+	cmd    *exec.Cmd
+	exited chan error // the current child's exit; holds it once it happened
+
+	healthy  atomic.Bool
+	status   atomic.Pointer[string]
+	restarts atomic.Int64
+	pid      atomic.Int64
+	ctx      context.Context // ends at Stop
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when the supervisor has stopped the child
+	stopErr  error
 }
 
 // ErrNoTemporalBinary means the temporal CLI could not be found.
@@ -170,44 +192,149 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 	for _, name := range slices.Sorted(maps.Keys(workflows.SearchAttributes)) {
 		args = append(args, "--search-attribute", name+"="+workflows.SearchAttributes[name])
 	}
-	cmd := exec.Command(bin, args...)
+	t := &Temporal{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		bin:  bin, args: args, logFile: cfg.LogFile, ns: cfg.Namespace, log: log, onChange: cfg.OnChange,
+		done: make(chan struct{}),
+	}
+	if !cfg.Headless {
+		t.UIURL = "http://127.0.0.1:" + strconv.Itoa(uiPort)
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	if err := t.spawn(); err != nil {
+		return nil, err
+	}
+	if err := t.waitHealthy(ctx, 90*time.Second); err != nil {
+		t.stopChild()
+		return nil, err
+	}
+	ok := "ok"
+	t.status.Store(&ok)
+	t.healthy.Store(true)
+	go t.supervise()
+	return t, nil
+}
+
+// spawn starts a new child process.
+func (t *Temporal) spawn() error {
+	cmd := exec.Command(t.bin, t.args...)
+	// Its own process group, so a Ctrl-C meant for riskgate dev reaches the
+	// server only through Stop; Pdeathsig takes it down if we are killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if cfg.LogFile != "" {
-		f, err := os.OpenFile(cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if t.logFile != "" {
+		f, err := os.OpenFile(t.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return nil, fmt.Errorf("temporal log file: %w", err)
+			return fmt.Errorf("temporal log file: %w", err)
 		}
 		defer f.Close() // the child holds its own descriptor
 		cmd.Stdout, cmd.Stderr = f, f
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return fmt.Errorf("start temporal dev server %s: %w", t.bin, err)
 	}
-	t := &Temporal{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd, done: make(chan error, 1), log: log}
-	if !cfg.Headless {
-		t.UIURL = "http://127.0.0.1:" + strconv.Itoa(uiPort)
-	}
-	go func() { t.done <- cmd.Wait() }()
-	if err := t.waitHealthy(ctx, cfg.Namespace, 90*time.Second); err != nil {
-		_ = t.Stop()
-		return nil, err
-	}
-	return t, nil
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.cmd, t.exited = cmd, exited
+	t.pid.Store(int64(cmd.Process.Pid))
+	return nil
 }
 
-func (t *Temporal) waitHealthy(ctx context.Context, namespace string, limit time.Duration) error {
+// supervise restarts the child whenever it exits before Stop.
+func (t *Temporal) supervise() {
+	defer close(t.done)
+	b := roles.Backoff()
+	upSince := time.Now()
+	for {
+		select {
+		case <-t.ctx.Done():
+			t.stopChild()
+			return
+		case err := <-t.exited:
+			t.exited <- err
+			if t.ctx.Err() != nil {
+				return
+			}
+			if time.Since(upSince) > time.Minute {
+				b.Reset()
+			}
+			t.setStatus(false, fmt.Sprintf("temporal dev server exited (%v); restarting", err))
+			for {
+				wait := b.NextBackOff()
+				select {
+				case <-t.ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				t.restarts.Add(1)
+				if err := t.spawn(); err != nil {
+					t.setStatus(false, err.Error())
+					continue
+				}
+				if err := t.waitHealthy(t.ctx, 0); err != nil {
+					t.stopChild()
+					if t.ctx.Err() != nil {
+						return
+					}
+					t.setStatus(false, err.Error())
+					continue
+				}
+				break
+			}
+			upSince = time.Now()
+			t.setStatus(true, fmt.Sprintf("temporal dev server is back (restart %d)", t.restarts.Load()))
+		}
+	}
+}
+
+func (t *Temporal) setStatus(up bool, detail string) {
+	t.healthy.Store(up)
+	t.status.Store(&detail)
+	if up {
+		t.log.Info(detail, "addr", t.Addr)
+	} else {
+		t.log.Error(detail, "addr", t.Addr)
+	}
+	if t.onChange != nil {
+		t.onChange(up, detail)
+	}
+}
+
+// Healthy reports whether the server is up (false while it restarts).
+func (t *Temporal) Healthy() bool { return t.healthy.Load() }
+
+// Status says in words how the server is.
+func (t *Temporal) Status() string {
+	if p := t.status.Load(); p != nil {
+		return *p
+	}
+	return "starting"
+}
+
+// Restarts is how many times the server was started again.
+func (t *Temporal) Restarts() int64 { return t.restarts.Load() }
+
+// Pid is the current child's process id.
+func (t *Temporal) Pid() int { return int(t.pid.Load()) }
+
+// waitHealthy waits until the frontend answers and the namespace is usable,
+// the child exits, ctx ends or limit (when positive) passes.
+func (t *Temporal) waitHealthy(ctx context.Context, limit time.Duration) error {
+	namespace := t.ns
 	if namespace == "" {
 		namespace = "default"
 	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
+	if limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
+	}
 	for {
 		c, err := client.Dial(client.Options{HostPort: t.Addr, Namespace: namespace, Logger: quietLogger{}})
 		if err == nil {
 			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
 			if err == nil {
 				// The frontend answers before the namespace is usable; a
-				// list call proves both.
+				// describe call proves both.
 				_, err = c.WorkflowService().DescribeNamespace(ctx, describeNamespace(namespace))
 			}
 			c.Close()
@@ -216,8 +343,8 @@ func (t *Temporal) waitHealthy(ctx context.Context, namespace string, limit time
 			}
 		}
 		select {
-		case exitErr := <-t.done:
-			t.done <- exitErr
+		case exitErr := <-t.exited:
+			t.exited <- exitErr
 			return fmt.Errorf("temporal dev server exited during start-up (%v); see its log", exitErr)
 		case <-ctx.Done():
 			return fmt.Errorf("temporal dev server at %s not healthy after %s: %w", t.Addr, limit, err)
@@ -226,23 +353,38 @@ func (t *Temporal) waitHealthy(ctx context.Context, namespace string, limit time
 	}
 }
 
-// Done is closed (receives the exit error) when the server process exits.
-func (t *Temporal) Done() <-chan error { return t.done }
-
-// Stop asks the server to shut down (SIGINT), and kills it after 15 s.
-func (t *Temporal) Stop() error {
-	if t.cmd.Process == nil {
-		return nil
+// stopChild asks the current child to shut down (SIGINT) and kills its
+// process group after 5 s. It returns once the child has exited.
+func (t *Temporal) stopChild() {
+	if t.cmd == nil || t.cmd.Process == nil {
+		return
+	}
+	select {
+	case err := <-t.exited:
+		t.exited <- err
+		return
+	default:
 	}
 	_ = t.cmd.Process.Signal(os.Interrupt)
 	select {
-	case err := <-t.done:
-		t.done <- err
-		return nil
-	case <-time.After(15 * time.Second):
+	case err := <-t.exited:
+		t.exited <- err
+	case <-time.After(5 * time.Second):
 		_ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL)
-		err := <-t.done
-		t.done <- err
-		return fmt.Errorf("temporal dev server did not stop in 15 s; killed")
+		err := <-t.exited
+		t.exited <- err
+		t.stopErr = errors.New("temporal dev server did not stop in 5 s; killed")
+	}
+}
+
+// Stop ends supervision and the server: SIGINT, then SIGKILL after 5 s.
+// It is safe to call more than once and in every state.
+func (t *Temporal) Stop() error {
+	t.cancel()
+	select {
+	case <-t.done:
+		return t.stopErr
+	case <-time.After(10 * time.Second):
+		return errors.New("temporal dev server supervisor did not stop in 10 s")
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -79,5 +81,76 @@ func TestTemporalDevServerRegistersSearchAttributes(t *testing.T) {
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTemporalRestartsOnItsOwnDataAfterSIGKILL kills the dev server child
+// the way the OOM killer would: the supervisor starts it again on the same
+// ports and database, so an open workflow is still there, and Stop then
+// ends it within its bound.
+func TestTemporalRestartsOnItsOwnDataAfterSIGKILL(t *testing.T) {
+	if _, err := FindTemporalBinary(); errors.Is(err, ErrNoTemporalBinary) {
+		t.Skip(err)
+	}
+	ctx := context.Background()
+	changes := make(chan bool, 8)
+	srv, err := StartTemporal(ctx, TemporalConfig{
+		Headless: true, DBFile: filepath.Join(t.TempDir(), "temporal.db"),
+		OnChange: func(up bool, _ string) { changes <- up },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	c, err := client.Dial(client.Options{HostPort: srv.Addr, Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A run nobody polls stays open: it is the data that must survive.
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "survivor", TaskQueue: "nobody"}, "Nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	first := srv.Pid()
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []bool{false, true} {
+		select {
+		case up := <-changes:
+			if up != want {
+				t.Fatalf("health change %v, want %v", up, want)
+			}
+		case <-time.After(90 * time.Second):
+			t.Fatalf("no health change to %v within 90 s (status %q)", want, srv.Status())
+		}
+	}
+	if !srv.Healthy() || srv.Restarts() != 1 || srv.Pid() == first {
+		t.Fatalf("after restart: healthy %v, restarts %d, pid %d (was %d)", srv.Healthy(), srv.Restarts(), srv.Pid(), first)
+	}
+	desc, err := c.DescribeWorkflowExecution(ctx, "survivor", run.GetRunID())
+	if err != nil {
+		t.Fatalf("the open run is gone after the restart: %v", err)
+	}
+	if st := desc.WorkflowExecutionInfo.Status.String(); st != "Running" {
+		t.Fatalf("survivor is %s after the restart, want Running", st)
+	}
+
+	start := time.Now()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("Stop took %s", took)
+	}
+	if err := syscall.Kill(srv.Pid(), 0); err == nil {
+		t.Fatalf("the dev server (pid %d) still runs after Stop", srv.Pid())
+	}
+	select {
+	case up := <-changes:
+		t.Fatalf("Stop was reported as a health change (%v); a stop is not an outage", up)
+	default:
 	}
 }

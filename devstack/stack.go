@@ -8,8 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +29,7 @@ import (
 	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/ingest/killstate"
 	"github.com/riskgate/riskgate/ingest/router"
+	"github.com/riskgate/riskgate/roles"
 	"github.com/riskgate/riskgate/workers"
 )
 
@@ -68,6 +71,9 @@ type Options struct {
 	Detector detector.Config
 	// Log is the parent logger. Default slog.Default().
 	Log *slog.Logger
+	// OnTemporalChange, if set, hears the Temporal dev server going down
+	// and coming back (see TemporalConfig.OnChange).
+	OnTemporalChange func(up bool, detail string)
 }
 
 // Stack is a running embedded riskgate: infrastructure plus components.
@@ -89,7 +95,7 @@ type Stack struct {
 	log          *slog.Logger
 	mu           sync.Mutex
 	running      map[string]*running
-	makers       map[string]func() (func(context.Context) error, error)
+	makers       map[string]func() (roles.Unit, error)
 	failed       chan error
 	baseCtx      context.Context
 	cancelAll    context.CancelFunc
@@ -97,14 +103,17 @@ type Stack struct {
 	infraClosers []func()
 }
 
+// running is one supervised component.
 type running struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+	unit   atomic.Pointer[roles.Unit] // the current incarnation
 }
 
 // Start brings up Kafka, topics, the Temporal dev server and every
-// component, and returns once they are all running.
-func Start(ctx context.Context, o Options) (s *Stack, err error) {
+// component, and returns once they are all running. On an error everything
+// it started is stopped again.
+func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -117,16 +126,21 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if o.APIAddr == "" {
 		o.APIAddr = "127.0.0.1:0"
 	}
-	s = &Stack{opts: o, log: o.Log, running: map[string]*running{}, failed: make(chan error, 16)}
-	defer func() {
-		if err != nil {
-			s.Close()
-		}
-	}()
+	s := &Stack{opts: o, log: o.Log, running: map[string]*running{}, failed: make(chan error, 16)}
+	s.baseCtx, s.cancelAll = context.WithCancel(context.WithoutCancel(ctx))
+	if err := s.start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) start(ctx context.Context) error {
+	o := s.opts
 	kdir, tdb, tlogFile := "", "", ""
 	if o.DataDir != "" {
 		if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
+			return fmt.Errorf("data directory: %w", err)
 		}
 		kdir = filepath.Join(o.DataDir, "kafka")
 		tdb = filepath.Join(o.DataDir, "temporal.db")
@@ -136,30 +150,37 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if s.Token == "" {
 		s.Token = api.NewToken()
 	}
-
-	s.Kafka, err = StartKafka(KafkaConfig{Port: o.KafkaPort, DataDir: kdir, Partitions: o.Partitions})
+	tokens, err := api.DevTokens(s.Token)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if err := checkPorts(o); err != nil {
+		return err
+	}
+
+	if s.Kafka, err = StartKafka(KafkaConfig{Port: o.KafkaPort, DataDir: kdir, Partitions: o.Partitions}); err != nil {
+		return err
 	}
 	s.infraClosers = append(s.infraClosers, s.Kafka.Close)
 	s.Brokers = s.Kafka.ListenAddrs()
 	s.KafkaConfig = func(id string) kafka.Config { return kafka.Config{Brokers: s.Brokers, ClientID: id} }
 	adm, err := s.KafkaConfig("riskgate-dev").NewClient()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	_, err = kafka.CreateTopics(ctx, kadm.NewClient(adm), kafka.Topics(o.Partitions))
 	adm.Close()
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	s.Temporal, err = StartTemporal(ctx, TemporalConfig{
 		Bin: o.TemporalBin, Port: o.TemporalPort, UIPort: o.UIPort, Headless: o.Headless,
-		DBFile: tdb, Namespace: o.Namespace, LogFile: tlogFile, Log: o.Log,
+		DBFile: tdb, Namespace: o.Namespace, LogFile: tlogFile, Log: s.logger("temporal"),
+		OnChange: o.OnTemporalChange,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.infraClosers = append(s.infraClosers, func() {
 		if err := s.Temporal.Stop(); err != nil {
@@ -171,7 +192,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		Logger: tlog.NewStructuredLogger(o.Log.With("component", "temporal-client")),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", s.Temporal.Addr, err)
+		return fmt.Errorf("connect to Temporal at %s: %w", s.Temporal.Addr, err)
 	}
 	s.infraClosers = append(s.infraClosers, s.Client.Close)
 
@@ -179,86 +200,58 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	s.States = killstate.NewTable(nil)
-	follower := killstate.NewFollower(s.KafkaConfig("riskgate-api"), s.States, s.logger(API))
-	s.StateReady = follower.Ready
-	tokens, err := api.DevTokens(s.Token)
-	if err != nil {
-		return nil, err
-	}
 	indexDir := o.DataDir
 	if indexDir == "" {
 		if indexDir, err = os.MkdirTemp("", "riskgate-index"); err != nil {
-			return nil, err
+			return err
 		}
 		s.infraClosers = append(s.infraClosers, func() { os.RemoveAll(indexDir) })
 	}
 	if s.Index, err = index.OpenDir(indexDir); err != nil {
-		return nil, err
+		return err
 	}
 	s.infraClosers = append(s.infraClosers, func() { s.Index.Close() })
-	srv, err := api.New(api.Config{
-		Temporal: s.Client, Namespace: o.Namespace, States: s.States, StateReady: follower.Ready,
-		Index: s.Index, Tokens: tokens, Log: s.logger(API), Registerer: s.Registry, Gatherer: s.Registry,
-	})
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", o.APIAddr)
-	if err != nil {
-		return nil, fmt.Errorf("API listen on %s: %w", o.APIAddr, err)
-	}
-	s.APIURL = "http://" + ln.Addr().String()
 
-	// A component restarted in the same process (Stop, then Start) replaces
+	// Every component is built by its roles constructor, as the role
+	// commands build it. A component restarted in the same process replaces
 	// its predecessor's metrics instead of clashing with them.
-	s.makers = map[string]func() (func(context.Context) error, error){
-		Worker: func() (func(context.Context) error, error) {
-			cfg := workers.Config{Kafka: s.KafkaConfig("riskgate-worker"), Cooldown: o.Cooldown, Log: s.logger(Worker)}
-			return func(ctx context.Context) error { return workers.Run(ctx, s.Client, cfg) }, nil
+	reg := &replacingRegisterer{reg: s.Registry}
+	apiAddr := o.APIAddr
+	s.makers = map[string]func() (roles.Unit, error){
+		Worker: func() (roles.Unit, error) {
+			return roles.Worker(s.Client, workers.Config{Kafka: s.KafkaConfig("riskgate-worker"), Cooldown: o.Cooldown, Log: s.logger(Worker)}), nil
 		},
-		Router: func() (func(context.Context) error, error) {
-			rt, err := router.New(router.Config{Kafka: s.KafkaConfig("riskgate-router"), Log: s.logger(Router), Registerer: &replacingRegisterer{reg: s.Registry}})
-			if err != nil {
-				return nil, err
-			}
-			return rt.Run, nil
+		Router: func() (roles.Unit, error) {
+			return roles.Router(router.Config{Kafka: s.KafkaConfig("riskgate-router"), Log: s.logger(Router), Registerer: reg})
 		},
-		Detector: func() (func(context.Context) error, error) {
+		Detector: func() (roles.Unit, error) {
 			cfg := o.Detector
 			cfg.Kafka = s.KafkaConfig("riskgate-detector")
 			cfg.Signaler = detector.TemporalSignaler{Client: s.Client}
 			cfg.Log = s.logger(Detector)
-			cfg.Registerer = &replacingRegisterer{reg: s.Registry}
-			d, err := detector.New(cfg)
-			if err != nil {
-				return nil, err
-			}
-			return d.Run, nil
+			cfg.Registerer = reg
+			return roles.Detector(cfg)
 		},
-		Indexer: func() (func(context.Context) error, error) {
-			x, err := index.NewIndexer(index.IndexerConfig{
-				Kafka: s.KafkaConfig("riskgate-indexer"), Index: s.Index,
-				Log: s.logger(Indexer), Registerer: &replacingRegisterer{reg: s.Registry},
+		Indexer: func() (roles.Unit, error) {
+			return roles.Indexer(index.IndexerConfig{
+				Kafka: s.KafkaConfig("riskgate-indexer"), Index: s.Index, Log: s.logger(Indexer), Registerer: reg,
 			})
+		},
+		API: func() (roles.Unit, error) {
+			u, addr, err := roles.API(api.Config{
+				Temporal: s.Client, Namespace: o.Namespace, States: s.States,
+				Index: s.Index, Tokens: tokens, Log: s.logger(API), Registerer: reg, Gatherer: s.Registry,
+			}, s.KafkaConfig("riskgate-api"), apiAddr)
 			if err != nil {
-				return nil, err
+				return roles.Unit{}, err
 			}
-			return x.Run, nil
+			// A restart listens where the first one did.
+			apiAddr = addr.String()
+			s.APIURL = "http://" + apiAddr
+			return u, nil
 		},
-		API: func() (func(context.Context) error, error) {
-			return func(ctx context.Context) error {
-				var wg sync.WaitGroup
-				var ferr error
-				fctx, cancel := context.WithCancel(ctx)
-				wg.Go(func() { ferr = follower.Run(fctx) })
-				err := srv.Serve(ctx, ln)
-				cancel()
-				wg.Wait()
-				return errors.Join(err, ferr)
-			}, nil
-		},
-		Gen: func() (func(context.Context) error, error) {
-			return func(ctx context.Context) error {
+		Gen: func() (roles.Unit, error) {
+			return roles.Unit{Name: Gen, Ready: func() bool { return true }, Run: func(ctx context.Context) error {
 				cl, err := s.KafkaConfig("riskgate-gen").NewClient(kgo.ProducerLinger(5 * time.Millisecond))
 				if err != nil {
 					return err
@@ -266,20 +259,49 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 				defer cl.Close()
 				_, err = gen.Run(ctx, cl, gen.Config{Mode: gen.Normal})
 				return err
-			}, nil
+			}}, nil
 		},
 	}
-	s.baseCtx, s.cancelAll = context.WithCancel(context.WithoutCancel(ctx))
+	s.StateReady = func() bool { return s.ready(API) }
 	names := []string{Worker, Router, Detector, Indexer, API}
 	if o.Gen {
 		names = append(names, Gen)
 	}
 	for _, n := range names {
 		if err := s.StartComponent(n); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return s, nil
+	return nil
+}
+
+// checkPorts refuses fixed ports that are already taken, naming the flag
+// that moves each, before anything starts.
+func checkPorts(o Options) error {
+	ports := []struct {
+		port int
+		what string
+	}{
+		{o.KafkaPort, "Kafka (--kafka-port)"},
+		{o.TemporalPort, "Temporal (--temporal-port)"},
+	}
+	if !o.Headless {
+		ports = append(ports, struct {
+			port int
+			what string
+		}{o.UIPort, "the Temporal Web UI (--ui-port)"})
+	}
+	for _, p := range ports {
+		if p.port == 0 {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)))
+		if err != nil {
+			return fmt.Errorf("port %d for %s is in use: %w", p.port, p.what, err)
+		}
+		ln.Close()
+	}
+	return nil
 }
 
 func (s *Stack) logger(name string) *slog.Logger { return s.log.With("component", name) }
@@ -309,7 +331,9 @@ func (r *replacingRegisterer) MustRegister(cs ...prometheus.Collector) {
 
 func (r *replacingRegisterer) Unregister(c prometheus.Collector) bool { return r.reg.Unregister(c) }
 
-// StartComponent starts a component that is not running.
+// StartComponent builds a component that is not running and runs it under
+// a supervisor: when it stops on its own, its error is logged (and sent to
+// Failed) and it is built and started again with backoff.
 func (s *Stack) StartComponent(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -320,28 +344,41 @@ func (s *Stack) StartComponent(name string) error {
 	if !ok {
 		return fmt.Errorf("unknown component %q", name)
 	}
-	run, err := mk()
+	first, err := mk()
 	if err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	ctx, cancel := context.WithCancel(s.baseCtx)
 	r := &running{cancel: cancel, done: make(chan struct{})}
 	s.running[name] = r
+	sup := roles.Supervisor{
+		Make:    mk,
+		OnStart: func(u roles.Unit) { r.unit.Store(&u) },
+		OnFailure: func(err error) {
+			select {
+			case s.failed <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		},
+		Log: s.logger(name),
+	}
 	go func() {
 		defer close(r.done)
-		err := run(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			err = errors.New("stopped unexpectedly")
-		}
-		select {
-		case s.failed <- fmt.Errorf("%s: %w", name, err):
-		default:
-		}
+		sup.Run(ctx, first)
 	}()
 	return nil
+}
+
+// ready reports whether a component is running and ready.
+func (s *Stack) ready(name string) bool {
+	s.mu.Lock()
+	r, ok := s.running[name]
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	u := r.unit.Load()
+	return u != nil && u.Ready != nil && u.Ready()
 }
 
 // StopComponent stops a running component and waits for it.
@@ -357,31 +394,40 @@ func (s *Stack) StopComponent(name string) error {
 	select {
 	case <-r.done:
 		return nil
-	case <-time.After(20 * time.Second):
-		return fmt.Errorf("%s did not stop within 20 s", name)
+	case <-time.After(componentStop):
+		return fmt.Errorf("%s did not stop within %s", name, componentStop)
 	}
 }
 
-// Failed receives a component's error when one stops on its own.
+// componentStop bounds how long Close waits for the components, so that
+// with Temporal's own bound a shutdown ends within 15 s in every state.
+const componentStop = 7 * time.Second
+
+// Failed receives a component's error each time one stops on its own (it
+// is restarted).
 func (s *Stack) Failed() <-chan error { return s.failed }
 
-// Close stops every component, then Temporal, then Kafka.
+// Close stops every component at once, then Temporal, then Kafka. It is
+// safe on a partly started stack and ends within about 15 s.
 func (s *Stack) Close() {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		names := make([]string, 0, len(s.running))
-		for n := range s.running {
-			names = append(names, n)
-		}
+		all := s.running
+		s.running = map[string]*running{}
 		s.mu.Unlock()
-		for _, n := range names {
-			if err := s.StopComponent(n); err != nil {
-				s.log.Warn("stop component", "component", n, "err", err)
+		for _, r := range all {
+			r.cancel()
+		}
+		bound, stop := context.WithTimeout(context.Background(), componentStop)
+		defer stop()
+		for name, r := range all {
+			select {
+			case <-r.done:
+			case <-bound.Done():
+				s.log.Warn("component did not stop in time; going on with shutdown", "component", name, "bound", componentStop)
 			}
 		}
-		if s.cancelAll != nil {
-			s.cancelAll()
-		}
+		s.cancelAll()
 		for i := len(s.infraClosers) - 1; i >= 0; i-- {
 			s.infraClosers[i]()
 		}
@@ -390,19 +436,23 @@ func (s *Stack) Close() {
 
 // ReadToken returns $RISKGATE_DEV_TOKEN, else the token kept in
 // <dir>/dev-token, else a new one; it writes the result to <dir>/dev-token.
+// A token too short to be safe is refused before anything is written.
 func ReadToken(dir string) (string, error) {
 	path := filepath.Join(dir, "dev-token")
-	token := os.Getenv("RISKGATE_DEV_TOKEN")
+	token, source := os.Getenv("RISKGATE_DEV_TOKEN"), "RISKGATE_DEV_TOKEN"
 	if token == "" {
 		if b, err := os.ReadFile(path); err == nil {
-			token = strings.TrimSpace(string(b))
+			token, source = strings.TrimSpace(string(b)), path
 		}
 	}
 	if token == "" {
-		token = api.NewToken()
+		token, source = api.NewToken(), ""
+	}
+	if _, err := api.DevTokens(token); err != nil {
+		return "", fmt.Errorf("%s: %w", source, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", fmt.Errorf("data directory: %w", err)
 	}
 	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write dev token: %w", err)

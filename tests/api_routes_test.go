@@ -271,8 +271,8 @@ func TestAPIOrdersSignalsDemo(t *testing.T) {
 func TestAPIProbesAndDocs(t *testing.T) {
 	runAPICases(t, []apiCase{
 		{name: "ready", method: "GET", path: "/readyz", status: 200, contains: []string{`"ready":true`, `"temporal":"ok"`, `"index":"ok"`}},
-		{name: "Temporal down", setup: func(h *apiHarness) { h.ctl.setDown(true) }, method: "GET", path: "/readyz", status: 503, plain: true,
-			contains: []string{`"ready":false`, "connection refused"}},
+		{name: "Temporal down: ready, degraded", setup: func(h *apiHarness) { h.ctl.setDown(true) }, method: "GET", path: "/readyz", status: 200,
+			contains: []string{`"ready":true`, `"degraded":["temporal"]`, "connection refused"}},
 		{name: "metrics", method: "GET", path: "/metrics", status: 200,
 			setup:    func(h *apiHarness) { h.do("GET", "/healthz", "", "") },
 			contains: []string{`riskgate_api_requests_total{code="200",method="GET",route="/healthz"} 1`}},

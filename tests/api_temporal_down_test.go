@@ -54,7 +54,7 @@ func TestAPIRealTemporalClientUnreachable(t *testing.T) {
 		{"POST", "/v1/unkill", `{"scope":"ACCOUNT:1","reason":"x"}`, 503, "Temporal"},
 		{"POST", "/v1/throttle", `{"scope":"ACCOUNT:1","reason":"x","max_rate_per_second":3}`, 503, "Temporal"},
 		{"POST", "/v1/scopes/ACCOUNT:1/extend", `{"reason":"x","cooldown_seconds":30}`, 503, "Temporal"},
-		{"GET", "/readyz", "", 503, `"temporal"`},
+		{"GET", "/readyz", "", 200, `"degraded":["temporal"]`},
 		{"GET", "/v1/scopes/ACCOUNT:1", "", 200, "warnings"},
 	}
 	for _, c := range cases {

@@ -95,6 +95,8 @@
     stream();
     refreshDrops();
     refreshSignals();
+    refreshHealth();
+    state.timers.push(setInterval(refreshHealth, 3000));
     state.timers.push(setInterval(refreshDrops, 3000));
     state.timers.push(setInterval(refreshSignals, 5000));
     state.timers.push(setInterval(tickCooldowns, 1000));
@@ -327,6 +329,25 @@
     $("rate-allow").textContent = String(last.allow);
     $("rate-drop").textContent = String(last.drop);
     $("rate-throttle").textContent = String(last.throttle);
+  }
+
+  // ---- Temporal health: routing goes on without it, kills and actions wait ----
+
+  async function refreshHealth() {
+    const t = $("temporal");
+    let degraded = false, why = "";
+    try {
+      const r = await fetch("/readyz");
+      const b = await r.json();
+      degraded = (b.degraded || []).includes("temporal");
+      why = (b.checks && b.checks.temporal) || "";
+    } catch (e) {
+      return; // the event stream's indicator already says the API is unreachable
+    }
+    t.hidden = !degraded;
+    t.textContent = degraded ? "Temporal degraded" : "";
+    t.title = degraded ? why + " — the router enforces the last kill state; new kills and operator actions wait" : "";
+    t.className = "conn " + (degraded ? "off" : "on");
   }
 
   // ---- latest drops ----

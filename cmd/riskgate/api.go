@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +13,7 @@ import (
 
 	"github.com/riskgate/riskgate/api"
 	"github.com/riskgate/riskgate/index"
-	"github.com/riskgate/riskgate/ingest/killstate"
+	"github.com/riskgate/riskgate/roles"
 )
 
 // apiOptions are the flags of `riskgate api`.
@@ -86,20 +84,15 @@ func runAPI(ctx context.Context, o apiOptions) error {
 		idx = db
 	}
 
-	table := killstate.NewTable(nil)
-	follower := killstate.NewFollower(kafkaConfig("riskgate-api"), table, log)
-
 	var origins []string
 	for _, s := range strings.Split(o.corsOrigins, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			origins = append(origins, s)
 		}
 	}
-	srv, err := api.New(api.Config{
+	u, addr, err := roles.API(api.Config{
 		Temporal:        tc,
 		Namespace:       g.namespace,
-		States:          table,
-		StateReady:      follower.Ready,
 		Tokens:          tokens,
 		Index:           idx,
 		Log:             log,
@@ -108,33 +101,10 @@ func runAPI(ctx context.Context, o apiOptions) error {
 		UpstreamTimeout: o.timeout,
 		RateLimit:       o.rateLimit,
 		CORSOrigins:     origins,
-	})
+	}, kafkaConfig("riskgate-api"), o.addr)
 	if err != nil {
 		return err
 	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Go(func() {
-		// After shutdown begins, the follower's cancellation is not a failure.
-		if err := follower.Run(ctx); err != nil && ctx.Err() == nil {
-			errc <- fmt.Errorf("follow kill state: %w", err)
-		}
-	})
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.addr, err)
-	}
-	log.Info("api listening", "addr", ln.Addr().String())
-	err = srv.Serve(ctx, ln)
-	cancel()
-	wg.Wait()
-	select {
-	case ferr := <-errc:
-		return errors.Join(err, ferr)
-	default:
-		return err
-	}
+	log.Info("api listening", "addr", addr.String())
+	return u.Run(ctx)
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/riskgate/riskgate/ingest/detector"
+	"github.com/riskgate/riskgate/roles"
 )
 
 func init() {
@@ -43,13 +44,11 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 			cfg.Signaler = detector.TemporalSignaler{Client: tc}
 			cfg.Log = log
 			cfg.Registerer = reg
-			d, err := detector.New(cfg)
+			u, err := roles.Detector(cfg)
 			if err != nil {
 				return err
 			}
-			return runRole(cmd.Context(), log, opsEndpoint{
-				Addr: metricsAddr, Gatherer: reg, Ready: d.Ready, NotReady: "detector rebuilding its windows",
-			}, d.Run)
+			return runRole(cmd.Context(), log, metricsAddr, reg, u)
 		},
 	}
 	f := cmd.Flags()

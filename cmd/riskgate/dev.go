@@ -28,8 +28,11 @@ func init() {
   worker, router, detector, API and dashboard (8080), and normal demo traffic.
 
 The operator token is $RISKGATE_DEV_TOKEN if set, else generated once and kept
-in <data>/dev-token. Ctrl-C shuts everything down; starting again on the same
-data directory keeps every kill, timer and topic.`,
+in <data>/dev-token. Every part is supervised: if the Temporal dev server or a component stops
+on its own it is restarted with backoff, and the rest runs on (the router
+enforces the last kill state throughout). Ctrl-C shuts everything down
+within 15 s; starting again on the same data directory keeps every kill,
+timer and topic.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("log-format") {
@@ -51,6 +54,11 @@ data directory keeps every kill, timer and topic.`,
 				o.Detector.Rules = r
 			}
 			o.DataDir, o.Gen, o.Namespace, o.Log = dir, !noGen, g.namespace, slogRoot()
+			// The status line of the banner, again whenever Temporal goes
+			// down or comes back: enforcement goes on either way.
+			o.OnTemporalChange = func(up bool, detail string) {
+				fmt.Printf("status: %s\n", statusLine(up, detail))
+			}
 			log.Info("starting", "data", dir)
 			s, err := devstack.Start(cmd.Context(), o)
 			if err != nil {
@@ -58,16 +66,9 @@ data directory keeps every kill, timer and topic.`,
 			}
 			defer s.Close()
 			printBanner(s, filepath.Join(dir, "dev-token"), noGen)
-			select {
-			case <-cmd.Context().Done():
-				log.Info("shutting down")
-				return nil
-			case err := <-s.Failed():
-				log.Error("component failed; shutting down", "err", err)
-				return err
-			case err := <-s.Temporal.Done():
-				return fmt.Errorf("temporal dev server exited: %v (see %s)", err, filepath.Join(dir, "temporal.log"))
-			}
+			<-cmd.Context().Done()
+			log.Info("shutting down")
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -97,6 +98,7 @@ riskgate dev is running. Ctrl-C stops it.
   Temporal           %s
   Kafka              %s
   Demo traffic       %s
+  Status             %s
 
   Operator token     %s
                      (dev only; also in %s)
@@ -105,5 +107,18 @@ Try, in another terminal:
   riskgate tail audit.v1
   riskgate gen panic --account 12345 --duration 10s
 
-`, s.APIURL, s.Temporal.UIURL, s.Temporal.Addr, s.Brokers[0], traffic, s.Token, tokenFile)
+`, s.APIURL, s.Temporal.UIURL, s.Temporal.Addr, s.Brokers[0], traffic, statusLine(s.Temporal.Healthy(), s.Temporal.Status()), s.Token, tokenFile)
+}
+
+// statusLine says how the stack is: every part up, or Temporal degraded
+// (routing goes on from the last kill state; kills and operator actions
+// wait until it is back).
+func statusLine(temporalUp bool, detail string) string {
+	if temporalUp {
+		if detail != "" && detail != "ok" {
+			return detail + "; all components running"
+		}
+		return "all components running"
+	}
+	return "DEGRADED: " + detail + " — routing goes on from the last kill state; new kills wait for Temporal"
 }

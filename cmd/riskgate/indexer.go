@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/riskgate/riskgate/index"
+	"github.com/riskgate/riskgate/roles"
 )
 
 func init() {
@@ -38,7 +39,7 @@ func runIndexer(ctx context.Context, data, metricsAddr string) error {
 	}
 	defer db.Close()
 	reg := newRoleRegistry()
-	x, err := index.NewIndexer(index.IndexerConfig{
+	u, err := roles.Indexer(index.IndexerConfig{
 		Kafka:      kafkaConfig("riskgate-indexer"),
 		Index:      db,
 		Log:        log,
@@ -47,7 +48,5 @@ func runIndexer(ctx context.Context, data, metricsAddr string) error {
 	if err != nil {
 		return err
 	}
-	return runRole(ctx, log, opsEndpoint{
-		Addr: metricsAddr, Gatherer: reg, Ready: x.Ready, NotReady: "indexer catching up",
-	}, x.Run)
+	return runRole(ctx, log, metricsAddr, reg, u)
 }

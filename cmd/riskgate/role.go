@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/riskgate/riskgate/roles"
 )
 
 // opsEndpoint is what every long-running role serves beside its work:
@@ -48,8 +50,12 @@ func (o opsEndpoint) handler() http.Handler {
 }
 
 // runRole runs one role until ctx ends or it fails, serving its ops
-// endpoint meanwhile; a failure of either stops both.
-func runRole(ctx context.Context, log *slog.Logger, ops opsEndpoint, run func(context.Context) error) error {
+// endpoint on addr (none when empty) meanwhile; a failure of either stops
+// both. A failed role ends the process: its supervisor is the platform's
+// (Kubernetes, compose), which restarts it.
+func runRole(ctx context.Context, log *slog.Logger, addr string, reg prometheus.Gatherer, u roles.Unit) error {
+	ops := opsEndpoint{Addr: addr, Gatherer: reg, Ready: u.Ready, NotReady: u.NotReady}
+	run := u.Run
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srvErr := make(chan error, 1)

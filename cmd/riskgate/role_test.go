@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/riskgate/riskgate/devstack"
+	"github.com/riskgate/riskgate/roles"
 )
 
 func TestRunRoleServesProbesUntilTheRoleStops(t *testing.T) {
@@ -24,9 +25,10 @@ func TestRunRoleServesProbesUntilTheRoleStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runRole(ctx, slog.New(slog.DiscardHandler), opsEndpoint{
-			Addr: addr, Gatherer: newRoleRegistry(), Ready: ready.Load, NotReady: "still loading",
-		}, func(ctx context.Context) error { <-ctx.Done(); return nil })
+		done <- runRole(ctx, slog.New(slog.DiscardHandler), addr, newRoleRegistry(), roles.Unit{
+			Name: "test", Ready: ready.Load, NotReady: "still loading",
+			Run: func(ctx context.Context) error { <-ctx.Done(); return nil },
+		})
 	}()
 
 	get := func(path string) (int, string) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/router"
+	"github.com/riskgate/riskgate/roles"
 )
 
 func init() {
@@ -26,13 +27,11 @@ GET /metrics serves Prometheus metrics, GET /readyz answers 200 once routing.`,
 			cfg.Kafka = kafkaConfig("riskgate-router")
 			cfg.Log = log
 			cfg.Registerer = reg
-			r, err := router.New(cfg)
+			u, err := roles.Router(cfg)
 			if err != nil {
 				return err
 			}
-			return runRole(cmd.Context(), log, opsEndpoint{
-				Addr: metricsAddr, Gatherer: reg, Ready: r.Ready, NotReady: "kill state not bootstrapped",
-			}, r.Run)
+			return runRole(cmd.Context(), log, metricsAddr, reg, u)
 		},
 	}
 	f := cmd.Flags()

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/roles"
 	"github.com/riskgate/riskgate/workers"
 	"github.com/riskgate/riskgate/workflows"
 )
@@ -41,11 +40,7 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 				return err
 			}
 			defer c.Close()
-			var ready atomic.Bool
-			cfg.Ready = func() { ready.Store(true) }
-			return runRole(cmd.Context(), log, opsEndpoint{
-				Addr: metricsAddr, Gatherer: newRoleRegistry(), Ready: ready.Load, NotReady: "worker loading the kill state",
-			}, func(ctx context.Context) error { return workers.Run(ctx, c, cfg) })
+			return runRole(cmd.Context(), log, metricsAddr, newRoleRegistry(), roles.Worker(c, cfg))
 		},
 	}
 	f := cmd.Flags()
