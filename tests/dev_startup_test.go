@@ -101,3 +101,51 @@ func temporalChildren(t *testing.T, port int) string {
 	out, _ := exec.Command("pgrep", "-af", fmt.Sprintf("start-dev .*--port %d ", port)).Output()
 	return strings.TrimSpace(string(out))
 }
+
+// TestRoleStartupErrors: every role command refuses a bad start the same
+// way — a non-zero exit and one `riskgate: ...` line naming the cause.
+func TestRoleStartupErrors(t *testing.T) {
+	bin, err := riskgateBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"router", "--brokers=", "--metrics-addr="}, "--brokers is empty"},
+		{[]string{"router", "--kafka-sasl", "bogus", "--metrics-addr="}, `unknown Kafka SASL mechanism "bogus"`},
+		{[]string{"router", "--metrics-addr", "bad:addr:x"}, "metrics listener on bad:addr:x"},
+		{[]string{"detector", "--rules", "/nonexistent/rules.yaml", "--metrics-addr="}, "/nonexistent/rules.yaml"},
+		{[]string{"worker", "--temporal", "127.0.0.1:1", "--metrics-addr="}, "connect to Temporal at 127.0.0.1:1"},
+		{[]string{"api"}, "--tokens is required"},
+		{[]string{"indexer", "--data", filepath.Join(notADir, "data"), "--metrics-addr="}, "not a directory"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, c.args...)
+			var stderr lockedBuffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			out := stderr.String()
+			if ctx.Err() != nil || err == nil || strings.Contains(out, "panic:") {
+				t.Fatalf("exit %v (timeout: %v):\n%s", err, ctx.Err() != nil, out)
+			}
+			var lines []string
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "riskgate: ") {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+				t.Fatalf("want one `riskgate:` line saying %q, got %q\n%s", c.want, lines, out)
+			}
+		})
+	}
+}

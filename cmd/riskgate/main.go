@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -51,7 +52,9 @@ func main() {
 	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "riskgate:", err)
+		// One line, whatever the error joins: a start-up error must read
+		// as one cause on stderr.
+		fmt.Fprintln(os.Stderr, "riskgate:", strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; "))
 		var ec exitCoder
 		if ok := asExitCoder(err, &ec); ok {
 			os.Exit(ec.ExitCode())
@@ -90,7 +93,12 @@ func kafkaConfig(clientID string) kafka.Config {
 		fmt.Fprintln(os.Stderr, "riskgate:", err)
 		os.Exit(2)
 	}
-	return kafka.Config{Brokers: kafka.ParseBrokers(g.brokers), ClientID: clientID, Security: sec}
+	brokers := kafka.ParseBrokers(g.brokers)
+	if len(brokers) == 0 {
+		fmt.Fprintln(os.Stderr, "riskgate: --brokers is empty: give Kafka's seed brokers as host:port,... (env RISKGATE_BROKERS)")
+		os.Exit(2)
+	}
+	return kafka.Config{Brokers: brokers, ClientID: clientID, Security: sec}
 }
 
 // newLogger builds the logger of one component from the global flags.
