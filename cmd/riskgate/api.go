@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 
 	"github.com/riskgate/riskgate/api"
 	"github.com/riskgate/riskgate/index"
@@ -64,13 +62,9 @@ func runAPI(ctx context.Context, o apiOptions) error {
 	}
 	// A lazy client lets the API start, serve reads and answer 503 on
 	// actions while Temporal is down, instead of refusing to start.
-	tc, err := client.NewLazyClient(client.Options{
-		HostPort:  g.temporal,
-		Namespace: g.namespace,
-		Logger:    newTemporalLogger(log),
-	})
+	tc, err := temporalLazyClient(log)
 	if err != nil {
-		return fmt.Errorf("temporal client for %s: %w", g.temporal, err)
+		return err
 	}
 	defer tc.Close()
 
@@ -92,7 +86,7 @@ func runAPI(ctx context.Context, o apiOptions) error {
 	}
 	u, addr, err := roles.API(api.Config{
 		Temporal:        tc,
-		Namespace:       g.namespace,
+		Namespace:       temporalNamespace(),
 		Tokens:          tokens,
 		Index:           idx,
 		Log:             log,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -53,7 +54,7 @@ timer and topic.`,
 				}
 				o.Detector.Rules = r
 			}
-			o.DataDir, o.Gen, o.Namespace, o.Log = dir, !noGen, g.namespace, slogRoot()
+			o.DataDir, o.Gen, o.Namespace, o.Log = dir, !noGen, cmp.Or(g.namespace, "default"), slogRoot()
 			// The status line of the banner, again whenever Temporal goes
 			// down or comes back: enforcement goes on either way.
 			o.OnTemporalChange = func(up bool, detail string) {

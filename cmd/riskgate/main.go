@@ -13,7 +13,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 
 	"github.com/riskgate/riskgate/ingest/kafka"
 )
@@ -40,8 +39,8 @@ var root = &cobra.Command{
 func init() {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.brokers, "brokers", envOr("RISKGATE_BROKERS", "127.0.0.1:9092"), "Kafka seed brokers, comma-separated (env RISKGATE_BROKERS)")
-	pf.StringVar(&g.temporal, "temporal", envOr("RISKGATE_TEMPORAL", "127.0.0.1:7233"), "Temporal frontend host:port (env RISKGATE_TEMPORAL)")
-	pf.StringVar(&g.namespace, "namespace", envOr("RISKGATE_NAMESPACE", "default"), "Temporal namespace (env RISKGATE_NAMESPACE)")
+	pf.StringVar(&g.temporal, "temporal", os.Getenv("RISKGATE_TEMPORAL"), "Temporal frontend host:port (env RISKGATE_TEMPORAL, else TEMPORAL_ADDRESS or the Temporal CLI profile, else "+defaultTemporal+")")
+	pf.StringVar(&g.namespace, "namespace", os.Getenv("RISKGATE_NAMESPACE"), "Temporal namespace (env RISKGATE_NAMESPACE, else TEMPORAL_NAMESPACE or the Temporal CLI profile, else default)")
 	pf.StringVar(&g.logFormat, "log-format", envOr("RISKGATE_LOG_FORMAT", "json"), "log format: json or text (env RISKGATE_LOG_FORMAT)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("RISKGATE_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env RISKGATE_LOG_LEVEL)")
 }
@@ -120,17 +119,4 @@ func slogRoot() *slog.Logger {
 		h = slog.NewJSONHandler(os.Stderr, opts)
 	}
 	return slog.New(h)
-}
-
-// temporalClient dials Temporal from the global flags.
-func temporalClient(log *slog.Logger) (client.Client, error) {
-	c, err := client.Dial(client.Options{
-		HostPort:  g.temporal,
-		Namespace: g.namespace,
-		Logger:    newTemporalLogger(log),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", g.temporal, err)
-	}
-	return c, nil
 }

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+)
+
+// Temporal connection settings are read the way Temporal's own tools read
+// them (go.temporal.io/sdk/contrib/envconfig): the profile of the Temporal
+// CLI's config file (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE), then the
+// TEMPORAL_* environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+// TEMPORAL_API_KEY, TEMPORAL_TLS, TEMPORAL_TLS_CLIENT_CERT_PATH,
+// TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+// TEMPORAL_TLS_SERVER_NAME, ...), then riskgate's own flags and their
+// RISKGATE_* variables, which win. An API key is never a flag: a flag's
+// value shows in the process list.
+
+// temporalTLS are the flags that override the profile's TLS settings.
+type temporalTLS struct {
+	cert, key, ca, serverName string
+}
+
+var gtls temporalTLS
+
+const defaultTemporal = "127.0.0.1:7233"
+
+func init() {
+	pf := root.PersistentFlags()
+	pf.StringVar(&gtls.cert, "temporal-tls-cert", os.Getenv("RISKGATE_TEMPORAL_TLS_CERT"), "client certificate (PEM) for mTLS to Temporal (env RISKGATE_TEMPORAL_TLS_CERT, or TEMPORAL_TLS_CLIENT_CERT_PATH)")
+	pf.StringVar(&gtls.key, "temporal-tls-key", os.Getenv("RISKGATE_TEMPORAL_TLS_KEY"), "client key (PEM) for mTLS to Temporal (env RISKGATE_TEMPORAL_TLS_KEY, or TEMPORAL_TLS_CLIENT_KEY_PATH)")
+	pf.StringVar(&gtls.ca, "temporal-tls-ca", os.Getenv("RISKGATE_TEMPORAL_TLS_CA"), "CA bundle (PEM) that signs Temporal's server certificate (env RISKGATE_TEMPORAL_TLS_CA, or TEMPORAL_TLS_SERVER_CA_CERT_PATH)")
+	pf.StringVar(&gtls.serverName, "temporal-tls-server-name", os.Getenv("RISKGATE_TEMPORAL_TLS_SERVER_NAME"), "server name Temporal's certificate must carry (env RISKGATE_TEMPORAL_TLS_SERVER_NAME, or TEMPORAL_TLS_SERVER_NAME)")
+}
+
+// temporalProfile resolves the connection: CLI profile and TEMPORAL_* env,
+// then riskgate's flags and env on top.
+func temporalProfile() (envconfig.ClientConfigProfile, error) {
+	p, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{})
+	if err != nil {
+		return p, fmt.Errorf("temporal client profile: %w", err)
+	}
+	if g.temporal != "" {
+		p.Address = g.temporal
+	}
+	if p.Address == "" {
+		p.Address = defaultTemporal
+	}
+	if g.namespace != "" {
+		p.Namespace = g.namespace
+	}
+	if p.Namespace == "" {
+		p.Namespace = "default"
+	}
+	if gtls != (temporalTLS{}) {
+		if p.TLS == nil {
+			p.TLS = &envconfig.ClientConfigTLS{}
+		}
+		if (gtls.cert == "") != (gtls.key == "") && p.TLS.ClientCertPath == "" && len(p.TLS.ClientCertData) == 0 {
+			return p, errors.New("--temporal-tls-cert and --temporal-tls-key go together")
+		}
+		set := func(dst *string, data *[]byte, v string) {
+			if v != "" {
+				*dst, *data = v, nil
+			}
+		}
+		set(&p.TLS.ClientCertPath, &p.TLS.ClientCertData, gtls.cert)
+		set(&p.TLS.ClientKeyPath, &p.TLS.ClientKeyData, gtls.key)
+		set(&p.TLS.ServerCACertPath, &p.TLS.ServerCACertData, gtls.ca)
+		if gtls.serverName != "" {
+			p.TLS.ServerName = gtls.serverName
+		}
+		p.TLS.Disabled = false
+	}
+	return p, nil
+}
+
+// temporalOptions are the client options of every Temporal client riskgate
+// makes outside the dev stack.
+func temporalOptions(log *slog.Logger) (client.Options, error) {
+	p, err := temporalProfile()
+	if err != nil {
+		return client.Options{}, err
+	}
+	opts, err := p.ToClientOptions(envconfig.ToClientOptionsRequest{})
+	if err != nil {
+		return client.Options{}, fmt.Errorf("temporal client options for %s: %w", p.Address, err)
+	}
+	opts.Logger = newTemporalLogger(log)
+	return opts, nil
+}
+
+// temporalNamespace is the namespace the clients use.
+func temporalNamespace() string {
+	if p, err := temporalProfile(); err == nil {
+		return p.Namespace
+	}
+	if g.namespace != "" {
+		return g.namespace
+	}
+	return "default"
+}
+
+// temporalClient dials Temporal.
+func temporalClient(log *slog.Logger) (client.Client, error) {
+	opts, err := temporalOptions(log)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+	}
+	return c, nil
+}
+
+// temporalLazyClient is a client that connects on first use, so a role can
+// start and serve while Temporal is down.
+func temporalLazyClient(log *slog.Logger) (client.Client, error) {
+	opts, err := temporalOptions(log)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewLazyClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("temporal client for %s: %w", opts.HostPort, err)
+	}
+	return c, nil
+}
