@@ -25,7 +25,7 @@ test: tools browser check
 
 ## build: the riskgate binary in bin/
 build:
-	go build -o $(RISKGATE) ./cmd/riskgate
+	go build -buildvcs=auto -o $(RISKGATE) ./cmd/riskgate
 
 ## tools: the pinned Temporal CLI in .bin/ (about 11 minutes on a cold build cache)
 tools: $(TEMPORAL_STAMP)

@@ -197,7 +197,7 @@ func (s *Stack) start(ctx context.Context) error {
 	s.infraClosers = append(s.infraClosers, s.Client.Close)
 
 	s.Registry = prometheus.NewRegistry()
-	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), roles.BuildInfoCollector())
 
 	s.States = killstate.NewTable(nil)
 	indexDir := o.DataDir

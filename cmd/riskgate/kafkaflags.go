@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -65,12 +64,6 @@ func init() {
 		_, err := kafkaSecurity(cmd.Context())
 		return err
 	}
-}
-
-// envBool reads a boolean environment variable; unset or unparsable is false.
-func envBool(key string) bool {
-	b, _ := strconv.ParseBool(os.Getenv(key))
-	return b
 }
 
 // securityConfig turns the flags into a kafka.SecurityConfig.

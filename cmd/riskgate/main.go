@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/roles"
 )
 
 // globals are the flags every command shares. Each has an environment
@@ -47,6 +49,12 @@ func init() {
 
 func main() {
 	addIndexFlags()
+	root.Version = roles.BuildInfo().String()
+	root.SetVersionTemplate("riskgate {{.Version}}\n")
+	if len(envErrors) > 0 {
+		fmt.Fprintln(os.Stderr, "riskgate:", errors.Join(envErrors...).Error())
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
 	stop()
@@ -74,6 +82,36 @@ func asExitCoder(err error, out *exitCoder) bool {
 		*out = ec
 	}
 	return ok
+}
+
+// envErrors collects environment variables that could not be read as
+// their flags' defaults; main refuses to start with any.
+var envErrors []error
+
+// envBool reads a boolean environment variable: true/false, 1/0, yes/no,
+// on/off in any case; unset or empty is false, anything else is an error
+// reported at start (never silently false).
+func envBool(key string) bool {
+	v, ok := os.LookupEnv(key)
+	if !ok || strings.TrimSpace(v) == "" {
+		return false
+	}
+	b, err := parseBool(v)
+	if err != nil {
+		envErrors = append(envErrors, fmt.Errorf("%s=%q: %w", key, v, err))
+	}
+	return b
+}
+
+// parseBool reads the usual spellings of a boolean.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1", "yes", "on", "t", "y":
+		return true, nil
+	case "false", "0", "no", "off", "f", "n":
+		return false, nil
+	}
+	return false, errors.New("not a boolean (want true/false, 1/0, yes/no or on/off)")
 }
 
 func envOr(key, def string) string {

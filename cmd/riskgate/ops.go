@@ -39,7 +39,8 @@ type opsClient struct {
 func addOpsFlags(cmd *cobra.Command, c *opsClient) {
 	f := cmd.Flags()
 	f.StringVar(&c.api, "api", envOr("RISKGATE_API", "http://127.0.0.1:8080"), "riskgate API base URL (env RISKGATE_API)")
-	f.StringVar(&c.token, "token", os.Getenv("RISKGATE_TOKEN"), "bearer token (env RISKGATE_TOKEN; default: the dev stack's <data>/dev-token)")
+	// Never a secret as a flag default: the help would print it.
+	f.StringVar(&c.token, "token", "", "bearer token (default: env RISKGATE_TOKEN, else the dev stack's <data>/dev-token)")
 	f.BoolVar(&c.json, "json", false, "print the API's JSON instead of a table")
 	f.DurationVar(&c.timeout, "timeout", 30*time.Second, "give up on the API after this long")
 }
@@ -49,6 +50,9 @@ func addOpsFlags(cmd *cobra.Command, c *opsClient) {
 func (c *opsClient) resolveToken() string {
 	if c.token != "" {
 		return c.token
+	}
+	if t := os.Getenv("RISKGATE_TOKEN"); t != "" {
+		return t
 	}
 	b, err := os.ReadFile(filepath.Join(envOr("RISKGATE_DATA", "./data"), "dev-token"))
 	if err != nil {
