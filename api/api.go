@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 
@@ -75,6 +76,7 @@ type Server struct {
 	metrics *metrics
 	gather  prometheus.Gatherer
 	handler http.Handler
+	bcast   *broadcaster
 }
 
 // New validates cfg and builds the server and its routes.
@@ -142,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 		metrics: m,
 		gather:  gat,
 	}
+	s.bcast = newBroadcaster(s)
 	s.handler = s.routes()
 	return s, nil
 }
@@ -152,7 +155,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // routes declares every route of the API in one place.
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.instrument, s.cors, limitBody(maxBody))
+	r.Use(middleware.RequestID, s.echoRequestID, s.recoverer, s.instrument, s.cors, limitBody(maxBody))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, "Not found", "no route for "+r.Method+" "+r.URL.Path)
 	})
@@ -201,23 +204,28 @@ func (s *Server) routes() http.Handler {
 }
 
 // Serve serves the API on ln until ctx ends, then shuts down gracefully:
-// request contexts derive from ctx, so event streams end with it.
+// requests in flight — an operator's update among them — finish (up to the
+// upstream timeout), because request contexts do not derive from ctx; event
+// streams end at once, through RegisterOnShutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	base := context.WithoutCancel(ctx)
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
+	hs.RegisterOnShutdown(s.bcast.close)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
+		s.bcast.close()
 		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), s.timeout+time.Second)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shut down http server: %w", err)

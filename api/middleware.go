@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 )
@@ -21,6 +22,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	actions  *prometheus.CounterVec
+	panics   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "HTTP requests served, by route pattern, method and status code.",
 		}, []string{"route", "method", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "riskgate_api_request_seconds",
+			Name:    "riskgate_api_request_duration_seconds",
 			Help:    "HTTP request latency by route pattern (SSE streams excluded).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
 		}, []string{"route"}),
@@ -38,8 +40,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "riskgate_api_operator_actions_total",
 			Help: "Operator actions by action and outcome (ok, rejected, error).",
 		}, []string{"action", "outcome"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "riskgate_api_panics_total",
+			Help: "Handler panics turned into 500 responses.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.actions} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.actions, m.panics} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register api metrics: %w", err)
 		}
@@ -91,7 +97,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			route = rc.RoutePattern()
 		}
 		took := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Inc()
+		s.metrics.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.code)).Inc()
 		if route != "/v1/events" {
 			s.metrics.latency.WithLabelValues(route).Observe(took.Seconds())
 		}
@@ -100,7 +106,29 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			lvl = s.log.Info
 		}
 		lvl("http request", "method", r.Method, "path", r.URL.Path, "route", route,
-			"status", sw.code, "took", took.Round(time.Microsecond), "remote", r.RemoteAddr)
+			"status", sw.code, "took", took.Round(time.Microsecond), "remote", r.RemoteAddr,
+			"request_id", middleware.GetReqID(r.Context()))
+	})
+}
+
+// methodLabel bounds the method label: a client inventing methods must not
+// create time series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
+// echoRequestID returns the request's id (chi's middleware.RequestID made
+// or took it) in the X-Request-Id header.
+func (s *Server) echoRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := middleware.GetReqID(r.Context()); id != "" {
+			w.Header().Set(middleware.RequestIDHeader, id)
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -113,7 +141,9 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+				s.metrics.panics.Inc()
+				s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v),
+					"request_id", middleware.GetReqID(r.Context()))
 				s.problem(w, r, http.StatusInternalServerError, "Internal error", "the server failed to handle the request")
 			}
 		}()

@@ -3,6 +3,8 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/go-chi/chi/v5/middleware"
 )
 
 // Problem is an RFC 9457 problem document, the body of every error response.
@@ -13,6 +15,9 @@ type Problem struct {
 	Detail string `json:"detail,omitempty"`
 	// Instance is the request path.
 	Instance string `json:"instance,omitempty"`
+	// RequestID is the request's id (also the X-Request-Id header), to find
+	// it in the server's logs.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // ProblemContentType is the media type of error responses.
@@ -24,11 +29,12 @@ func (s *Server) problem(w http.ResponseWriter, r *http.Request, status int, tit
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(Problem{
-		Type:     "about:blank",
-		Title:    title,
-		Status:   status,
-		Detail:   detail,
-		Instance: r.URL.Path,
+		Type:      "about:blank",
+		Title:     title,
+		Status:    status,
+		Detail:    detail,
+		Instance:  r.URL.Path,
+		RequestID: middleware.GetReqID(r.Context()),
 	})
 }
 
