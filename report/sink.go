@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -98,11 +97,18 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
+// S3Putter is the one S3 call a sink makes (an *s3.Client has it). A
+// report's files are a few megabytes at most, so one PutObject each is
+// right: no multipart upload to leave behind half done.
+type S3Putter interface {
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
 // S3Sink uploads files to an S3 bucket (any S3-compatible store).
 type S3Sink struct {
-	// Uploader sends the objects; build it with manager.NewUploader.
-	Uploader *manager.Uploader
-	Bucket   string
+	// Client sends the objects.
+	Client S3Putter
+	Bucket string
 	// Prefix goes before KeyPrefix, e.g. "prod/". Default none.
 	Prefix string
 	// SSE is the server-side encryption, e.g. types.ServerSideEncryptionAes256
@@ -113,8 +119,8 @@ type S3Sink struct {
 }
 
 // NewS3Sink builds a sink on an S3 client.
-func NewS3Sink(c *s3.Client, bucket, prefix string) *S3Sink {
-	return &S3Sink{Uploader: manager.NewUploader(c), Bucket: bucket, Prefix: prefix}
+func NewS3Sink(c S3Putter, bucket, prefix string) *S3Sink {
+	return &S3Sink{Client: c, Bucket: bucket, Prefix: prefix}
 }
 
 func (s *S3Sink) key(key string) string {
@@ -141,7 +147,7 @@ func (s *S3Sink) Put(ctx context.Context, key string, f File) error {
 			in.SSEKMSKeyId = aws.String(s.KMSKeyID)
 		}
 	}
-	if _, err := s.Uploader.Upload(ctx, in); err != nil {
+	if _, err := s.Client.PutObject(ctx, in); err != nil {
 		return fmt.Errorf("upload report to s3://%s/%s: %w", s.Bucket, s.key(key), err)
 	}
 	return nil

@@ -49,7 +49,7 @@ func addIndexFlags() {
 		}
 		pf := c.PersistentFlags()
 		pf.StringVar(&ixf.backend, "index", envOr("RISKGATE_INDEX", indexSQLite), "audit index backend: sqlite (a file under --data) or dynamodb (env RISKGATE_INDEX)")
-		pf.StringVar(&ixf.dynamoEndpoint, "dynamodb-endpoint", os.Getenv("RISKGATE_DYNAMODB_ENDPOINT"), "DynamoDB endpoint URL, for DynamoDB Local; default the region's AWS endpoint (env RISKGATE_DYNAMODB_ENDPOINT)")
+		pf.StringVar(&ixf.dynamoEndpoint, "dynamodb-endpoint", os.Getenv("RISKGATE_DYNAMODB_ENDPOINT"), "DynamoDB endpoint URL overriding the AWS SDK's (AWS_ENDPOINT_URL_DYNAMODB, as for DynamoDB Local; else the region's AWS endpoint) (env RISKGATE_DYNAMODB_ENDPOINT)")
 		pf.StringVar(&ixf.dynamoPrefix, "dynamodb-table-prefix", os.Getenv("RISKGATE_DYNAMODB_TABLE_PREFIX"), "prefix of the DynamoDB table names, e.g. prod- (env RISKGATE_DYNAMODB_TABLE_PREFIX)")
 		pf.DurationVar(&ixf.auditTTL, "audit-ttl", dynamo.DefaultTTL, "DynamoDB index: how long audit records and risk signals are kept (TTL)")
 		pf.IntVar(&ixf.dynamoWriteConns, "dynamodb-write-concurrency", 8, "DynamoDB index: BatchWriteItem requests in flight per batch")
@@ -79,6 +79,8 @@ func dynamoClient(ctx context.Context) (*dynamodb.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Without the flag the SDK reads AWS_ENDPOINT_URL_DYNAMODB (and
+	// AWS_ENDPOINT_URL) itself, as every AWS tool does.
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if ixf.dynamoEndpoint != "" {
 			o.BaseEndpoint = aws.String(ixf.dynamoEndpoint)
