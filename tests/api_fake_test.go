@@ -228,7 +228,7 @@ func newAPIHarness(t *testing.T, hooks ...func(*api.Config)) *apiHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.ts = httptest.NewServer(h.srv.Handler())
+	h.ts = httptest.NewServer(validateOpenAPI(t, h.srv.Handler()))
 	t.Cleanup(h.ts.Close)
 	return h
 }
