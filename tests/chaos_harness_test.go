@@ -7,37 +7,34 @@ package tests
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/riskgate/riskgate/devstack"
 )
 
 // stopBound is how long any process may take to exit after SIGTERM or
 // Ctrl-C: DESIGN's shutdown bound, past which it would need a kill -9.
 const stopBound = 15 * time.Second
 
-// chaosProc is one riskgate process. Each run logs to its own file in
-// logDir, so the log of a run that was SIGKILLed stays readable.
+// chaosProc is one process of the system under chaos. Each run logs to
+// its own file in logDir, so the log of a run that was SIGKILLed stays
+// readable.
 type chaosProc struct {
-	name     string
-	bin      string
-	args     []string
-	readyURL string // answers 200 once the process does its job
-	logDir   string
-	runs     int
-	cur      *procRun
+	name   string
+	bin    string
+	args   []string
+	ready  func() bool // whether the process does its job
+	logDir string
+	runs   int
+	cur    *procRun
 }
 
 // procRun is one run of a chaosProc.
@@ -47,11 +44,11 @@ type procRun struct {
 	err    error // set before exited is closed
 }
 
-// startProc starts a riskgate process and waits until it is ready. The
-// test's end kills whatever is still running.
-func startProc(t *testing.T, name, bin, logDir, readyURL string, args ...string) *chaosProc {
+// startProc starts a process and waits until it is ready. The test's end
+// kills whatever is still running.
+func startProc(t *testing.T, name, bin, logDir string, ready func() bool, args ...string) *chaosProc {
 	t.Helper()
-	p := &chaosProc{name: name, bin: bin, args: args, readyURL: readyURL, logDir: logDir}
+	p := &chaosProc{name: name, bin: bin, args: args, ready: ready, logDir: logDir}
 	t.Cleanup(func() {
 		if p.running() {
 			_ = p.cur.cmd.Process.Kill()
@@ -72,6 +69,7 @@ func (p *chaosProc) start(t *testing.T) {
 	}
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		t.Fatalf("start %s: %v", p.name, err)
@@ -85,14 +83,14 @@ func (p *chaosProc) start(t *testing.T) {
 	p.cur = run
 }
 
-// waitReady waits until the ready URL answers 200 and returns when it did.
+// waitReady waits until the process is ready and returns when it was.
 func (p *chaosProc) waitReady(t *testing.T) time.Time {
 	t.Helper()
-	eventually(t, 90*time.Second, p.name+" ready at "+p.readyURL, func() bool {
+	eventually(t, 90*time.Second, p.name+" ready", func() bool {
 		if !p.running() {
 			t.Fatalf("%s exited while starting: %v", p.name, p.cur.err)
 		}
-		return httpOK(p.readyURL)
+		return p.ready()
 	})
 	return time.Now()
 }
@@ -162,70 +160,6 @@ func httpOK(url string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
-}
-
-// chaosTemporal is the role processes' Temporal dev server. The test
-// process starts it, on a fixed port and SQLite file, so that after a
-// SIGKILL it comes back with its workflows and timers.
-type chaosTemporal struct {
-	cfg devstack.TemporalConfig
-	srv *devstack.Temporal
-}
-
-func startChaosTemporal(t *testing.T, dir string) *chaosTemporal {
-	t.Helper()
-	ct := &chaosTemporal{cfg: devstack.TemporalConfig{
-		Port: freePorts(t, 1)[0], Headless: true, DBFile: filepath.Join(dir, "temporal.db"),
-		LogFile: filepath.Join(dir, "temporal.log"), Log: testLogger(),
-	}}
-	ct.restart(t)
-	t.Cleanup(func() {
-		if ct.srv != nil {
-			_ = ct.srv.Stop()
-		}
-	})
-	return ct
-}
-
-// restart starts the server and returns once it answers.
-func (ct *chaosTemporal) restart(t *testing.T) time.Time {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv, err := devstack.StartTemporal(ctx, ct.cfg)
-	if err != nil {
-		t.Fatalf("start temporal dev server: %v", err)
-	}
-	ct.srv = srv
-	return time.Now()
-}
-
-// kill SIGKILLs the server's process group, found among this process's
-// children by its port, and waits until it is gone.
-func (ct *chaosTemporal) kill(t *testing.T) {
-	t.Helper()
-	port := strconv.Itoa(ct.cfg.Port)
-	pid := findChild(t, os.Getpid(), func(args []string) bool {
-		i := slices.Index(args, "--port")
-		return slices.Contains(args, "start-dev") && i >= 0 && i+1 < len(args) && args[i+1] == port
-	})
-	killGroup(t, pid)
-	// Its Stop would now wait for an exit it already had.
-	ct.srv = nil
-}
-
-func (ct *chaosTemporal) addr() string { return "127.0.0.1:" + strconv.Itoa(ct.cfg.Port) }
-
-func (ct *chaosTemporal) stop() error {
-	if ct.srv == nil {
-		return errors.New("temporal dev server was not running at the end")
-	}
-	err := ct.srv.Stop()
-	ct.srv = nil
-	if err != nil {
-		return fmt.Errorf("temporal dev server did not stop on SIGINT: %w", err)
-	}
-	return nil
 }
 
 // children lists the child processes of pid (of all its threads).

@@ -6,20 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/riskgate/riskgate/api"
 	"github.com/riskgate/riskgate/devstack"
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/workflows"
 )
 
 // TestChaos is the chaos suite: with a kill in force and a burst that
@@ -46,33 +50,34 @@ func TestChaos(t *testing.T) {
 }
 
 // roleCluster is riskgate as one process per role, against Kafka in the
-// test process and a Temporal dev server the test can SIGKILL.
+// test process and a Temporal dev server process, all of which but Kafka
+// the experiments SIGKILL.
 type roleCluster struct {
-	temporal *chaosTemporal
-	procs    map[string]*chaosProc
-	names    []string // in start order
-	metrics  map[string]string
-	tc       client.Client
-	logs     string
+	procs   map[string]*chaosProc
+	names   []string // in start order
+	metrics map[string]string
+	tc      client.Client
 }
 
 func startRoleCluster(t *testing.T, bin string) (*roleCluster, *chaosWorld) {
 	t.Helper()
 	dir := t.TempDir()
-	c := &roleCluster{procs: map[string]*chaosProc{}, metrics: map[string]string{}, logs: dir}
+	c := &roleCluster{procs: map[string]*chaosProc{}, metrics: map[string]string{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			dumpLogTails(t, filepath.Join(dir, "*.log"))
 		}
 	})
 	kc := kafkaCluster(t, "chaos")
-	c.temporal = startChaosTemporal(t, dir)
-	tc, err := client.NewLazyClient(client.Options{HostPort: c.temporal.addr(), Logger: quietTemporalLogger{}})
+	ports := freePorts(t, 7)
+	temporalAddr := fmt.Sprintf("127.0.0.1:%d", ports[6])
+	tc, err := client.NewLazyClient(client.Options{HostPort: temporalAddr, Logger: quietTemporalLogger{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
 	c.tc = tc
+	c.add(startTemporalProc(t, dir, ports[6]), "")
 
 	token := api.NewToken()
 	tokens, _ := json.Marshal(map[string]any{"tokens": []api.TokenEntry{{Name: "chaos", Role: api.RoleAdmin, SHA256: api.HashToken(token)}}})
@@ -82,8 +87,7 @@ func startRoleCluster(t *testing.T, bin string) (*roleCluster, *chaosWorld) {
 	}
 	rules := writeChaosRules(t, dir)
 	data := filepath.Join(dir, "data")
-	ports := freePorts(t, 6)
-	common := []string{"--brokers", strings.Join(kc.Brokers, ","), "--temporal", c.temporal.addr(), "--log-format", "text"}
+	common := []string{"--brokers", strings.Join(kc.Brokers, ","), "--temporal", temporalAddr, "--log-format", "text"}
 	roles := []struct {
 		name string
 		args []string
@@ -97,13 +101,48 @@ func startRoleCluster(t *testing.T, bin string) (*roleCluster, *chaosWorld) {
 	for i, r := range roles {
 		base := fmt.Sprintf("http://127.0.0.1:%d", ports[i])
 		args := append(append(r.args, "--metrics-addr", base[len("http://"):]), common...)
-		c.add(startProc(t, r.name, bin, dir, base+"/readyz", args...), base)
+		c.add(startProc(t, r.name, bin, dir, httpReady(base+"/readyz"), args...), base)
 	}
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", ports[5])
-	c.add(startProc(t, "api", bin, dir, apiURL+"/readyz",
+	c.add(startProc(t, "api", bin, dir, httpReady(apiURL+"/readyz"),
 		append([]string{"api", "--addr", apiURL[len("http://"):], "--tokens", tokensFile, "--data", data}, common...)...), apiURL)
 	return c, newChaosWorld(t, "roles", bin, kc, apiURL, token)
 }
+
+// startTemporalProc runs the Temporal dev server as devstack.StartTemporal
+// does, but as a plain process: the experiment, not a supervisor, decides
+// when it comes back. Its SQLite file keeps workflows and timers across
+// the SIGKILL.
+func startTemporalProc(t *testing.T, dir string, port int) *chaosProc {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	bin, err := devstack.FindTemporalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--headless",
+		"--log-level", "error", "--db-filename", filepath.Join(dir, "temporal.db")}
+	for _, name := range slices.Sorted(maps.Keys(workflows.SearchAttributes)) {
+		args = append(args, "--search-attribute", name+"="+workflows.SearchAttributes[name])
+	}
+	// Ready once the namespace answers, as devstack waits for it. Each probe
+	// dials afresh: a connection kept across the outage would come back
+	// only at its next reconnect, seconds after the server.
+	ready := func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := client.DialContext(ctx, client.Options{HostPort: addr, Logger: quietTemporalLogger{}})
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_, err = c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: "default"})
+		return err == nil
+	}
+	return startProc(t, "temporal", bin, dir, ready, args...)
+}
+
+func httpReady(url string) func() bool { return func() bool { return httpOK(url) } }
 
 func (c *roleCluster) add(p *chaosProc, base string) {
 	c.procs[p.name] = p
@@ -160,11 +199,25 @@ func chaosRoles(t *testing.T, bin string) {
 		w.waitKilled(t, burst, time.Minute)
 	}
 	var breachErrors int
+	worker := proc("worker", func(t *testing.T, burst string) {
+		w.burstRouted(t, burst)
+		eventually(t, time.Minute, "the breach of "+burst+" to reach its workflow", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := c.tc.DescribeWorkflowExecution(ctx, domain.Scope("ACCOUNT:"+burst).WorkflowID(), "")
+			return err == nil
+		})
+		if _, _, ok := w.killed(burst); ok {
+			t.Fatalf("ACCOUNT:%s was published KILLED with no worker running", burst)
+		}
+	}, nil)
+	worker.timerDue = true
 	experiments := []chaosExperiment{{
-		name: "temporal",
+		name:     "temporal",
+		timerDue: true,
 		breaks: func(t *testing.T) {
 			breachErrors = c.breachErrors(t)
-			c.temporal.kill(t)
+			c.procs["temporal"].kill(t)
 		},
 		outage: func(t *testing.T, burst string) {
 			w.burstRouted(t, burst)
@@ -172,21 +225,10 @@ func chaosRoles(t *testing.T, bin string) {
 				return c.breachErrors(t) > breachErrors
 			})
 		},
-		restart: c.temporal.restart,
+		restart: c.procs["temporal"].restart,
 		after:   func(t *testing.T, _ chaosBurst) { c.othersRunning(t, "temporal") },
 	},
-		proc("worker", func(t *testing.T, burst string) {
-			w.burstRouted(t, burst)
-			eventually(t, time.Minute, "the breach of "+burst+" to reach its workflow", func() bool {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_, err := c.tc.DescribeWorkflowExecution(ctx, domain.Scope("ACCOUNT:"+burst).WorkflowID(), "")
-				return err == nil
-			})
-			if _, _, ok := w.killed(burst); ok {
-				t.Fatalf("ACCOUNT:%s was published KILLED with no worker running", burst)
-			}
-		}, nil),
+		worker,
 		proc("detector", func(t *testing.T, burst string) {
 			w.burstRouted(t, burst)
 			if _, _, ok := w.killed(burst); ok {
@@ -227,16 +269,12 @@ func chaosRoles(t *testing.T, bin string) {
 	w.finish(t)
 	stopped := chaosRow{experiment: "roles: SIGTERM to every process at the end"}
 	start := time.Now()
-	for _, name := range c.names {
+	for _, name := range slices.Backward(c.names) {
 		if err := c.procs[name].stop(); err != nil {
 			t.Error(err)
 			stopped.failed = true
 		}
 	}
-	if err := c.temporal.stop(); err != nil {
-		t.Error(err)
-		stopped.failed = true
-	}
-	stopped.note = fmt.Sprintf("%d processes and Temporal stopped in %v", len(c.names), time.Since(start).Round(100*time.Millisecond))
+	stopped.note = fmt.Sprintf("%d processes, Temporal last, stopped in %v", len(c.names), time.Since(start).Round(100*time.Millisecond))
 	w.results = append(w.results, &chaosResult{row: stopped})
 }

@@ -79,6 +79,8 @@ type chaosResult struct {
 	phase           string
 	broke, recovery time.Time
 	scopes          []string // accounts killed by the experiment's breaches
+	// dueInOutage is the account whose cooldown fell due during the outage.
+	dueInOutage string
 }
 
 // newChaosWorld reads the world's topics, kills the held account through
@@ -286,6 +288,9 @@ type chaosExperiment struct {
 	// note goes into the row; empty notes how long the part took to be
 	// ready once restarted.
 	note string
+	// timerDue keeps the part down until the pending cooldown timer has
+	// fallen due, for parts the timer needs: it must fire once they are back.
+	timerDue bool
 	// breaks SIGKILLs the part.
 	breaks func(t *testing.T)
 	// outage waits, with the part down and the burst sent, for what shows
@@ -322,7 +327,7 @@ func (w *chaosWorld) run(t *testing.T, e chaosExperiment) {
 	res.scopes = []string{armed, burst}
 
 	w.breach(t, armed)
-	w.waitKilled(t, armed, 90*time.Second)
+	armedKill, _ := w.waitKilled(t, armed, 90*time.Second)
 	w.enforced(t, armed)
 	w.enforced(t, heldAccount)
 
@@ -335,12 +340,22 @@ func (w *chaosWorld) run(t *testing.T, e chaosExperiment) {
 			return a.TS >= res.broke.UnixMilli() && strings.HasPrefix(a.AccountID, "steady-")
 		})) >= minRouted
 	})
+	if e.timerDue {
+		due := time.UnixMilli(armedKill.CooldownUntil)
+		eventually(t, 2*time.Minute, "the cooldown of ACCOUNT:"+armed+" to fall due during the outage", func() bool {
+			return time.Now().After(due)
+		})
+		res.dueInOutage = armed
+	}
 	restarted := time.Now()
 	res.recovery = e.restart(t)
 	res.row.downtime = res.recovery.Sub(res.broke)
 	res.row.note = e.note
 	if e.note == "" {
 		res.row.note = fmt.Sprintf("ready %v after its restart", res.recovery.Sub(restarted).Round(100*time.Millisecond))
+	}
+	if e.timerDue {
+		res.row.note += "; a cooldown fell due during the outage"
 	}
 
 	_, killedAt := w.waitKilled(t, burst, 2*time.Minute)
@@ -390,6 +405,9 @@ func (w *chaosWorld) finish(t *testing.T) {
 				res.row.failed = true
 			case ended.Before(until):
 				t.Errorf("%s: the kill of ACCOUNT:%s ended at %v, before its cooldown until %v", res.row.experiment, account, ended, until)
+				res.row.failed = true
+			case account == res.dueInOutage && ended.Before(res.recovery):
+				t.Errorf("%s: the kill of ACCOUNT:%s ended at %v, while the part was down", res.row.experiment, account, ended)
 				res.row.failed = true
 			}
 		}
