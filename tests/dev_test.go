@@ -61,7 +61,7 @@ func startDev(t *testing.T, bin string, args ...string) *devProcess {
 	p := &devProcess{cmd: cmd, output: out, done: make(chan error, 1)}
 	go func() { err := cmd.Wait(); pw.Close(); p.done <- err }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		if p.running() {
 			_ = cmd.Process.Kill()
 			<-p.done
 		}
@@ -80,16 +80,38 @@ func startDev(t *testing.T, bin string, args ...string) *devProcess {
 // interrupt sends Ctrl-C and requires a clean exit.
 func (p *devProcess) interrupt(t *testing.T) {
 	t.Helper()
+	p.interruptWithin(t, 60*time.Second)
+}
+
+// interruptWithin sends Ctrl-C and requires a clean exit within limit; it
+// returns how long the exit took.
+func (p *devProcess) interruptWithin(t *testing.T, limit time.Duration) time.Duration {
+	t.Helper()
+	sent := time.Now()
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-p.done:
+		p.done <- err // for running and the cleanup
 		if err != nil {
 			t.Fatalf("riskgate dev exited with %v after Ctrl-C\n%s", err, p.output.String())
 		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("riskgate dev did not stop within 60 s of Ctrl-C\n%s", p.output.String())
+		return time.Since(sent)
+	case <-time.After(limit):
+		t.Fatalf("riskgate dev did not stop within %v of Ctrl-C\n%s", limit, p.output.String())
+		return 0
+	}
+}
+
+// running reports whether the process has not exited.
+func (p *devProcess) running() bool {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return false
+	default:
+		return true
 	}
 }
 

@@ -128,7 +128,13 @@ type topicReader struct {
 
 func readTopics(t *testing.T, s *devstack.Stack, topics ...string) *topicReader {
 	t.Helper()
-	cl, err := s.KafkaConfig("test-reader").NewClient(
+	return readKafka(t, s.KafkaConfig("test-reader"), topics...)
+}
+
+// readKafka is readTopics for any Kafka, such as one the test does not run.
+func readKafka(t *testing.T, kc kafka.Config, topics ...string) *topicReader {
+	t.Helper()
+	cl, err := kc.NewClient(
 		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -163,6 +169,9 @@ func readTopics(t *testing.T, s *devstack.Stack, topics ...string) *topicReader 
 	t.Cleanup(func() { cancel(); <-r.done })
 	return r
 }
+
+// stop stops reading, before the Kafka goes away.
+func (r *topicReader) stop() { r.cancel(); <-r.done }
 
 // audit waits for the audit record of an order.
 func (r *topicReader) audit(t *testing.T, orderID string) domain.AuditRecord {

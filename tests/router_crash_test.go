@@ -190,8 +190,12 @@ func crashOrder(t *testing.T, i int) *kgo.Record {
 	return routerOrder(t, fmt.Sprintf("c-%07d", i), fmt.Sprintf("acct-%d", i%500), "SYM")
 }
 
-func dumpRouterLogs(t *testing.T, dir string) {
-	files, _ := filepath.Glob(filepath.Join(dir, "router-*.log"))
+func dumpRouterLogs(t *testing.T, dir string) { dumpLogTails(t, filepath.Join(dir, "router-*.log")) }
+
+// dumpLogTails logs the last lines of every log file that matches the glob
+// (the whole file when it holds a goroutine dump).
+func dumpLogTails(t *testing.T, glob string) {
+	files, _ := filepath.Glob(glob)
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
