@@ -107,9 +107,9 @@ func replayChangelog(ctx context.Context, kc kafka.Config, topic string, parts [
 		}
 		// A malformed record is skipped: it can only make the window
 		// forget, never invent, a duplicate.
-		_ = readChangelog(rec.Value, func(ms int64, id []byte, cancel bool) {
+		_ = readChangelog(rec.Value, func(ms int64, id []byte, cancel, allowed bool) {
 			if ms >= cutoff {
-				s.add(h.key(unsafe.String(unsafe.SliceData(id), len(id)), cancel), ms)
+				s.add(h.key(unsafe.String(unsafe.SliceData(id), len(id)), cancel), ms, allowed)
 			}
 		})
 	})

@@ -607,6 +607,9 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 		it.in = in
 		it.o, it.err = DecodeOrder(in.Value)
 		if it.err == nil {
+			it.err = checkOrderKey(in.Key, &it.o)
+		}
+		if it.err == nil {
 			keys[i] = r.hash.key(it.o.OrderID, it.o.Type == domain.OrderCancel)
 		}
 		end := time.Since(base)
@@ -629,11 +632,17 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 			continue
 		}
 		o := &it.o
-		if store.check(keys[i], it.ts, cutoff) {
+		cancel := o.Type == domain.OrderCancel
+		if pos, dup := store.check(keys[i], cutoff); dup {
 			it.v = Verdict{Decision: domain.DecisionDuplicate, Reason: ReasonDuplicate}
 		} else {
-			it.v = r.table.Decide(o, now.UnixNano())
-			r.appendChangelog(ctx, sess, it.in.Partition, it.ts, o.OrderID, o.Type == domain.OrderCancel)
+			// A second probe for CANCELs only, into a slot a CANCEL's order
+			// recently filled.
+			cancelsAllowed := cancel && store.allowedNew(cancelled(keys[i]), cutoff)
+			it.v = r.table.Decide(o, now.UnixNano(), cancelsAllowed)
+			allowed := !cancel && it.v.Decision == domain.DecisionAllow
+			store.record(pos, it.ts, allowed)
+			r.appendChangelog(ctx, sess, it.in.Partition, it.ts, o.OrderID, cancel, allowed)
 		}
 		end := time.Since(base)
 		it.took, t = it.took+int64(end-t), end
@@ -645,7 +654,7 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 
 // appendChangelog adds an identity to its partition's changelog record,
 // producing the record early when it grows large.
-func (r *Router) appendChangelog(ctx context.Context, sess *kgo.GroupTransactSession, p int32, ms int64, id string, cancel bool) {
+func (r *Router) appendChangelog(ctx context.Context, sess *kgo.GroupTransactSession, p int32, ms int64, id string, cancel, allowed bool) {
 	for int(p) >= len(r.changelog) {
 		r.changelog = append(r.changelog, nil)
 		r.clDirty = append(r.clDirty, false)
@@ -654,7 +663,7 @@ func (r *Router) appendChangelog(ctx context.Context, sess *kgo.GroupTransactSes
 		r.changelog[p] = beginChangelog(r.changelog[p][:0], ms)
 		r.clDirty[p] = true
 	}
-	r.changelog[p] = appendChangelogID(r.changelog[p], id, cancel)
+	r.changelog[p] = appendChangelogID(r.changelog[p], id, cancel, allowed)
 	if len(r.changelog[p]) >= changelogMaxBytes {
 		r.produceChangelog(ctx, sess, p, time.Now())
 	}
