@@ -18,9 +18,9 @@ import (
 )
 
 // ensureChangelog waits for orders.v1 and makes sure the dedup changelog
-// exists with the same partition count (creating it if needed), since its
-// partition p holds the window of orders.v1 partition p. It returns that
-// partition count.
+// exists with the same partition count (creating it, or adding the
+// partitions orders.v1 gained), since its partition p holds the window of
+// orders.v1 partition p. It returns that partition count.
 func ensureChangelog(ctx context.Context, kc kafka.Config, topic string, window time.Duration, log *slog.Logger) (int32, error) {
 	for {
 		// A new client each time: a client caches topic metadata.
@@ -66,9 +66,15 @@ func checkChangelog(ctx context.Context, adm *kadm.Client, topic string, window 
 	n := int32(len(orders.Partitions))
 	dedup, ok := md[topic]
 	if ok && dedup.Err == nil && len(dedup.Partitions) > 0 {
-		if got := int32(len(dedup.Partitions)); got != n {
+		got := int32(len(dedup.Partitions))
+		if got > n {
+			// Partitions are never removed: orders.v1 was recreated, and
+			// the windows no longer match its partitions.
 			return 0, fatalError{fmt.Errorf("%s has %d partitions but %s has %d: the dedup changelog must be partitioned like the orders",
 				topic, got, domain.TopicOrders, n)}
+		}
+		if got < n {
+			return 0, growChangelog(ctx, adm, topic, got, n, log)
 		}
 		return n, nil
 	}
@@ -87,6 +93,29 @@ func checkChangelog(ctx context.Context, adm *kadm.Client, topic string, window 
 	}
 	log.Info("created the dedup changelog topic", "topic", topic, "partitions", n, "retention_ms", ret)
 	return n, nil
+}
+
+// growChangelog adds the partitions orders.v1 gained to its changelog. The
+// windows of the existing partitions stay where they are; a new partition
+// starts with an empty window (Kafka moves the accounts whose hash now
+// lands on it, so their earlier order_ids are forgotten, as in any
+// repartitioning). It returns errChangelogRace on success too, so the
+// caller looks again with fresh metadata.
+func growChangelog(ctx context.Context, adm *kadm.Client, topic string, have, want int32, log *slog.Logger) error {
+	resp, err := adm.UpdatePartitions(ctx, int(want), topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	switch {
+	case errors.Is(err, kerr.InvalidPartitions):
+		// Another instance grew it first.
+	case err != nil:
+		return fmt.Errorf("add partitions to %s (%d → %d, like %s): %w", topic, have, want, domain.TopicOrders, err)
+	default:
+		log.Info("added partitions to the dedup changelog topic, as orders.v1 gained them", "topic", topic,
+			"from", have, "to", want)
+	}
+	return errChangelogRace
 }
 
 // errChangelogRace makes ensureChangelog look again shortly.

@@ -103,6 +103,7 @@ type Router struct {
 	keys      [chunkSize]dedupKey // dedup identities of the chunk in flight
 	owned     map[int32]struct{}  // orders.v1 partitions assigned to this instance
 	nparts    int                 // partitions of orders.v1
+	clParts   int32               // partitions of the dedup changelog
 	em        *emitter
 	clArena   []byte // changelog record values of the batch in flight
 	changelog [][]byte
@@ -209,6 +210,7 @@ func (r *Router) Run(ctx context.Context) error {
 	r.changelog = make([][]byte, n)
 	r.clDirty = make([]bool, n)
 	r.nparts = int(n)
+	r.clParts = n
 
 	defer func() {
 		r.ready.Store(false)
@@ -455,6 +457,9 @@ func removeAll(s, drop []int32) []int32 {
 }
 
 func (r *Router) replay(ctx context.Context, parts []int32) error {
+	if err := r.coverChangelog(ctx, parts); err != nil {
+		return err
+	}
 	start := time.Now()
 	stores, err := replayChangelog(ctx, r.cfg.Kafka, r.cfg.DedupTopic, parts, r.hash, r.cfg.Clock().Add(-r.cfg.DedupWindow).UnixMilli())
 	if err != nil {
@@ -467,6 +472,51 @@ func (r *Router) replay(ctx context.Context, parts []int32) error {
 	}
 	r.log.Info("dedup window replayed", "partitions", parts, "ids", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// coverChangelog makes sure the dedup changelog has a partition for each of
+// parts: orders.v1 may have gained partitions since the start, and its
+// changelog grows with it.
+func (r *Router) coverChangelog(ctx context.Context, parts []int32) error {
+	need := r.clParts
+	for _, p := range parts {
+		need = max(need, p+1)
+	}
+	if need <= r.clParts {
+		return nil
+	}
+	n, err := ensureChangelog(ctx, r.cfg.Kafka, r.cfg.DedupTopic, r.cfg.DedupWindow, r.log)
+	if err != nil {
+		return err
+	}
+	if n < need {
+		// Assigned from fresher metadata than this listing: a new session
+		// looks again.
+		return fmt.Errorf("%s lists %d partitions but partition %d is assigned", domain.TopicOrders, n, need-1)
+	}
+	r.clParts = n
+	if r.em != nil {
+		awaitPartitions(ctx, r.em.sess.Client(), r.cfg.DedupTopic, n)
+	}
+	return nil
+}
+
+// awaitPartitions has a client's producer learn that topic has n partitions
+// before it writes to the new ones: a record for a partition its metadata
+// does not have yet fails, and aborts the transaction (which is then
+// retried). A producer that has not written to topic yet loads fresh
+// metadata with its first record.
+func awaitPartitions(ctx context.Context, cl *kgo.Client, topic string, n int32) {
+	if leader, _, _ := cl.PartitionLeader(topic, 0); leader < 0 {
+		return
+	}
+	cl.ForceMetadataRefresh()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
+		if leader, _, _ := cl.PartitionLeader(topic, n-1); leader >= 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // transact decides one polled batch in one transaction.

@@ -10,9 +10,10 @@ import (
 )
 
 // TestRunReturnsASetupError: when the router cannot go on (here a dedup
-// changelog partitioned unlike orders.v1), Run returns the error while its
-// caller's context is still live, instead of waiting for goroutines that
-// only stop when that context ends.
+// changelog with more partitions than orders.v1, which no growth of
+// orders.v1 explains), Run returns the error while its caller's context is
+// still live, instead of waiting for goroutines that only stop when that
+// context ends.
 func TestRunReturnsASetupError(t *testing.T) {
 	kc := newCluster(t)
 	cl, err := kc.NewClient()
@@ -21,7 +22,7 @@ func TestRunReturnsASetupError(t *testing.T) {
 	}
 	defer cl.Close()
 	const topic = "router.dedup.misfit.v1"
-	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, -1, nil, topic); err != nil {
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 5, -1, nil, topic); err != nil {
 		t.Fatal(err)
 	}
 	r, err := New(Config{Kafka: kc, Log: quietLog(), DedupTopic: topic})
