@@ -74,7 +74,9 @@ func (f *Follower) BootstrapDuration() time.Duration { return time.Duration(f.bo
 // Undecodable counts state records that could not be decoded and were skipped.
 func (f *Follower) Undecodable() int64 { return f.bad.Load() }
 
-// Run bootstraps and then follows the topic until ctx ends.
+// Run bootstraps and then follows the topic until ctx ends. It refuses to
+// start (kafka.ErrNotCompacted) when the topic's cleanup.policy is not
+// compact.
 func (f *Follower) Run(ctx context.Context) error {
 	start := time.Now()
 	ends, err := f.endOffsets(ctx)
@@ -203,10 +205,15 @@ func (f *Follower) endOffsets(ctx context.Context) (map[int32]int64, error) {
 		if err == nil {
 			out := make(map[int32]int64)
 			ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-			if len(out) > 0 {
+			if len(out) == 0 {
+				err = errors.New("topic has no partitions")
+			} else if err = kafka.CheckCompacted(ctx, adm, domain.TopicState); err == nil {
 				return out, nil
+			} else if errors.Is(err, kafka.ErrNotCompacted) {
+				// Bootstrapping from it would miss every kill older than
+				// its retention.
+				return nil, err
 			}
-			err = errors.New("topic has no partitions")
 		}
 		f.log.Warn("waiting for the state topic", "topic", domain.TopicState, "err", err)
 		select {

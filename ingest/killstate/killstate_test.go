@@ -3,6 +3,7 @@ package killstate_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,4 +173,48 @@ func TestFollowerStartEndsWithItsContext(t *testing.T) {
 		t.Fatal("Start with a cancelled context returned no error")
 	}
 	stop()
+}
+
+// TestFollowerRefusesAStateTopicThatIsNotCompacted: a state topic with the
+// delete policy loses every kill older than its retention, so a follower
+// that bootstrapped from it would treat those scopes as ACTIVE. It refuses
+// to start, naming the config.
+func TestFollowerRefusesAStateTopicThatIsNotCompacted(t *testing.T) {
+	for _, policy := range []string{"", "delete", "compact,delete"} {
+		name := policy
+		if name == "" {
+			name = "broker default"
+		}
+		t.Run(name, func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.Ports(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			cfg := kafka.Config{Brokers: c.ListenAddrs()}
+			cl, err := cfg.NewClient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			configs := map[string]*string{}
+			if policy != "" {
+				configs["cleanup.policy"] = &policy
+			}
+			if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 3, -1, configs, domain.TopicState); err != nil {
+				t.Fatal(err)
+			}
+			f := killstate.NewFollower(cfg, killstate.NewTable(nil), nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			stop, err := f.Start(ctx)
+			stop()
+			if err == nil || !strings.Contains(err.Error(), "cleanup.policy") {
+				t.Fatalf("Start = %v, want a refusal naming cleanup.policy", err)
+			}
+			if ctx.Err() != nil {
+				t.Fatal("Start waited for its context instead of refusing")
+			}
+		})
+	}
 }

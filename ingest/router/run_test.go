@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/riskgate/riskgate/domain"
 )
 
 // TestRunReturnsASetupError: when the router cannot go on (here a dedup
@@ -38,5 +40,44 @@ func TestRunReturnsASetupError(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return its setup error")
+	}
+}
+
+// TestRunRefusesAStateTopicThatIsNotCompacted: a router must not bootstrap
+// from a state topic that forgets kills after its retention.
+func TestRunRefusesAStateTopicThatIsNotCompacted(t *testing.T) {
+	kc := newCluster(t)
+	cl, err := kc.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	del := "delete"
+	resp, err := kadm.NewClient(cl).AlterTopicConfigs(context.Background(),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: &del}}, domain.TopicState)
+	if err == nil {
+		var r kadm.AlterConfigsResponse
+		if r, err = resp.On(domain.TopicState, nil); err == nil {
+			err = r.Err
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Kafka: kc, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- r.Run(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "cleanup.policy") {
+			t.Fatalf("Run returned %v, want a refusal naming cleanup.policy", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not refuse a state topic with the delete policy")
 	}
 }
