@@ -232,3 +232,48 @@ func readTopic(ctx context.Context, kc kafka.Config, topic string, parts []int32
 	}
 	return nil
 }
+
+// coverChangelog makes sure the dedup changelog has a partition for each of
+// parts: orders.v1 may have gained partitions since the start, and its
+// changelog grows with it.
+func (r *Router) coverChangelog(ctx context.Context, parts []int32) error {
+	need := r.clParts
+	for _, p := range parts {
+		need = max(need, p+1)
+	}
+	if need <= r.clParts {
+		return nil
+	}
+	n, err := ensureChangelog(ctx, r.cfg.Kafka, r.cfg.DedupTopic, r.cfg.DedupWindow, r.log)
+	if err != nil {
+		return err
+	}
+	if n < need {
+		// Assigned from fresher metadata than this listing: a new session
+		// looks again.
+		return fmt.Errorf("%s lists %d partitions but partition %d is assigned", domain.TopicOrders, n, need-1)
+	}
+	r.clParts = n
+	if r.em != nil {
+		awaitPartitions(ctx, r.em.sess.Client(), r.cfg.DedupTopic, n)
+	}
+	return nil
+}
+
+// awaitPartitions has a client's producer learn that topic has n partitions
+// before it writes to the new ones: a record for a partition its metadata
+// does not have yet fails, and aborts the transaction (which is then
+// retried). A producer that has not written to topic yet loads fresh
+// metadata with its first record.
+func awaitPartitions(ctx context.Context, cl *kgo.Client, topic string, n int32) {
+	if leader, _, _ := cl.PartitionLeader(topic, 0); leader < 0 {
+		return
+	}
+	cl.ForceMetadataRefresh()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
+		if leader, _, _ := cl.PartitionLeader(topic, n-1); leader >= 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

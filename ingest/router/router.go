@@ -34,6 +34,7 @@ const (
 	DefaultDedupWindow        = time.Hour
 	DefaultMaxBatch           = 10000
 	DefaultTransactionTimeout = 10 * time.Second
+	DefaultMaxStateAge        = 30 * time.Second
 )
 
 // Config configures a Router. Only Kafka is required.
@@ -78,6 +79,13 @@ type Config struct {
 	// Clock drives the dedup window and the throttles' token buckets.
 	// Default time.Now.
 	Clock func() time.Time
+	// MaxStateAge bounds how old the kill state may be: when the router
+	// cannot confirm for longer than this that it has read every record of
+	// killswitch.state.v1 (the topic cannot be read, or its end offsets
+	// cannot be listed), it stops routing and is not ready, until it can.
+	// Default 30s. The state topic is probed every MaxStateAge/4, at most
+	// every second.
+	MaxStateAge time.Duration
 }
 
 // Router decides orders. Build it with New and run it with Run.
@@ -144,6 +152,9 @@ func New(cfg Config) (*Router, error) {
 	if cfg.TransactionTimeout <= 0 {
 		cfg.TransactionTimeout = DefaultTransactionTimeout
 	}
+	if cfg.MaxStateAge <= 0 {
+		cfg.MaxStateAge = DefaultMaxStateAge
+	}
 	realClock := cfg.Clock == nil
 	if realClock {
 		cfg.Clock = time.Now
@@ -169,18 +180,19 @@ func New(cfg Config) (*Router, error) {
 		r.txnID = cfg.Group + "-" + domain.NewID()
 	}
 	r.promise = r.onProduced
-	m, err := newMetrics(cfg.Registerer, r.table)
+	r.follower = killstate.NewFollower(cfg.Kafka, r.table, r.log,
+		killstate.ProbeEvery(min(cfg.MaxStateAge/4, time.Second)))
+	m, err := newMetrics(cfg.Registerer, r.table, r.follower, r.Ready)
 	if err != nil {
 		return nil, err
 	}
 	r.m = m
-	r.follower = killstate.NewFollower(cfg.Kafka, r.table, r.log)
 	return r, nil
 }
 
-// Ready reports whether the kill state is bootstrapped to the high watermark
-// and orders are being routed.
-func (r *Router) Ready() bool { return r.ready.Load() }
+// Ready reports whether the kill state is bootstrapped to the high
+// watermark, no older than Config.MaxStateAge, and orders are being routed.
+func (r *Router) Ready() bool { return r.ready.Load() && r.stateAge() <= r.cfg.MaxStateAge }
 
 // Table is the router's kill-state table.
 func (r *Router) Table() *Table { return r.table }
@@ -212,10 +224,6 @@ func (r *Router) Run(ctx context.Context) error {
 	r.nparts = int(n)
 	r.clParts = n
 
-	defer func() {
-		r.ready.Store(false)
-		r.m.ready.Set(0)
-	}()
 	backoff := 250 * time.Millisecond
 	for {
 		err := r.runSession(ctx)
@@ -226,6 +234,17 @@ func (r *Router) Run(ctx context.Context) error {
 		var fatal fatalError
 		if errors.As(err, &fatal) {
 			return fatal.error
+		}
+		if errors.Is(err, errStateStale) {
+			// Fail closed: out of the group, so instances that can read
+			// the state take the partitions; back once this one can.
+			r.log.Error("routing stopped: the kill state is too old; resuming once "+domain.TopicState+" is read again", "err", err)
+			if !r.waitState(ctx) {
+				return nil
+			}
+			r.log.Info("kill state current again; routing resumes")
+			backoff = 250 * time.Millisecond
+			continue
 		}
 		r.log.Error("routing session failed; starting a new one", "err", err, "retry_in", backoff)
 		select {
@@ -352,6 +371,7 @@ func (r *Router) runSession(ctx context.Context) error {
 	}
 	r.em = newEmitter(ctx, r, sess)
 	defer func() {
+		r.ready.Store(false)
 		r.em.close()
 		// Close leaves the group, which waits for a rebalance that a poll
 		// may still block (a transaction ended by an error or by ctx).
@@ -363,7 +383,6 @@ func (r *Router) runSession(ctx context.Context) error {
 		r.evMu.Unlock()
 	}()
 	r.ready.Store(true)
-	r.m.ready.Set(1)
 	r.log.Info("routing orders", "group", r.cfg.Group, "transactional_id", r.txnID,
 		"scopes", r.table.Len(), "bootstrap", r.follower.BootstrapDuration().Round(time.Millisecond))
 
@@ -385,6 +404,12 @@ func (r *Router) runSession(ctx context.Context) error {
 		if fetches.NumRecords() == 0 {
 			sess.AllowRebalance()
 			continue
+		}
+		if err := r.checkState(); err != nil {
+			// Nothing of this poll is decided: a later session reads it
+			// again from the committed offsets.
+			sess.AllowRebalance()
+			return err
 		}
 		if err := r.transact(ctx, sess, fetches); err != nil {
 			return err
@@ -472,51 +497,6 @@ func (r *Router) replay(ctx context.Context, parts []int32) error {
 	}
 	r.log.Info("dedup window replayed", "partitions", parts, "ids", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// coverChangelog makes sure the dedup changelog has a partition for each of
-// parts: orders.v1 may have gained partitions since the start, and its
-// changelog grows with it.
-func (r *Router) coverChangelog(ctx context.Context, parts []int32) error {
-	need := r.clParts
-	for _, p := range parts {
-		need = max(need, p+1)
-	}
-	if need <= r.clParts {
-		return nil
-	}
-	n, err := ensureChangelog(ctx, r.cfg.Kafka, r.cfg.DedupTopic, r.cfg.DedupWindow, r.log)
-	if err != nil {
-		return err
-	}
-	if n < need {
-		// Assigned from fresher metadata than this listing: a new session
-		// looks again.
-		return fmt.Errorf("%s lists %d partitions but partition %d is assigned", domain.TopicOrders, n, need-1)
-	}
-	r.clParts = n
-	if r.em != nil {
-		awaitPartitions(ctx, r.em.sess.Client(), r.cfg.DedupTopic, n)
-	}
-	return nil
-}
-
-// awaitPartitions has a client's producer learn that topic has n partitions
-// before it writes to the new ones: a record for a partition its metadata
-// does not have yet fails, and aborts the transaction (which is then
-// retried). A producer that has not written to topic yet loads fresh
-// metadata with its first record.
-func awaitPartitions(ctx context.Context, cl *kgo.Client, topic string, n int32) {
-	if leader, _, _ := cl.PartitionLeader(topic, 0); leader < 0 {
-		return
-	}
-	cl.ForceMetadataRefresh()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
-		if leader, _, _ := cl.PartitionLeader(topic, n-1); leader >= 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // transact decides one polled batch in one transaction.

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,9 +52,19 @@ type Table struct {
 	n      int
 	clock  func() time.Time
 	stale  int64
+	// bad holds the scopes failed closed (FailClosed) until a newer
+	// decodable record or a tombstone arrives, by scope.
+	bad map[domain.Scope]string
 	// share scales the buckets of throttles whose flow spreads over
 	// partitions (GLOBAL, SYMBOL, STRATEGY); 1 until SetPartitionShare.
 	share float64
+}
+
+// failedClosed is a scope held KILLED because its latest state record could
+// not be decoded.
+type failedClosed struct {
+	scope domain.Scope
+	why   string
 }
 
 // entry is one scope's state. It is small (ACTIVE scopes are most of a
@@ -98,7 +109,7 @@ func NewTable(clock func() time.Time) *Table {
 	if clock == nil {
 		clock = time.Now
 	}
-	t := &Table{clock: clock, share: 1}
+	t := &Table{clock: clock, share: 1, bad: make(map[domain.Scope]string)}
 	for i := range t.byType {
 		t.byType[i] = make(map[string]entry)
 		t.hot[i] = make(map[string]*entry)
@@ -201,6 +212,38 @@ func (t *Table) ApplyStateRecord(b []byte) bool {
 	return true
 }
 
+// FailClosed holds scope KILLED, with why as the reason, until a decodable
+// record newer than the one it held, or a tombstone, arrives: its latest
+// state record could not be decoded, and a kill that record may have
+// carried must hold (killstate.FailClosedSink).
+func (t *Table) FailClosed(scope domain.Scope, why string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	typ, id, global, ok := t.slot(scope)
+	if !ok {
+		return
+	}
+	var version int64
+	if cur, had := t.get(typ, id, global); had {
+		version = cur.version
+	}
+	t.store(scope, domain.StatusKilled, 0, version, "", why, false)
+	t.bad[scope] = why
+}
+
+// FailedClosed lists the scopes held KILLED by FailClosed, with why, by
+// scope.
+func (t *Table) FailedClosed() []failedClosed {
+	t.mu.Lock()
+	out := make([]failedClosed, 0, len(t.bad))
+	for s, why := range t.bad {
+		out = append(out, failedClosed{s, why})
+	}
+	t.mu.Unlock()
+	slices.SortFunc(out, func(a, b failedClosed) int { return strings.Compare(string(a.scope), string(b.scope)) })
+	return out
+}
+
 // apply is ApplyState under t.mu. With borrowed, the strings alias a record
 // and are copied before the table keeps them.
 func (t *Table) apply(scope domain.Scope, status domain.Status, rate float64, version int64, corrID, why string, borrowed bool) {
@@ -213,6 +256,16 @@ func (t *Table) apply(scope domain.Scope, status domain.Status, rate float64, ve
 		t.stale++
 		return
 	}
+	if len(t.bad) > 0 {
+		delete(t.bad, scope)
+	}
+	t.store(scope, status, rate, version, corrID, why, borrowed)
+}
+
+// store sets scope's entry, whatever the version held, under t.mu.
+func (t *Table) store(scope domain.Scope, status domain.Status, rate float64, version int64, corrID, why string, borrowed bool) {
+	typ, id, global, _ := t.slot(scope)
+	cur, had := t.get(typ, id, global)
 	if had {
 		scope = cur.scope // already owned
 	} else if borrowed {
@@ -304,6 +357,7 @@ func (t *Table) DeleteState(s domain.Scope) {
 	if !ok {
 		return
 	}
+	delete(t.bad, s)
 	if global {
 		if t.global != nil {
 			t.global = nil
