@@ -19,7 +19,8 @@ const (
 // OrderType is NEW (the default when absent) or CANCEL.
 type OrderType string
 
-// Order types. A CANCEL is never blocked by a kill.
+// Order types. A CANCEL of an order the router ALLOWed is never blocked by a
+// kill (ingest/router says which others are).
 const (
 	OrderNew    OrderType = "NEW"
 	OrderCancel OrderType = "CANCEL"

@@ -36,12 +36,14 @@ const (
 
 // Unit is one built role: Run does its work until ctx ends (nil) or it
 // fails; Ready reports whether it can do its job now, and NotReady says
-// what it is waiting for while it cannot.
+// what it is waiting for while it cannot. Detail, when set, says more (the
+// /readyz body), whatever the readiness.
 type Unit struct {
 	Name     string
 	Run      func(ctx context.Context) error
 	Ready    func() bool
 	NotReady string
+	Detail   func() string
 }
 
 // Router builds the router role.
@@ -50,7 +52,7 @@ func Router(cfg router.Config) (Unit, error) {
 	if err != nil {
 		return Unit{}, fmt.Errorf("router: %w", err)
 	}
-	return Unit{Name: NameRouter, Run: r.Run, Ready: r.Ready, NotReady: "kill state not bootstrapped"}, nil
+	return Unit{Name: NameRouter, Run: r.Run, Ready: r.Ready, NotReady: "kill state not bootstrapped", Detail: r.ReadyDetail}, nil
 }
 
 // Detector builds the detector role; cfg.Signaler delivers its breaches.

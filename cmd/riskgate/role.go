@@ -25,6 +25,9 @@ type opsEndpoint struct {
 	Gatherer prometheus.Gatherer
 	Ready    func() bool
 	NotReady string
+	// Detail, when set, is the /readyz body instead of NotReady and
+	// "ready": what the role's readiness depends on, in words.
+	Detail func() string
 }
 
 // newRoleRegistry is a role's metrics registry, with the Go runtime and
@@ -40,11 +43,19 @@ func (o opsEndpoint) handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if o.Ready != nil && !o.Ready() {
-			http.Error(w, o.NotReady, http.StatusServiceUnavailable)
+		ready := o.Ready == nil || o.Ready()
+		body := o.NotReady
+		if ready {
+			body = "ready"
+		}
+		if o.Detail != nil {
+			body = o.Detail()
+		}
+		if !ready {
+			http.Error(w, body, http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, body)
 	})
 	return mux
 }
@@ -54,7 +65,7 @@ func (o opsEndpoint) handler() http.Handler {
 // both. A failed role ends the process: its supervisor is the platform's
 // (Kubernetes, compose), which restarts it.
 func runRole(ctx context.Context, log *slog.Logger, addr string, reg prometheus.Gatherer, u roles.Unit) error {
-	ops := opsEndpoint{Addr: addr, Gatherer: reg, Ready: u.Ready, NotReady: u.NotReady}
+	ops := opsEndpoint{Addr: addr, Gatherer: reg, Ready: u.Ready, NotReady: u.NotReady, Detail: u.Detail}
 	run := u.Run
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -19,7 +19,10 @@ func init() {
 		Long: `Run the router role against an external Kafka. It reads killswitch.state.v1 to its
 high watermark before routing anything, then decides every order of orders.v1 in the
 consumer group and writes orders.gated.v1, audit.v1 and orders.dlq.v1 exactly once.
-GET /metrics serves Prometheus metrics, GET /readyz answers 200 once routing.`,
+It stops routing (and /readyz answers 503) while it cannot read killswitch.state.v1 for
+longer than --max-state-age. GET /metrics serves Prometheus metrics, GET /readyz answers
+200 once routing, and says which scopes are held KILLED because their state records
+could not be decoded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger("router")
@@ -43,5 +46,6 @@ GET /metrics serves Prometheus metrics, GET /readyz answers 200 once routing.`,
 	f.StringVar(&cfg.DedupTopic, "dedup-topic", domain.TopicDedup, "changelog topic of the dedup window (one per group)")
 	f.IntVar(&cfg.MaxBatch, "max-batch", router.DefaultMaxBatch, "most orders decided in one transaction")
 	f.DurationVar(&cfg.TransactionTimeout, "txn-timeout", router.DefaultTransactionTimeout, "transaction timeout: how long a crashed instance's open transaction can block readers")
+	f.DurationVar(&cfg.MaxStateAge, "max-state-age", router.DefaultMaxStateAge, "stop routing (fail closed, not ready) while killswitch.state.v1 cannot be read to its end for longer than this")
 	root.AddCommand(cmd)
 }

@@ -107,11 +107,15 @@ func Topics(partitions int32) []TopicSpec {
 	}
 }
 
-// TopicResult says what CreateTopics did with one topic.
+// TopicResult says what CreateTopics or EnsureTopics did with one topic.
 type TopicResult struct {
 	Name       string
 	Partitions int32
 	Created    bool // false: it existed already
+	// Differs lists the configs of an existing topic that differ from its
+	// spec (EnsureTopics only); Fixed says they were altered to the spec.
+	Differs []ConfigDiff
+	Fixed   bool
 }
 
 // CreateTopics creates every missing topic of specs. Topics that exist are
@@ -130,9 +134,9 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, specs []TopicSpec) ([]T
 		}
 		switch {
 		case err == nil:
-			out = append(out, TopicResult{s.Name, s.Partitions, true})
+			out = append(out, TopicResult{Name: s.Name, Partitions: s.Partitions, Created: true})
 		case errors.Is(err, kerr.TopicAlreadyExists):
-			out = append(out, TopicResult{s.Name, s.Partitions, false})
+			out = append(out, TopicResult{Name: s.Name, Partitions: s.Partitions})
 		default:
 			errs = append(errs, fmt.Errorf("create topic %s: %w", s.Name, err))
 		}

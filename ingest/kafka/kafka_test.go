@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -81,5 +82,68 @@ func TestParseBrokers(t *testing.T) {
 	got := kafka.ParseBrokers(" a:1, b:2 ,,")
 	if len(got) != 2 || got[0] != "a:1" || got[1] != "b:2" {
 		t.Fatalf("ParseBrokers = %q", got)
+	}
+}
+
+func TestCheckCompactedAndEnsureTopics(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.Ports(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cl, err := kafka.Config{Brokers: c.ListenAddrs()}.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	str := func(s string) *string { return &s }
+	for name, configs := range map[string]map[string]*string{
+		"t.compact":        {"cleanup.policy": str("compact")},
+		"t.delete":         {"cleanup.policy": str("delete")},
+		"t.compact-delete": {"cleanup.policy": str("compact,delete")},
+		"t.default":        nil,
+	} {
+		if _, err := adm.CreateTopic(ctx, 1, -1, configs, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := kafka.CheckCompacted(ctx, adm, "t.compact"); err != nil {
+		t.Errorf("compacted topic refused: %v", err)
+	}
+	for _, name := range []string{"t.delete", "t.compact-delete", "t.default"} {
+		if err := kafka.CheckCompacted(ctx, adm, name); !errors.Is(err, kafka.ErrNotCompacted) {
+			t.Errorf("%s: %v, want ErrNotCompacted", name, err)
+		}
+	}
+	if err := kafka.CheckCompacted(ctx, adm, "t.missing"); err == nil || errors.Is(err, kafka.ErrNotCompacted) {
+		t.Errorf("missing topic: %v, want an error reading its configs", err)
+	}
+
+	// Numbers compare as numbers; a retention of -1 (forever) is long
+	// enough; a shorter one differs.
+	specs := []kafka.TopicSpec{
+		{Name: "t.ratio", Partitions: 1, Configs: map[string]string{"min.cleanable.dirty.ratio": "0.01"}},
+		{Name: "t.forever", Partitions: 1, Configs: map[string]string{"retention.ms": "1000"}},
+		{Name: "t.short", Partitions: 1, Configs: map[string]string{"retention.ms": "1000"}},
+	}
+	for name, configs := range map[string]map[string]*string{
+		"t.ratio":   {"min.cleanable.dirty.ratio": str("0.010")},
+		"t.forever": {"retention.ms": str("-1")},
+		"t.short":   {"retention.ms": str("999")},
+	} {
+		if _, err := adm.CreateTopic(ctx, 1, -1, configs, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := kafka.EnsureTopics(ctx, adm, specs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if want := r.Name == "t.short"; (len(r.Differs) > 0) != want || r.Created || r.Fixed {
+			t.Errorf("%s: %+v, want a difference only for t.short, nothing fixed", r.Name, r)
+		}
 	}
 }

@@ -31,6 +31,16 @@ type Sink interface {
 	DeleteState(domain.Scope)
 }
 
+// FailClosedSink is a Sink told about a state record whose value cannot be
+// decoded, for the scope its key names. Whatever the record said, a kill
+// it may have carried must hold: the sink treats the scope as KILLED, with
+// reason as the reason, until a decodable record newer than the one it
+// held, or a tombstone, arrives for the scope.
+type FailClosedSink interface {
+	Sink
+	FailClosed(scope domain.Scope, reason string)
+}
+
 // RecordSink is a Sink that can apply a state record's value itself, to
 // skip building a domain.State (a large table bootstraps faster). The
 // Follower offers it every record value first; when ApplyStateRecord reports
@@ -51,14 +61,34 @@ type Follower struct {
 	bad    atomic.Int64
 	// BootstrapDuration is how long the bootstrap took, once Ready.
 	bootstrap atomic.Int64
+	fresh     freshness
+}
+
+// Option configures a Follower.
+type Option func(*Follower)
+
+// ProbeEvery sets how often the follower asks the brokers for the state
+// topic's end offsets to tell how current its state is (FreshAsOf).
+// Default 1s; each probe is one ListOffsets request.
+func ProbeEvery(d time.Duration) Option {
+	return func(f *Follower) {
+		if d > 0 {
+			f.fresh.every = d
+		}
+	}
 }
 
 // NewFollower returns a follower that feeds sink.
-func NewFollower(cfg kafka.Config, sink Sink, log *slog.Logger) *Follower {
+func NewFollower(cfg kafka.Config, sink Sink, log *slog.Logger, opts ...Option) *Follower {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Follower{cfg: cfg, sink: sink, log: log, readyC: make(chan struct{})}
+	f := &Follower{cfg: cfg, sink: sink, log: log, readyC: make(chan struct{})}
+	f.fresh.every = time.Second
+	for _, o := range opts {
+		o(f)
+	}
+	return f
 }
 
 // Ready reports whether the bootstrap reached the high watermark of every
@@ -71,10 +101,13 @@ func (f *Follower) ReadyC() <-chan struct{} { return f.readyC }
 // BootstrapDuration is how long the bootstrap took; zero until Ready.
 func (f *Follower) BootstrapDuration() time.Duration { return time.Duration(f.bootstrap.Load()) }
 
-// Undecodable counts state records that could not be decoded and were skipped.
+// Undecodable counts state records that could not be decoded (offered to
+// a FailClosedSink when their key names a scope).
 func (f *Follower) Undecodable() int64 { return f.bad.Load() }
 
-// Run bootstraps and then follows the topic until ctx ends.
+// Run bootstraps and then follows the topic until ctx ends. It refuses to
+// start (kafka.ErrNotCompacted) when the topic's cleanup.policy is not
+// compact.
 func (f *Follower) Run(ctx context.Context) error {
 	start := time.Now()
 	ends, err := f.endOffsets(ctx)
@@ -103,6 +136,13 @@ func (f *Follower) Run(ctx context.Context) error {
 			pending[p] = end
 		}
 	}
+	f.fresh.begin(ends, start)
+	var probe sync.WaitGroup
+	defer probe.Wait()
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	probe.Go(func() { f.probe(probeCtx, cl) })
+
 	f.checkReady(pending, start)
 	for {
 		fetches := cl.PollFetches(ctx)
@@ -112,15 +152,19 @@ func (f *Follower) Run(ctx context.Context) error {
 		fetches.EachError(func(t string, p int32, err error) {
 			f.log.Warn("state topic fetch error", "topic", t, "partition", p, "err", err)
 		})
+		f.fresh.mu.Lock()
 		fetches.EachRecord(func(r *kgo.Record) {
 			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
 				delete(pending, r.Partition)
 			}
+			f.fresh.read(r.Partition, r.Offset)
 			if r.Attrs.IsControl() {
 				return
 			}
 			f.apply(r)
 		})
+		f.fresh.reached()
+		f.fresh.mu.Unlock()
 		f.checkReady(pending, start)
 	}
 }
@@ -182,7 +226,17 @@ func (f *Follower) apply(r *kgo.Record) {
 	st, err := domain.DecodeState(r.Value)
 	if err != nil {
 		f.bad.Add(1)
-		f.log.Warn("undecodable state record skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+		scope, kerr := domain.ParseScope(string(r.Key))
+		fc, ok := f.sink.(FailClosedSink)
+		if kerr != nil || !ok {
+			f.log.Error("undecodable state record skipped", "key", string(r.Key), "partition", r.Partition,
+				"offset", r.Offset, "err", err)
+			return
+		}
+		why := fmt.Sprintf("undecodable state record at %d/%d: %v", r.Partition, r.Offset, err)
+		f.log.Error("undecodable state record: its scope fails closed (KILLED) until a newer decodable record",
+			"scope", scope, "corr_id", "", "partition", r.Partition, "offset", r.Offset, "err", err)
+		fc.FailClosed(scope, why)
 		return
 	}
 	f.sink.ApplyState(st)
@@ -203,10 +257,15 @@ func (f *Follower) endOffsets(ctx context.Context) (map[int32]int64, error) {
 		if err == nil {
 			out := make(map[int32]int64)
 			ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-			if len(out) > 0 {
+			if len(out) == 0 {
+				err = errors.New("topic has no partitions")
+			} else if err = kafka.CheckCompacted(ctx, adm, domain.TopicState); err == nil {
 				return out, nil
+			} else if errors.Is(err, kafka.ErrNotCompacted) {
+				// Bootstrapping from it would miss every kill older than
+				// its retention.
+				return nil, err
 			}
-			err = errors.New("topic has no partitions")
 		}
 		f.log.Warn("waiting for the state topic", "topic", domain.TopicState, "err", err)
 		select {

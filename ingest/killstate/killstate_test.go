@@ -3,12 +3,17 @@ package killstate_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
@@ -172,4 +177,151 @@ func TestFollowerStartEndsWithItsContext(t *testing.T) {
 		t.Fatal("Start with a cancelled context returned no error")
 	}
 	stop()
+}
+
+// TestFollowerRefusesAStateTopicThatIsNotCompacted: a state topic with the
+// delete policy loses every kill older than its retention, so a follower
+// that bootstrapped from it would treat those scopes as ACTIVE. It refuses
+// to start, naming the config.
+func TestFollowerRefusesAStateTopicThatIsNotCompacted(t *testing.T) {
+	for _, policy := range []string{"", "delete", "compact,delete"} {
+		name := policy
+		if name == "" {
+			name = "broker default"
+		}
+		t.Run(name, func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.Ports(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			cfg := kafka.Config{Brokers: c.ListenAddrs()}
+			cl, err := cfg.NewClient()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			configs := map[string]*string{}
+			if policy != "" {
+				configs["cleanup.policy"] = &policy
+			}
+			if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 3, -1, configs, domain.TopicState); err != nil {
+				t.Fatal(err)
+			}
+			f := killstate.NewFollower(cfg, killstate.NewTable(nil), nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			stop, err := f.Start(ctx)
+			stop()
+			if err == nil || !strings.Contains(err.Error(), "cleanup.policy") {
+				t.Fatalf("Start = %v, want a refusal naming cleanup.policy", err)
+			}
+			if ctx.Err() != nil {
+				t.Fatal("Start waited for its context instead of refusing")
+			}
+		})
+	}
+}
+
+// failClosedSink records what a Follower offers it.
+type failClosedSink struct {
+	*killstate.Table
+	mu     sync.Mutex
+	failed map[domain.Scope]string
+}
+
+func (s *failClosedSink) FailClosed(scope domain.Scope, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed[scope] = reason
+}
+
+// TestFollowerOffersUndecodableRecordsToFailClose: a record whose value
+// does not decode is offered to a FailClosedSink for the scope its key
+// names, with a reason naming the record; with a key that is no scope it
+// is only counted.
+func TestFollowerOffersUndecodableRecordsToFailClose(t *testing.T) {
+	cfg, cl := cluster(t)
+	produce(t, cl, "ACCOUNT:1", []byte(`{"scope":"ACCOUNT:1","status":"KILLED","version":6.0}`))
+	produce(t, cl, "not a scope", []byte(`{oops`))
+	produce(t, cl, "ACCOUNT:2", state(t, "ACCOUNT:2", domain.StatusKilled, 1))
+	sink := &failClosedSink{Table: killstate.NewTable(nil), failed: map[domain.Scope]string{}}
+	f := killstate.NewFollower(cfg, sink, nil)
+	stop, err := f.Start(context.Background())
+	defer stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.failed) != 1 || !strings.HasPrefix(sink.failed["ACCOUNT:1"], "undecodable state record at ") {
+		t.Errorf("failed closed %v, want ACCOUNT:1 with a reason naming the record", sink.failed)
+	}
+	if f.Undecodable() != 2 {
+		t.Errorf("undecodable = %d, want 2", f.Undecodable())
+	}
+}
+
+// TestFollowerFreshAsOf: FreshAsOf moves on while the follower can list
+// the state topic's end offsets and read up to them, stops while it
+// cannot, and moves on again after.
+func TestFollowerFreshAsOf(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.Ports(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cfg := kafka.Config{Brokers: c.ListenAddrs()}
+	cl, err := cfg.NewClient(kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if _, err := kafka.CreateTopics(context.Background(), kadm.NewClient(cl), kafka.Topics(3)); err != nil {
+		t.Fatal(err)
+	}
+	var blocked atomic.Bool
+	c.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if !blocked.Load() {
+			return nil, nil, false
+		}
+		return nil, errors.New("blocked"), true // drops the connection
+	})
+	f := killstate.NewFollower(cfg, killstate.NewTable(nil), nil, killstate.ProbeEvery(20*time.Millisecond))
+	if !f.FreshAsOf().IsZero() {
+		t.Fatal("fresh before the bootstrap")
+	}
+	stop, err := f.Start(context.Background())
+	defer stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	advances := func() bool {
+		t.Helper()
+		at := f.FreshAsOf()
+		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if f.FreshAsOf().After(at) {
+				return true
+			}
+		}
+		return false
+	}
+	if f.FreshAsOf().IsZero() || !advances() {
+		t.Fatal("FreshAsOf does not advance while the topic is readable")
+	}
+	// Records to read: fresh only once they are read.
+	produce(t, cl, "GLOBAL", state(t, "GLOBAL", domain.StatusKilled, 1))
+	if !advances() {
+		t.Fatal("FreshAsOf does not advance after new records")
+	}
+	blocked.Store(true)
+	time.Sleep(100 * time.Millisecond) // a probe in flight may still land
+	if advances() {
+		t.Fatal("FreshAsOf advances while the end offsets cannot be listed")
+	}
+	blocked.Store(false)
+	if !advances() {
+		t.Fatal("FreshAsOf does not advance again")
+	}
 }

@@ -1,6 +1,8 @@
 package router
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"unsafe"
@@ -24,6 +26,24 @@ func DecodeOrder(b []byte) (domain.Order, error) {
 	}
 	return domain.DecodeOrder(b)
 }
+
+// checkOrderKey requires an orders.v1 record to be keyed by its account_id:
+// otherwise an account's orders spread over partitions, so ACCOUNT
+// throttles admit N× across N routers, duplicates across partitions are
+// missed and the detector's account windows are split. It allocates only
+// for the error.
+func checkOrderKey(key []byte, o *domain.Order) error {
+	if string(key) == o.AccountID {
+		return nil
+	}
+	if key == nil {
+		return fmt.Errorf("%w: record has no key, want the account_id %q", errOrderKey, o.AccountID)
+	}
+	return fmt.Errorf("%w: record key %q is not the account_id %q", errOrderKey, key, o.AccountID)
+}
+
+// errOrderKey is wrapped by every mis-keyed order's error.
+var errOrderKey = errors.New("orders.v1 records must be keyed by their account_id")
 
 // Field bits, to refuse duplicate keys on the fast path.
 const (

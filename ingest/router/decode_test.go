@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -81,6 +82,31 @@ func TestDecodeOrderAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("DecodeOrder allocates %.1f times, want 0", allocs)
+	}
+}
+
+// TestCheckOrderKey: an order passes only when its record key is its
+// account_id, and checking a good key allocates nothing.
+func TestCheckOrderKey(t *testing.T) {
+	b := []byte(decodeCases[0].in)
+	o, err := DecodeOrder(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := []byte(o.AccountID)
+	for _, bad := range [][]byte{nil, {}, []byte(o.AccountID + "x"), []byte("other")} {
+		if err := checkOrderKey(bad, &o); !errors.Is(err, errOrderKey) {
+			t.Errorf("key %q for account %q: %v, want errOrderKey", bad, o.AccountID, err)
+		}
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		o, _ := DecodeOrder(b)
+		if err := checkOrderKey(key, &o); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("decoding and checking the key allocates %.1f times, want 0", allocs)
 	}
 }
 

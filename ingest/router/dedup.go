@@ -8,10 +8,11 @@ import (
 
 // The dedup window remembers, per orders.v1 partition, every order identity
 // (order_id, and whether it is a CANCEL, so a CANCEL that carries the id of
-// the order it cancels is not a duplicate of it) decided within the window.
-// Identities are held as 128-bit hashes so a check allocates nothing; the
-// changelog carries the ids themselves, so a replay in another process (with
-// other hash seeds) rebuilds the same set.
+// the order it cancels is not a duplicate of it) decided within the window,
+// and whether a NEW order was ALLOWed: only a CANCEL of such an order passes
+// a kill or a throttle. Identities are held as 128-bit hashes so a check
+// allocates nothing; the changelog carries the ids themselves, so a replay
+// in another process (with other hash seeds) rebuilds the same set.
 
 // dedupKey is the 128-bit hash of an order identity.
 type dedupKey [2]uint64
@@ -21,24 +22,52 @@ type hasher struct{ a, b maphash.Seed }
 
 func newHasher() hasher { return hasher{maphash.MakeSeed(), maphash.MakeSeed()} }
 
+// cancelBit tells a CANCEL's identity from its order's.
+const cancelBit = 0x9e3779b97f4a7c15
+
 func (h hasher) key(id string, cancel bool) dedupKey {
 	k := dedupKey{maphash.String(h.a, id), maphash.String(h.b, id)}
 	if cancel {
-		k[1] ^= 0x9e3779b97f4a7c15
+		k[1] ^= cancelBit
 	}
 	return k
 }
 
+// cancelled is the identity of the NEW order a CANCEL's identity k cancels.
+func cancelled(k dedupKey) dedupKey {
+	k[1] ^= cancelBit
+	return k
+}
+
+// stamp is when an identity was first seen (Unix ms), shifted left by one,
+// with the low bit set when it is a NEW order that was ALLOWed. One int64
+// keeps a slot at 24 bytes.
+type stamp int64
+
+func newStamp(ms int64, allowed bool) stamp {
+	s := stamp(ms << 1)
+	if allowed {
+		s |= 1
+	}
+	return s
+}
+
+// ms is the Unix ms the identity was first seen.
+func (s stamp) ms() int64 { return int64(s >> 1) }
+
+// allowed reports a NEW order that was ALLOWed.
+func (s stamp) allowed() bool { return s&1 != 0 }
+
 type dedupItem struct {
 	key  dedupKey
-	seen int64 // Unix ms
+	seen stamp
 }
 
 // dedupSlot is a slot of the open-addressing set; the zero key marks an
 // empty slot (hash keys are never zero, see fixKey).
 type dedupSlot struct {
 	key  dedupKey
-	seen int64
+	seen stamp
 }
 
 // dedupStore is one partition's window: an open-addressing hash set
@@ -101,31 +130,51 @@ func (s *dedupStore) touch(keys []dedupKey) {
 func (s *dedupStore) has(k dedupKey, cutoff int64) bool {
 	k = fixKey(k)
 	i, ok := s.find(k)
-	return ok && s.slots[i].seen >= cutoff
+	return ok && s.slots[i].seen.ms() >= cutoff
+}
+
+// allowedNew reports whether k, a NEW order's identity, was ALLOWed at or
+// after cutoff (Unix ms).
+func (s *dedupStore) allowedNew(k dedupKey, cutoff int64) bool {
+	k = fixKey(k)
+	i, ok := s.find(k)
+	return ok && s.slots[i].seen.ms() >= cutoff && s.slots[i].seen.allowed()
+}
+
+// dedupPos is where check found an identity's place; record fills it.
+type dedupPos struct {
+	key     dedupKey
+	i       int
+	present bool
 }
 
 // check reports whether k was seen at or after cutoff and, when it was not,
-// records it as seen at ms.
-func (s *dedupStore) check(k dedupKey, ms, cutoff int64) (duplicate bool) {
+// where to record it. Nothing may be recorded between check and record.
+func (s *dedupStore) check(k dedupKey, cutoff int64) (pos dedupPos, duplicate bool) {
 	k = fixKey(k)
 	i, ok := s.find(k)
-	if ok && s.slots[i].seen >= cutoff {
-		return true
+	if ok && s.slots[i].seen.ms() >= cutoff {
+		return dedupPos{}, true
 	}
-	s.put(i, ok, k, ms)
-	return false
+	return dedupPos{k, i, ok}, false
 }
 
-// add records k as seen at ms.
-func (s *dedupStore) add(k dedupKey, ms int64) {
+// record records the identity check placed at pos as seen at ms, and
+// whether it was ALLOWed as a NEW order.
+func (s *dedupStore) record(pos dedupPos, ms int64, allowed bool) {
+	s.put(pos.i, pos.present, pos.key, newStamp(ms, allowed))
+}
+
+// add records k as seen at ms, and whether it was ALLOWed as a NEW order.
+func (s *dedupStore) add(k dedupKey, ms int64, allowed bool) {
 	k = fixKey(k)
 	i, ok := s.find(k)
-	s.put(i, ok, k, ms)
+	s.put(i, ok, k, newStamp(ms, allowed))
 }
 
-func (s *dedupStore) put(i int, present bool, k dedupKey, ms int64) {
-	s.slots[i] = dedupSlot{k, ms}
-	s.queue = append(s.queue, dedupItem{k, ms})
+func (s *dedupStore) put(i int, present bool, k dedupKey, seen stamp) {
+	s.slots[i] = dedupSlot{k, seen}
+	s.queue = append(s.queue, dedupItem{k, seen})
 	if present {
 		return
 	}
@@ -163,10 +212,10 @@ func (s *dedupStore) grow() {
 	move()
 }
 
-// forget removes k if it is still recorded as seen at ms.
-func (s *dedupStore) forget(k dedupKey, ms int64) {
+// forget removes k if it is still recorded with the stamp seen.
+func (s *dedupStore) forget(k dedupKey, seen stamp) {
 	i, ok := s.find(k)
-	if !ok || s.slots[i].seen != ms {
+	if !ok || s.slots[i].seen != seen {
 		return
 	}
 	// Backward-shift deletion: move later members of the probe run into
@@ -185,7 +234,7 @@ func (s *dedupStore) forget(k dedupKey, ms int64) {
 
 // expire forgets identities seen before cutoff and compacts the queue.
 func (s *dedupStore) expire(cutoff int64) {
-	for s.head < len(s.queue) && s.queue[s.head].seen < cutoff {
+	for s.head < len(s.queue) && s.queue[s.head].seen.ms() < cutoff {
 		it := s.queue[s.head]
 		s.forget(it.key, it.seen)
 		s.head++
@@ -214,12 +263,17 @@ func (s *dedupStore) rollback() {
 func (s *dedupStore) len() int { return s.n }
 
 // Changelog record value: a version byte, the Unix ms the identities were
-// first seen, then per identity a flags byte (1 = CANCEL), a uvarint length
-// and the order_id bytes. One record holds one transaction's identities of
-// one partition.
+// first seen, then per identity a flags byte (changelogCancel,
+// changelogAllowed), a uvarint length and the order_id bytes. One record
+// holds one transaction's identities of one partition. A record written
+// before changelogAllowed existed marks no order as ALLOWed, so a CANCEL
+// of such an order is REJECTed under a kill: fail closed.
 const (
 	changelogVersion  = 1
 	changelogMaxBytes = 256 << 10
+
+	changelogCancel  = 1 // the identity is a CANCEL's
+	changelogAllowed = 2 // a NEW order that was ALLOWed
 )
 
 func beginChangelog(buf []byte, ms int64) []byte {
@@ -227,10 +281,13 @@ func beginChangelog(buf []byte, ms int64) []byte {
 	return binary.AppendVarint(buf, ms)
 }
 
-func appendChangelogID(buf []byte, id string, cancel bool) []byte {
+func appendChangelogID(buf []byte, id string, cancel, allowed bool) []byte {
 	var flags byte
 	if cancel {
-		flags = 1
+		flags |= changelogCancel
+	}
+	if allowed {
+		flags |= changelogAllowed
 	}
 	buf = append(buf, flags)
 	buf = binary.AppendUvarint(buf, uint64(len(id)))
@@ -240,7 +297,7 @@ func appendChangelogID(buf []byte, id string, cancel bool) []byte {
 var errChangelog = errors.New("malformed dedup changelog record")
 
 // readChangelog calls fn for every identity of a changelog record value.
-func readChangelog(b []byte, fn func(ms int64, id []byte, cancel bool)) error {
+func readChangelog(b []byte, fn func(ms int64, id []byte, cancel, allowed bool)) error {
 	if len(b) < 1 || b[0] != changelogVersion {
 		return errChangelog
 	}
@@ -252,11 +309,11 @@ func readChangelog(b []byte, fn func(ms int64, id []byte, cancel bool)) error {
 	for len(b) > 0 {
 		flags := b[0]
 		l, n := binary.Uvarint(b[1:])
-		if n <= 0 || flags > 1 || l > uint64(len(b)-1-n) {
+		if n <= 0 || flags&^(changelogCancel|changelogAllowed) != 0 || l > uint64(len(b)-1-n) {
 			return errChangelog
 		}
 		b = b[1+n:]
-		fn(ms, b[:l], flags == 1)
+		fn(ms, b[:l], flags&changelogCancel != 0, flags&changelogAllowed != 0)
 		b = b[l:]
 	}
 	return nil

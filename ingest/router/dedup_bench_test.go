@@ -31,9 +31,11 @@ func BenchmarkDedupWindow(b *testing.B) {
 						s.touch(chunk)
 					}
 					for _, k := range chunk {
-						if s.check(k, 1, 0) {
+						pos, dup := s.check(k, 0)
+						if dup {
 							b.Fatal("fresh identity reported as a duplicate")
 						}
+						s.record(pos, 1, true)
 					}
 				}
 			}

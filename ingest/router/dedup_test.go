@@ -12,13 +12,20 @@ func TestDedupStore(t *testing.T) {
 	const window = 1000
 	k := func(id string) dedupKey { return h.key(id, false) }
 
-	s.add(k("a"), 100)
-	s.add(k("b"), 500)
+	s.add(k("a"), 100, true)
+	s.add(k("b"), 500, false)
 	if !s.has(k("a"), 100-window) || !s.has(k("b"), 0) {
 		t.Fatal("fresh identities not found")
 	}
 	if s.has(h.key("a", true), 0) {
 		t.Error("a CANCEL shares the identity of its NEW")
+	}
+	// Which NEW orders were ALLOWed: what a CANCEL of them may pass.
+	if !s.allowedNew(cancelled(h.key("a", true)), 0) || s.allowedNew(k("b"), 0) || s.allowedNew(k("zzz"), 0) {
+		t.Error("allowedNew does not tell the ALLOWed order a from b (not ALLOWed) and an unknown one")
+	}
+	if s.allowedNew(k("a"), 101) {
+		t.Error("an ALLOWed order older than the window still lets its CANCEL pass")
 	}
 	// At 1200 the window starts at 200: "a" is out, even before expire.
 	if s.has(k("a"), 1200-window) {
@@ -31,15 +38,15 @@ func TestDedupStore(t *testing.T) {
 
 	// Rollback forgets what an aborted transaction added, nothing else.
 	s.begin()
-	s.add(k("c"), 1300)
-	s.add(k("d"), 1300)
+	s.add(k("c"), 1300, false)
+	s.add(k("d"), 1300, true)
 	s.rollback()
 	if s.has(k("c"), 0) || s.has(k("d"), 0) || !s.has(k("b"), 0) || s.len() != 1 {
 		t.Errorf("rollback: c=%v d=%v b=%v len=%d", s.has(k("c"), 0), s.has(k("d"), 0), s.has(k("b"), 0), s.len())
 	}
 	// Expiry keeps the queue compact.
 	for i := range 10_000 {
-		s.add(k(fmt.Sprint(i)), int64(2000+i))
+		s.add(k(fmt.Sprint(i)), int64(2000+i), i%2 == 0)
 		s.expire(int64(2000 + i - 10))
 	}
 	if s.len() > 12 || len(s.queue) > 64 {
@@ -49,20 +56,21 @@ func TestDedupStore(t *testing.T) {
 
 func TestChangelogRoundTrip(t *testing.T) {
 	type id struct {
-		s      string
-		cancel bool
+		s       string
+		cancel  bool
+		allowed bool
 	}
-	ids := []id{{"o1", false}, {"o1", true}, {"", false}, {string(make([]byte, 300)), false}, {"ü", true}}
+	ids := []id{{"o1", false, true}, {"o1", true, false}, {"", false, false}, {string(make([]byte, 300)), false, true}, {"ü", true, false}}
 	b := beginChangelog(nil, 1_700_000_000_123)
 	for _, x := range ids {
-		b = appendChangelogID(b, x.s, x.cancel)
+		b = appendChangelogID(b, x.s, x.cancel, x.allowed)
 	}
 	var got []id
-	err := readChangelog(b, func(ms int64, raw []byte, cancel bool) {
+	err := readChangelog(b, func(ms int64, raw []byte, cancel, allowed bool) {
 		if ms != 1_700_000_000_123 {
 			t.Errorf("ms = %d", ms)
 		}
-		got = append(got, id{string(raw), cancel})
+		got = append(got, id{string(raw), cancel, allowed})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -70,18 +78,19 @@ func TestChangelogRoundTrip(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(ids) {
 		t.Errorf("read %v, want %v", got, ids)
 	}
-	for _, bad := range [][]byte{nil, {9}, {1}, {1, 2, 3}, {1, 2, 0, 5, 'a'}} {
-		if readChangelog(bad, func(int64, []byte, bool) {}) == nil {
+	for _, bad := range [][]byte{nil, {9}, {1}, {1, 2, 3}, {1, 2, 0, 5, 'a'}, {1, 2, 4, 1, 'a'}} {
+		if readChangelog(bad, func(int64, []byte, bool, bool) {}) == nil {
 			t.Errorf("readChangelog(%v) accepted a malformed record", bad)
 		}
 	}
 }
 
 func FuzzReadChangelog(f *testing.F) {
-	f.Add(appendChangelogID(beginChangelog(nil, 5), "x", true))
+	f.Add(appendChangelogID(beginChangelog(nil, 5), "x", true, false))
+	f.Add(appendChangelogID(beginChangelog(nil, 5), "x", false, true))
 	f.Add([]byte{1, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = readChangelog(b, func(_ int64, id []byte, _ bool) {
+		_ = readChangelog(b, func(_ int64, id []byte, _, _ bool) {
 			if len(id) > len(b) {
 				t.Fatal("id longer than the record")
 			}
@@ -95,11 +104,15 @@ func FuzzReadChangelog(f *testing.F) {
 func TestDedupStoreAgainstMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 9))
 	s := newDedupStore()
-	ref := map[dedupKey]int64{}
+	type seen struct {
+		ms      int64
+		allowed bool
+	}
+	ref := map[dedupKey]seen{}
 	type ins struct {
 		k    dedupKey
 		ms   int64
-		prev int64
+		prev seen
 		had  bool
 	}
 	var txn []ins
@@ -112,12 +125,15 @@ func TestDedupStoreAgainstMap(t *testing.T) {
 			k := key()
 			cutoff := now - window
 			prev, had := ref[k]
-			wantDup := had && prev >= cutoff
-			if got := s.check(k, now, cutoff); got != wantDup {
+			wantDup := had && prev.ms >= cutoff
+			pos, got := s.check(k, cutoff)
+			if got != wantDup {
 				t.Fatalf("step %d: check(%v) = %v, want %v", step, k, got, wantDup)
 			}
 			if !wantDup {
-				ref[k] = now
+				allowed := step%3 == 0
+				s.record(pos, now, allowed)
+				ref[k] = seen{now, allowed}
 				txn = append(txn, ins{k, now, prev, had})
 			}
 		case op < 80:
@@ -126,7 +142,7 @@ func TestDedupStoreAgainstMap(t *testing.T) {
 			cutoff := now - window
 			s.expire(cutoff)
 			for k, v := range ref {
-				if v < cutoff {
+				if v.ms < cutoff {
 					delete(ref, k)
 				}
 			}
@@ -142,13 +158,16 @@ func TestDedupStoreAgainstMap(t *testing.T) {
 		default:
 			k := key()
 			prev, had := ref[k]
-			if got := s.has(k, now-window); got != (had && prev >= now-window) {
+			if got := s.has(k, now-window); got != (had && prev.ms >= now-window) {
 				t.Fatalf("step %d: has(%v) = %v", step, k, got)
+			}
+			if got := s.allowedNew(k, now-window); got != (had && prev.ms >= now-window && prev.allowed) {
+				t.Fatalf("step %d: allowedNew(%v) = %v", step, k, got)
 			}
 		}
 		if step%10_000 == 0 {
 			for k, v := range ref {
-				if !s.has(k, v) {
+				if !s.has(k, v.ms) || s.allowedNew(k, v.ms) != v.allowed {
 					t.Fatalf("step %d: %v missing", step, k)
 				}
 			}

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/killstate"
 )
 
 // decisionKinds indexes the per-batch decision counts.
@@ -39,12 +41,12 @@ type metrics struct {
 	commits     prometheus.Counter
 	aborts      prometheus.Counter
 	dlq         prometheus.Counter
-	ready       prometheus.Gauge
+	ready       prometheus.GaugeFunc
 	dedupIDs    prometheus.Gauge
 	all         []prometheus.Collector
 }
 
-func newMetrics(reg prometheus.Registerer, t *Table) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, ready func() bool) (*metrics, error) {
 	m := &metrics{}
 	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "riskgate_router_decisions_total",
@@ -75,9 +77,14 @@ func newMetrics(reg prometheus.Registerer, t *Table) (*metrics, error) {
 		Name: "riskgate_router_dlq_records_total",
 		Help: "Records sent to orders.dlq.v1 because they did not decode or validate.",
 	})
-	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
+	m.ready = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "riskgate_router_ready",
-		Help: "1 once the kill state is bootstrapped and orders are being routed.",
+		Help: "1 while the kill state is bootstrapped and current and orders are being routed.",
+	}, func() float64 {
+		if ready() {
+			return 1
+		}
+		return 0
 	})
 	m.dedupIDs = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "riskgate_router_dedup_ids",
@@ -91,8 +98,25 @@ func newMetrics(reg prometheus.Registerer, t *Table) (*metrics, error) {
 		Name: "riskgate_router_state_stale_total",
 		Help: "State records ignored because their version was not newer than the one held.",
 	}, func() float64 { return float64(t.Stale()) })
+	undecodable := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "riskgate_router_state_undecodable_total",
+		Help: "State records that could not be decoded; the scope each one's key names is held KILLED until a newer decodable record.",
+	}, func() float64 { return float64(f.Undecodable()) })
+	failedClosed := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "riskgate_router_state_failed_closed_scopes",
+		Help: "Scopes held KILLED because their latest state record could not be decoded.",
+	}, func() float64 { return float64(len(t.FailedClosed())) })
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "riskgate_router_state_age_seconds",
+		Help: "Time since the router last confirmed it had read every record of killswitch.state.v1; past the bound it stops routing.",
+	}, func() float64 {
+		if at := f.FreshAsOf(); !at.IsZero() {
+			return time.Since(at).Seconds()
+		}
+		return 0
+	})
 	m.all = []prometheus.Collector{decisions, m.decisionSec, m.bootstrap, m.lag, m.commits, m.aborts,
-		m.dlq, m.ready, m.dedupIDs, scopes, stale}
+		m.dlq, m.ready, m.dedupIDs, scopes, stale, undecodable, failedClosed, age}
 	if reg == nil {
 		return m, nil
 	}

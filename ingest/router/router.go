@@ -34,6 +34,7 @@ const (
 	DefaultDedupWindow        = time.Hour
 	DefaultMaxBatch           = 10000
 	DefaultTransactionTimeout = 10 * time.Second
+	DefaultMaxStateAge        = 30 * time.Second
 )
 
 // Config configures a Router. Only Kafka is required.
@@ -78,6 +79,13 @@ type Config struct {
 	// Clock drives the dedup window and the throttles' token buckets.
 	// Default time.Now.
 	Clock func() time.Time
+	// MaxStateAge bounds how old the kill state may be: when the router
+	// cannot confirm for longer than this that it has read every record of
+	// killswitch.state.v1 (the topic cannot be read, or its end offsets
+	// cannot be listed), it stops routing and is not ready, until it can.
+	// Default 30s. The state topic is probed every MaxStateAge/4, at most
+	// every second.
+	MaxStateAge time.Duration
 }
 
 // Router decides orders. Build it with New and run it with Run.
@@ -103,6 +111,7 @@ type Router struct {
 	keys      [chunkSize]dedupKey // dedup identities of the chunk in flight
 	owned     map[int32]struct{}  // orders.v1 partitions assigned to this instance
 	nparts    int                 // partitions of orders.v1
+	clParts   int32               // partitions of the dedup changelog
 	em        *emitter
 	clArena   []byte // changelog record values of the batch in flight
 	changelog [][]byte
@@ -143,6 +152,9 @@ func New(cfg Config) (*Router, error) {
 	if cfg.TransactionTimeout <= 0 {
 		cfg.TransactionTimeout = DefaultTransactionTimeout
 	}
+	if cfg.MaxStateAge <= 0 {
+		cfg.MaxStateAge = DefaultMaxStateAge
+	}
 	realClock := cfg.Clock == nil
 	if realClock {
 		cfg.Clock = time.Now
@@ -168,18 +180,19 @@ func New(cfg Config) (*Router, error) {
 		r.txnID = cfg.Group + "-" + domain.NewID()
 	}
 	r.promise = r.onProduced
-	m, err := newMetrics(cfg.Registerer, r.table)
+	r.follower = killstate.NewFollower(cfg.Kafka, r.table, r.log,
+		killstate.ProbeEvery(min(cfg.MaxStateAge/4, time.Second)))
+	m, err := newMetrics(cfg.Registerer, r.table, r.follower, r.Ready)
 	if err != nil {
 		return nil, err
 	}
 	r.m = m
-	r.follower = killstate.NewFollower(cfg.Kafka, r.table, r.log)
 	return r, nil
 }
 
-// Ready reports whether the kill state is bootstrapped to the high watermark
-// and orders are being routed.
-func (r *Router) Ready() bool { return r.ready.Load() }
+// Ready reports whether the kill state is bootstrapped to the high
+// watermark, no older than Config.MaxStateAge, and orders are being routed.
+func (r *Router) Ready() bool { return r.ready.Load() && r.stateAge() <= r.cfg.MaxStateAge }
 
 // Table is the router's kill-state table.
 func (r *Router) Table() *Table { return r.table }
@@ -209,11 +222,8 @@ func (r *Router) Run(ctx context.Context) error {
 	r.changelog = make([][]byte, n)
 	r.clDirty = make([]bool, n)
 	r.nparts = int(n)
+	r.clParts = n
 
-	defer func() {
-		r.ready.Store(false)
-		r.m.ready.Set(0)
-	}()
 	backoff := 250 * time.Millisecond
 	for {
 		err := r.runSession(ctx)
@@ -224,6 +234,17 @@ func (r *Router) Run(ctx context.Context) error {
 		var fatal fatalError
 		if errors.As(err, &fatal) {
 			return fatal.error
+		}
+		if errors.Is(err, errStateStale) {
+			// Fail closed: out of the group, so instances that can read
+			// the state take the partitions; back once this one can.
+			r.log.Error("routing stopped: the kill state is too old; resuming once "+domain.TopicState+" is read again", "err", err)
+			if !r.waitState(ctx) {
+				return nil
+			}
+			r.log.Info("kill state current again; routing resumes")
+			backoff = 250 * time.Millisecond
+			continue
 		}
 		r.log.Error("routing session failed; starting a new one", "err", err, "retry_in", backoff)
 		select {
@@ -350,6 +371,7 @@ func (r *Router) runSession(ctx context.Context) error {
 	}
 	r.em = newEmitter(ctx, r, sess)
 	defer func() {
+		r.ready.Store(false)
 		r.em.close()
 		// Close leaves the group, which waits for a rebalance that a poll
 		// may still block (a transaction ended by an error or by ctx).
@@ -361,7 +383,6 @@ func (r *Router) runSession(ctx context.Context) error {
 		r.evMu.Unlock()
 	}()
 	r.ready.Store(true)
-	r.m.ready.Set(1)
 	r.log.Info("routing orders", "group", r.cfg.Group, "transactional_id", r.txnID,
 		"scopes", r.table.Len(), "bootstrap", r.follower.BootstrapDuration().Round(time.Millisecond))
 
@@ -383,6 +404,12 @@ func (r *Router) runSession(ctx context.Context) error {
 		if fetches.NumRecords() == 0 {
 			sess.AllowRebalance()
 			continue
+		}
+		if err := r.checkState(); err != nil {
+			// Nothing of this poll is decided: a later session reads it
+			// again from the committed offsets.
+			sess.AllowRebalance()
+			return err
 		}
 		if err := r.transact(ctx, sess, fetches); err != nil {
 			return err
@@ -455,6 +482,9 @@ func removeAll(s, drop []int32) []int32 {
 }
 
 func (r *Router) replay(ctx context.Context, parts []int32) error {
+	if err := r.coverChangelog(ctx, parts); err != nil {
+		return err
+	}
 	start := time.Now()
 	stores, err := replayChangelog(ctx, r.cfg.Kafka, r.cfg.DedupTopic, parts, r.hash, r.cfg.Clock().Add(-r.cfg.DedupWindow).UnixMilli())
 	if err != nil {
@@ -607,6 +637,9 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 		it.in = in
 		it.o, it.err = DecodeOrder(in.Value)
 		if it.err == nil {
+			it.err = checkOrderKey(in.Key, &it.o)
+		}
+		if it.err == nil {
 			keys[i] = r.hash.key(it.o.OrderID, it.o.Type == domain.OrderCancel)
 		}
 		end := time.Since(base)
@@ -629,11 +662,17 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 			continue
 		}
 		o := &it.o
-		if store.check(keys[i], it.ts, cutoff) {
+		cancel := o.Type == domain.OrderCancel
+		if pos, dup := store.check(keys[i], cutoff); dup {
 			it.v = Verdict{Decision: domain.DecisionDuplicate, Reason: ReasonDuplicate}
 		} else {
-			it.v = r.table.Decide(o, now.UnixNano())
-			r.appendChangelog(ctx, sess, it.in.Partition, it.ts, o.OrderID, o.Type == domain.OrderCancel)
+			// A second probe for CANCELs only, into a slot a CANCEL's order
+			// recently filled.
+			cancelsAllowed := cancel && store.allowedNew(cancelled(keys[i]), cutoff)
+			it.v = r.table.Decide(o, now.UnixNano(), cancelsAllowed)
+			allowed := !cancel && it.v.Decision == domain.DecisionAllow
+			store.record(pos, it.ts, allowed)
+			r.appendChangelog(ctx, sess, it.in.Partition, it.ts, o.OrderID, cancel, allowed)
 		}
 		end := time.Since(base)
 		it.took, t = it.took+int64(end-t), end
@@ -645,7 +684,7 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 
 // appendChangelog adds an identity to its partition's changelog record,
 // producing the record early when it grows large.
-func (r *Router) appendChangelog(ctx context.Context, sess *kgo.GroupTransactSession, p int32, ms int64, id string, cancel bool) {
+func (r *Router) appendChangelog(ctx context.Context, sess *kgo.GroupTransactSession, p int32, ms int64, id string, cancel, allowed bool) {
 	for int(p) >= len(r.changelog) {
 		r.changelog = append(r.changelog, nil)
 		r.clDirty = append(r.clDirty, false)
@@ -654,7 +693,7 @@ func (r *Router) appendChangelog(ctx context.Context, sess *kgo.GroupTransactSes
 		r.changelog[p] = beginChangelog(r.changelog[p][:0], ms)
 		r.clDirty[p] = true
 	}
-	r.changelog[p] = appendChangelogID(r.changelog[p], id, cancel)
+	r.changelog[p] = appendChangelogID(r.changelog[p], id, cancel, allowed)
 	if len(r.changelog[p]) >= changelogMaxBytes {
 		r.produceChangelog(ctx, sess, p, time.Now())
 	}

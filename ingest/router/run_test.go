@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/riskgate/riskgate/domain"
 )
 
 // TestRunReturnsASetupError: when the router cannot go on (here a dedup
-// changelog partitioned unlike orders.v1), Run returns the error while its
-// caller's context is still live, instead of waiting for goroutines that
-// only stop when that context ends.
+// changelog with more partitions than orders.v1, which no growth of
+// orders.v1 explains), Run returns the error while its caller's context is
+// still live, instead of waiting for goroutines that only stop when that
+// context ends.
 func TestRunReturnsASetupError(t *testing.T) {
 	kc := newCluster(t)
 	cl, err := kc.NewClient()
@@ -21,7 +24,7 @@ func TestRunReturnsASetupError(t *testing.T) {
 	}
 	defer cl.Close()
 	const topic = "router.dedup.misfit.v1"
-	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, -1, nil, topic); err != nil {
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), 5, -1, nil, topic); err != nil {
 		t.Fatal(err)
 	}
 	r, err := New(Config{Kafka: kc, Log: quietLog(), DedupTopic: topic})
@@ -37,5 +40,44 @@ func TestRunReturnsASetupError(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not return its setup error")
+	}
+}
+
+// TestRunRefusesAStateTopicThatIsNotCompacted: a router must not bootstrap
+// from a state topic that forgets kills after its retention.
+func TestRunRefusesAStateTopicThatIsNotCompacted(t *testing.T) {
+	kc := newCluster(t)
+	cl, err := kc.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	del := "delete"
+	resp, err := kadm.NewClient(cl).AlterTopicConfigs(context.Background(),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: &del}}, domain.TopicState)
+	if err == nil {
+		var r kadm.AlterConfigsResponse
+		if r, err = resp.On(domain.TopicState, nil); err == nil {
+			err = r.Err
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Kafka: kc, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { done <- r.Run(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "cleanup.policy") {
+			t.Fatalf("Run returned %v, want a refusal naming cleanup.policy", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not refuse a state topic with the delete policy")
 	}
 }

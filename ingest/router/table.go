@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,9 +52,19 @@ type Table struct {
 	n      int
 	clock  func() time.Time
 	stale  int64
+	// bad holds the scopes failed closed (FailClosed) until a newer
+	// decodable record or a tombstone arrives, by scope.
+	bad map[domain.Scope]string
 	// share scales the buckets of throttles whose flow spreads over
 	// partitions (GLOBAL, SYMBOL, STRATEGY); 1 until SetPartitionShare.
 	share float64
+}
+
+// failedClosed is a scope held KILLED because its latest state record could
+// not be decoded.
+type failedClosed struct {
+	scope domain.Scope
+	why   string
 }
 
 // entry is one scope's state. It is small (ACTIVE scopes are most of a
@@ -76,9 +87,11 @@ type hotEntry struct {
 type hotState struct {
 	corrID string
 	// reason is the audit reason of a DROP or THROTTLE this scope decides;
-	// passReason that of an ALLOW through this scope's throttle.
-	reason     string
-	passReason string
+	// passReason that of an ALLOW through this scope's throttle;
+	// cancelReason that of the REJECT of a CANCEL that may not pass.
+	reason       string
+	passReason   string
+	cancelReason string
 	// Token bucket of a THROTTLED scope: rate tokens per second, burst one
 	// second of rate (at least one token), refilled lazily at decision time.
 	// With split, the scope's flow spreads over partitions, and rate and
@@ -96,7 +109,7 @@ func NewTable(clock func() time.Time) *Table {
 	if clock == nil {
 		clock = time.Now
 	}
-	t := &Table{clock: clock, share: 1}
+	t := &Table{clock: clock, share: 1, bad: make(map[domain.Scope]string)}
 	for i := range t.byType {
 		t.byType[i] = make(map[string]entry)
 		t.hot[i] = make(map[string]*entry)
@@ -199,6 +212,38 @@ func (t *Table) ApplyStateRecord(b []byte) bool {
 	return true
 }
 
+// FailClosed holds scope KILLED, with why as the reason, until a decodable
+// record newer than the one it held, or a tombstone, arrives: its latest
+// state record could not be decoded, and a kill that record may have
+// carried must hold (killstate.FailClosedSink).
+func (t *Table) FailClosed(scope domain.Scope, why string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	typ, id, global, ok := t.slot(scope)
+	if !ok {
+		return
+	}
+	var version int64
+	if cur, had := t.get(typ, id, global); had {
+		version = cur.version
+	}
+	t.store(scope, domain.StatusKilled, 0, version, "", why, false)
+	t.bad[scope] = why
+}
+
+// FailedClosed lists the scopes held KILLED by FailClosed, with why, by
+// scope.
+func (t *Table) FailedClosed() []failedClosed {
+	t.mu.Lock()
+	out := make([]failedClosed, 0, len(t.bad))
+	for s, why := range t.bad {
+		out = append(out, failedClosed{s, why})
+	}
+	t.mu.Unlock()
+	slices.SortFunc(out, func(a, b failedClosed) int { return strings.Compare(string(a.scope), string(b.scope)) })
+	return out
+}
+
 // apply is ApplyState under t.mu. With borrowed, the strings alias a record
 // and are copied before the table keeps them.
 func (t *Table) apply(scope domain.Scope, status domain.Status, rate float64, version int64, corrID, why string, borrowed bool) {
@@ -211,6 +256,16 @@ func (t *Table) apply(scope domain.Scope, status domain.Status, rate float64, ve
 		t.stale++
 		return
 	}
+	if len(t.bad) > 0 {
+		delete(t.bad, scope)
+	}
+	t.store(scope, status, rate, version, corrID, why, borrowed)
+}
+
+// store sets scope's entry, whatever the version held, under t.mu.
+func (t *Table) store(scope domain.Scope, status domain.Status, rate float64, version int64, corrID, why string, borrowed bool) {
+	typ, id, global, _ := t.slot(scope)
+	cur, had := t.get(typ, id, global)
 	if had {
 		scope = cur.scope // already owned
 	} else if borrowed {
@@ -229,6 +284,8 @@ func (t *Table) apply(scope domain.Scope, status domain.Status, rate float64, ve
 		// a decision touches adjacent memory.
 		he = &hotEntry{hotState: hotState{corrID: corrID}}
 		h := &he.hotState
+		h.cancelReason = "CANCEL of an order_id not ALLOWed as a NEW order within the dedup window, under " +
+			string(scope) + " " + string(e.status)
 		if e.status == domain.StatusKilled {
 			h.reason = reasonText(scope, "KILLED", why)
 		} else {
@@ -300,6 +357,7 @@ func (t *Table) DeleteState(s domain.Scope) {
 	if !ok {
 		return
 	}
+	delete(t.bad, s)
 	if global {
 		if t.global != nil {
 			t.global = nil
@@ -347,15 +405,16 @@ func (t *Table) Lookup(s domain.Scope) (status domain.Status, version int64, ok 
 // Verdict is the outcome of deciding one order against the table.
 type Verdict struct {
 	Decision domain.Decision
-	// Status is the status of the deciding scope for a DROP or THROTTLE,
-	// else ACTIVE.
+	// Status is the status of the deciding scope for a DROP, a THROTTLE or
+	// the REJECT of a CANCEL, else ACTIVE.
 	Status domain.Status
-	// Scope is the scope that decided a DROP or THROTTLE, or whose throttle
-	// an ALLOW passed; empty otherwise.
+	// Scope is the scope that decided a DROP, a THROTTLE or the REJECT of a
+	// CANCEL, or whose throttle an ALLOW passed; empty otherwise.
 	Scope domain.Scope
 	// Reason says why, for the audit.
 	Reason string
-	// CorrID is the corr_id of the kill or throttle behind a DROP or THROTTLE.
+	// CorrID is the corr_id of the kill or throttle behind a DROP, a
+	// THROTTLE or the REJECT of a CANCEL.
 	CorrID string
 	// Version is the state version of Scope.
 	Version int64
@@ -368,17 +427,24 @@ type Verdict struct {
 // Audit reasons that do not depend on a scope.
 const (
 	ReasonNoKill    = "no matching kill"
-	ReasonCancel    = "CANCEL is never blocked"
+	ReasonCancel    = "CANCEL of an order ALLOWed within the dedup window is never blocked"
 	ReasonDuplicate = "order_id already seen within the dedup window"
 )
 
-// Decide returns the verdict for o at time now (UnixNano): a CANCEL is
-// ALLOWed; else the most general KILLED scope DROPs it; else each matching
-// THROTTLED scope must have a token (all are then taken) or the most general
-// one without a token THROTTLEs it; else ALLOW. The buckets of GLOBAL,
-// SYMBOL and STRATEGY throttles run at the table's partition share of their
-// rate (see Table). Decide does not allocate.
-func (t *Table) Decide(o *domain.Order, now int64) Verdict {
+// Decide returns the verdict for o at time now (UnixNano). A CANCEL whose
+// order_id was ALLOWed as a NEW order within the dedup window (cancelsAllowed,
+// which the caller's dedup window knows; ignored for a NEW order) is
+// ALLOWed: stopping a kill from cancelling open orders is worse than no
+// kill. Any other CANCEL is ALLOWed when no kill or throttle applies (it can
+// cancel nothing this router let out, and harms nothing), else REJECTed by
+// the most general KILLED scope, or THROTTLED one, that applies: it could
+// only be a way through the kill. A NEW order: the most general KILLED scope
+// DROPs it; else each matching THROTTLED scope must have a token (all are
+// then taken) or the most general one without a token THROTTLEs it; else
+// ALLOW. The buckets of GLOBAL, SYMBOL and STRATEGY throttles run at the
+// table's partition share of their rate (see Table). Decide does not
+// allocate.
+func (t *Table) Decide(o *domain.Order, now int64, cancelsAllowed bool) Verdict {
 	v := Verdict{Decision: domain.DecisionAllow, Status: domain.StatusActive, Reason: ReasonNoKill}
 	t.mu.Lock()
 	var es [4]*entry
@@ -397,7 +463,7 @@ func (t *Table) Decide(o *domain.Order, now int64) Verdict {
 	}
 	if n == 0 {
 		t.mu.Unlock()
-		if o.Type == domain.OrderCancel {
+		if o.Type == domain.OrderCancel && cancelsAllowed {
 			v.Reason = ReasonCancel
 		}
 		return v
@@ -407,8 +473,22 @@ func (t *Table) Decide(o *domain.Order, now int64) Verdict {
 	}
 	v.NMatches = n
 	if o.Type == domain.OrderCancel {
+		if cancelsAllowed {
+			t.mu.Unlock()
+			v.Reason = ReasonCancel
+			return v
+		}
+		// Named like a DROP: the most general killed scope, else the most
+		// general throttled one.
+		e := es[0]
+		for i := 0; i < n; i++ {
+			if es[i].status == domain.StatusKilled {
+				e = es[i]
+				break
+			}
+		}
+		v.set(domain.DecisionReject, e, e.hot.cancelReason)
 		t.mu.Unlock()
-		v.Reason = ReasonCancel
 		return v
 	}
 	for i := 0; i < n; i++ {

@@ -31,6 +31,7 @@ func TestDecidePrecedence(t *testing.T) {
 		name    string
 		states  []domain.State
 		cancel  bool
+		known   bool // the CANCEL's order was ALLOWed within the dedup window
 		noStrat bool
 		want    domain.Decision
 		scope   domain.Scope
@@ -52,8 +53,12 @@ func TestDecidePrecedence(t *testing.T) {
 			states: []domain.State{state(domain.Global, throttled, 1), state(strat, killed, 1)},
 			want:   domain.DecisionDrop, scope: strat, matches: 2},
 		{name: "empty throttle bucket throttles", states: []domain.State{state(sym, throttled, 1)}, want: domain.DecisionThrottle, scope: sym, matches: 1},
-		{name: "cancel passes a kill", states: []domain.State{state(domain.Global, killed, 1), state(acct, killed, 1)}, cancel: true, want: domain.DecisionAllow, matches: 2},
-		{name: "cancel passes a throttle", states: []domain.State{state(sym, throttled, 1)}, cancel: true, want: domain.DecisionAllow, matches: 1},
+		{name: "cancel of an allowed order passes a kill", states: []domain.State{state(domain.Global, killed, 1), state(acct, killed, 1)}, cancel: true, known: true, want: domain.DecisionAllow, matches: 2},
+		{name: "cancel of an allowed order passes a throttle", states: []domain.State{state(sym, throttled, 1)}, cancel: true, known: true, want: domain.DecisionAllow, matches: 1},
+		{name: "other cancel rejected by the most general kill", states: []domain.State{state(acct, killed, 1), state(domain.Global, killed, 1)}, cancel: true, want: domain.DecisionReject, scope: domain.Global, matches: 2},
+		{name: "other cancel rejected by a kill before a throttle", states: []domain.State{state(domain.Global, throttled, 1), state(strat, killed, 1)}, cancel: true, want: domain.DecisionReject, scope: strat, matches: 2},
+		{name: "other cancel rejected by a throttle", states: []domain.State{state(sym, throttled, 1)}, cancel: true, want: domain.DecisionReject, scope: sym, matches: 1},
+		{name: "other cancel passes where nothing applies", states: []domain.State{state("ACCOUNT:B2", killed, 1), state(acct, active, 1)}, cancel: true, want: domain.DecisionAllow},
 		{name: "other account unaffected", states: []domain.State{state("ACCOUNT:B2", killed, 1)}, want: domain.DecisionAllow},
 		{name: "strategy kill does not match an order without strategy", states: []domain.State{state(strat, killed, 1)}, noStrat: true, want: domain.DecisionAllow},
 		{name: "same id, other type, unaffected", states: []domain.State{state("SYMBOL:A1", killed, 1)}, want: domain.DecisionAllow},
@@ -72,11 +77,11 @@ func TestDecidePrecedence(t *testing.T) {
 			if tt.cancel {
 				o.Type = domain.OrderCancel
 			}
-			v := tab.Decide(&o, now.UnixNano())
+			v := tab.Decide(&o, now.UnixNano(), tt.known)
 			if v.Decision != tt.want {
 				t.Fatalf("decision = %s, want %s (reason %q)", v.Decision, tt.want, v.Reason)
 			}
-			if tt.want == domain.DecisionDrop || tt.want == domain.DecisionThrottle {
+			if tt.want == domain.DecisionDrop || tt.want == domain.DecisionThrottle || tt.want == domain.DecisionReject {
 				if v.Scope != tt.scope {
 					t.Errorf("deciding scope = %s, want %s", v.Scope, tt.scope)
 				}
@@ -114,7 +119,7 @@ func TestDecideReasons(t *testing.T) {
 	st.Reason = "order count 150 > 100 in 1m"
 	tab.ApplyState(st)
 	o := order("A1", "AAPL", "")
-	v := tab.Decide(&o, time.Now().UnixNano())
+	v := tab.Decide(&o, time.Now().UnixNano(), false)
 	if want := "ACCOUNT:A1 KILLED: order count 150 > 100 in 1m"; v.Reason != want {
 		t.Errorf("reason = %q, want %q", v.Reason, want)
 	}
@@ -140,7 +145,7 @@ func TestVersionOrdering(t *testing.T) {
 		t.Fatalf("after newer record: %s v%d, want ACTIVE v6", st, v)
 	}
 	o := order("A1", "X", "")
-	if d := tab.Decide(&o, 1).Decision; d != domain.DecisionAllow {
+	if d := tab.Decide(&o, 1, false).Decision; d != domain.DecisionAllow {
 		t.Errorf("decision after unkill = %s, want ALLOW", d)
 	}
 }
@@ -155,12 +160,12 @@ func TestTombstone(t *testing.T) {
 	}
 	o := order("A1", "X", "S")
 	for _, s := range []domain.Scope{domain.Global, "ACCOUNT:A1", "SYMBOL:X", "STRATEGY:S"} {
-		if d := tab.Decide(&o, 1).Decision; d != domain.DecisionDrop {
+		if d := tab.Decide(&o, 1, false).Decision; d != domain.DecisionDrop {
 			t.Fatalf("before tombstone of %s: %s, want DROP", s, d)
 		}
 		tab.DeleteState(s)
 	}
-	if d := tab.Decide(&o, 1).Decision; d != domain.DecisionAllow {
+	if d := tab.Decide(&o, 1, false).Decision; d != domain.DecisionAllow {
 		t.Errorf("after tombstones: %s, want ALLOW", d)
 	}
 	if tab.Len() != 0 {
@@ -169,7 +174,7 @@ func TestTombstone(t *testing.T) {
 	tab.DeleteState("ACCOUNT:never") // unknown scope: no-op
 	// A scope re-created after its tombstone starts over, whatever version.
 	tab.ApplyState(state("ACCOUNT:A1", domain.StatusKilled, 1))
-	if d := tab.Decide(&o, 1).Decision; d != domain.DecisionDrop {
+	if d := tab.Decide(&o, 1, false).Decision; d != domain.DecisionDrop {
 		t.Errorf("after re-creation: %s, want DROP", d)
 	}
 }
@@ -203,7 +208,7 @@ func TestThrottleAccuracy(t *testing.T) {
 			step := time.Second / time.Duration(tt.offered)
 			for i := range n {
 				now := start.Add(time.Duration(i) * step)
-				switch v := tab.Decide(&o, now.UnixNano()); v.Decision {
+				switch v := tab.Decide(&o, now.UnixNano(), false); v.Decision {
 				case domain.DecisionAllow:
 					allowed++
 				case domain.DecisionThrottle:
@@ -225,7 +230,7 @@ func TestThrottleBurstAndRateChange(t *testing.T) {
 	o := order("A1", "X", "")
 	decideN := func(at time.Time, n int) (allowed int) {
 		for range n {
-			if tab.Decide(&o, at.UnixNano()).Decision == domain.DecisionAllow {
+			if tab.Decide(&o, at.UnixNano(), false).Decision == domain.DecisionAllow {
 				allowed++
 			}
 		}
@@ -263,11 +268,11 @@ func TestThrottleNeedsEveryBucket(t *testing.T) {
 	tab.ApplyState(acct)
 	now = now.Add(10 * time.Second) // both buckets full: 100 and 1
 	o := order("A1", "X", "")
-	v := tab.Decide(&o, now.UnixNano())
+	v := tab.Decide(&o, now.UnixNano(), false)
 	if v.Decision != domain.DecisionAllow || v.Scope != "ACCOUNT:A1" {
 		t.Fatalf("first order: %s via %s, want ALLOW via ACCOUNT:A1", v.Decision, v.Scope)
 	}
-	v = tab.Decide(&o, now.UnixNano())
+	v = tab.Decide(&o, now.UnixNano(), false)
 	if v.Decision != domain.DecisionThrottle || v.Scope != "ACCOUNT:A1" {
 		t.Fatalf("second order: %s by %s, want THROTTLE by ACCOUNT:A1", v.Decision, v.Scope)
 	}
@@ -275,7 +280,7 @@ func TestThrottleNeedsEveryBucket(t *testing.T) {
 	other := order("B2", "X", "")
 	allowed := 0
 	for range 200 {
-		if tab.Decide(&other, now.UnixNano()).Decision == domain.DecisionAllow {
+		if tab.Decide(&other, now.UnixNano(), false).Decision == domain.DecisionAllow {
 			allowed++
 		}
 	}
@@ -290,7 +295,7 @@ func TestDecideAllocatesNothing(t *testing.T) {
 	now := time.Now().UnixNano()
 	i := 0
 	allocs := testing.AllocsPerRun(1000, func() {
-		_ = tab.Decide(&orders[i%len(orders)], now)
+		_ = tab.Decide(&orders[i%len(orders)], now, false)
 		i++
 	})
 	if allocs != 0 {
@@ -349,7 +354,7 @@ func BenchmarkDecide(b *testing.B) {
 			b.ResetTimer()
 			i := 0
 			for b.Loop() {
-				_ = tab.Decide(&orders[i&4095], now)
+				_ = tab.Decide(&orders[i&4095], now, false)
 				i++
 			}
 		})

@@ -52,7 +52,7 @@ func (g *group) decide(t *testing.T, p int, o *domain.Order, now time.Time) (*in
 	t.Helper()
 	for _, in := range g.instances {
 		if in.owned[p] {
-			return in, in.tab.Decide(o, now.UnixNano()).Decision
+			return in, in.tab.Decide(o, now.UnixNano(), false).Decision
 		}
 	}
 	t.Fatalf("partition %d has no owner", p)
@@ -162,7 +162,7 @@ func TestPartitionShareScalesBurst(t *testing.T) {
 	tab.SetPartitionShare(1, 4)
 	decideN := func(o domain.Order, n int) (allowed int) {
 		for range n {
-			if tab.Decide(&o, now.UnixNano()).Decision == domain.DecisionAllow {
+			if tab.Decide(&o, now.UnixNano(), false).Decision == domain.DecisionAllow {
 				allowed++
 			}
 		}
