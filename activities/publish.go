@@ -34,9 +34,10 @@ type Publication struct {
 // produced in the order the calls are made, and a workflow never has two
 // calls in flight.
 type Publisher struct {
-	cl   *kgo.Client
-	log  *slog.Logger
-	sink killstate.Sink
+	cl      *kgo.Client
+	log     *slog.Logger
+	sink    killstate.Sink
+	metrics *PublishMetrics
 }
 
 // PublisherOpt configures a Publisher.
@@ -49,6 +50,12 @@ type PublisherOpt func(*Publisher)
 // path, so it must be cheap.
 func WithSink(sink killstate.Sink) PublisherOpt {
 	return func(p *Publisher) { p.sink = sink }
+}
+
+// WithMetrics counts publications, failures and publish lag in m.
+// Default: none.
+func WithMetrics(m *PublishMetrics) PublisherOpt {
+	return func(p *Publisher) { p.metrics = m }
 }
 
 // NewPublisher connects a producer tuned for latency: no linger, acks from
@@ -99,15 +106,26 @@ func (p *Publisher) publishOne(ctx context.Context, pub Publication) error {
 	}
 	key := []byte(scope)
 	if err := p.cl.ProduceSync(ctx, &kgo.Record{Topic: domain.TopicCommands, Key: key, Value: cmd}).FirstErr(); err != nil {
+		p.failed(pub, domain.TopicCommands)
 		return fmt.Errorf("publish command %s %s for %s: %w", pub.Command.Action, pub.Command.CmdID, scope, err)
 	}
 	if err := p.cl.ProduceSync(ctx, &kgo.Record{Topic: domain.TopicState, Key: key, Value: st}).FirstErr(); err != nil {
+		p.failed(pub, domain.TopicState)
 		return fmt.Errorf("publish state %s v%d for %s: %w", pub.State.Status, pub.State.Version, scope, err)
 	}
 	if p.sink != nil {
 		p.sink.ApplyState(pub.State)
 	}
+	if p.metrics != nil {
+		p.metrics.ok(pub)
+	}
 	p.log.Info("published transition", "scope", scope, "corr_id", pub.State.CorrID,
 		"action", pub.Command.Action, "status", pub.State.Status, "version", pub.State.Version, "cmd_id", pub.Command.CmdID)
 	return nil
+}
+
+func (p *Publisher) failed(pub Publication, topic string) {
+	if p.metrics != nil {
+		p.metrics.failed(pub, topic)
+	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/riskgate/riskgate/index"
 	"github.com/riskgate/riskgate/ingest/killstate"
+	"github.com/riskgate/riskgate/workflows"
 )
 
 // Config is what a Server needs. Temporal (or Control), States and Tokens are
@@ -59,6 +60,10 @@ type Config struct {
 	// CORSOrigins lists the origins allowed cross-origin access. Empty (the
 	// default) sends no CORS headers at all.
 	CORSOrigins []string
+	// MaxCooldown bounds cooldown_seconds of a kill, a throttle and an
+	// extend. Default workflows.DefaultMaxOperatorCooldown (7 days); keep it
+	// no larger than the workers' bound, which rejects what exceeds theirs.
+	MaxCooldown time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -115,6 +120,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxCooldown <= 0 {
+		cfg.MaxCooldown = workflows.DefaultMaxOperatorCooldown
 	}
 	reg := cfg.Registerer
 	if reg == nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"go.temporal.io/sdk/temporal"
@@ -115,6 +116,10 @@ func (s *Server) operate(o op) http.HandlerFunc {
 			s.problem(w, r, http.StatusBadRequest, "Reason too long", fmt.Sprintf("reason is %d bytes; the limit is %d", len(body.Reason), maxReason))
 			return
 		}
+		if err := s.checkCooldown(body.CooldownSeconds); err != nil {
+			s.problem(w, r, http.StatusBadRequest, "Invalid cooldown", err.Error())
+			return
+		}
 		if o.check != nil {
 			if err := o.check(&body); err != nil {
 				s.problem(w, r, http.StatusBadRequest, "Invalid request", err.Error())
@@ -159,12 +164,23 @@ func (s *Server) operate(o op) http.HandlerFunc {
 		s.metrics.actions.WithLabelValues(string(o.action), "ok").Inc()
 		log.Info("operator action applied", "status", st.Status, "version", st.Version, "corr_id", st.CorrID, "reason", req.Reason)
 		code := http.StatusOK
-		if o.action == domain.ActionUnkill && st.Status != domain.StatusActive && len(st.Approvals) > 0 {
-			// Four eyes: the release waits for a second operator.
+		if (o.action == domain.ActionUnkill || o.action == domain.ActionUnpin) && st.Status != domain.StatusActive && len(st.Approvals) > 0 {
+			// Four eyes: the release (or unpin) waits for another operator.
 			code = http.StatusAccepted
 		}
 		s.writeJSON(w, code, st)
 	}
+}
+
+// checkCooldown bounds cooldown_seconds: beyond the maximum it is a mistake,
+// and far beyond it cooldown_seconds × 1000 wraps and would move the
+// cooldown into the past.
+func (s *Server) checkCooldown(secs int64) error {
+	limit := int64(s.cfg.MaxCooldown / time.Second)
+	if secs < 0 || secs > limit {
+		return fmt.Errorf("cooldown_seconds %d is outside 0..%d (the maximum is %s)", secs, limit, s.cfg.MaxCooldown)
+	}
+	return nil
 }
 
 // upstreamProblem writes the problem for a failed upstream call, by status.

@@ -12,7 +12,11 @@
 // scope's published state becomes KILLED and ends with its first state that
 // is not. Scopes are found through the commands issued from one day before
 // the report day (Lookback), so a kill that started the evening before is
-// still reported; a kill older than that which is still in force is not.
+// reported, and through the corr_id of each drop of the day, so a kill
+// older than that which still holds is reported with its start and its
+// drops. (A kill older than the lookback with no command since and no drop
+// during the day dropped nothing that day and is not listed.) An operator
+// action is one row however often its publish was retried: one per cmd_id.
 package report
 
 import (
@@ -145,6 +149,8 @@ func Build(ctx context.Context, r index.Reader, day time.Time, o Options) (*Repo
 	if n := now(); n.Before(end) {
 		end = n // a report of today covers the day so far
 	}
+	b := &builder{r: r, rep: rep, loc: loc, end: end,
+		actions: map[domain.Scope][]time.Time{}, done: map[domain.Scope]bool{}}
 
 	cmds, err := r.Commands(ctx, index.CommandQuery{Since: from.Add(-Lookback).UnixMilli(), Limit: maxCommands})
 	if err != nil {
@@ -152,42 +158,73 @@ func Build(ctx context.Context, r index.Reader, day time.Time, o Options) (*Repo
 	}
 	rep.Truncated = len(cmds) >= maxCommands
 	scopes := map[domain.Scope]bool{}
-	actionsByScope := map[domain.Scope][]time.Time{}
+	applied := map[string]bool{}
 	for i := len(cmds) - 1; i >= 0; i-- { // oldest first
 		c := cmds[i]
 		scopes[c.Scope] = true
+		// A publish that was retried put its command on the topic again:
+		// one action is one cmd_id.
+		if c.CmdID != "" {
+			if applied[c.CmdID] {
+				continue
+			}
+			applied[c.CmdID] = true
+		}
 		ts := time.UnixMilli(c.TS).In(loc)
 		if ts.Before(from) || !ts.Before(to) || c.TriggeredBy != domain.TriggerOperator {
 			continue
 		}
 		rep.OperatorActions = append(rep.OperatorActions, Action{TS: ts, Scope: c.Scope, Action: c.Action,
 			Operator: c.Operator, Reason: c.Reason, CmdID: c.CmdID, CorrID: c.CorrID})
-		actionsByScope[c.Scope] = append(actionsByScope[c.Scope], ts)
+		b.actions[c.Scope] = append(b.actions[c.Scope], ts)
 	}
 
 	for _, sc := range sortedScopes(scopes) {
-		hist, err := r.States(ctx, sc, 1000)
-		if err != nil {
-			return nil, fmt.Errorf("report %s: read states of %s: %w", rep.Date, sc, err)
-		}
-		kills, lane := scopeHistory(sc, hist, from, end, loc)
-		rep.Kills = append(rep.Kills, kills...)
-		lane.Actions = actionsByScope[sc]
-		if len(lane.Intervals) > 0 || len(lane.Actions) > 0 {
-			rep.Lanes = append(rep.Lanes, lane)
+		if err := b.addScope(ctx, sc); err != nil {
+			return nil, err
 		}
 	}
+	if err := b.countDrops(ctx); err != nil {
+		return nil, err
+	}
 	sort.SliceStable(rep.Kills, func(i, j int) bool { return rep.Kills[i].Start.Before(rep.Kills[j].Start) })
+	sort.SliceStable(rep.Lanes, func(i, j int) bool { return rep.Lanes[i].Scope < rep.Lanes[j].Scope })
 	for _, k := range rep.Kills {
 		if !k.StartedBefore {
 			rep.TotalKills++
 		}
 	}
-
-	if err := countDrops(ctx, r, rep, loc); err != nil {
-		return nil, err
-	}
 	return rep, nil
+}
+
+// builder gathers one report: the scopes it has read and what it found.
+type builder struct {
+	r       index.Reader
+	rep     *Report
+	loc     *time.Location
+	end     time.Time
+	actions map[domain.Scope][]time.Time
+	done    map[domain.Scope]bool
+}
+
+// addScope reads a scope's state history once and adds its kills and its
+// timeline lane to the report.
+func (b *builder) addScope(ctx context.Context, sc domain.Scope) error {
+	if b.done[sc] {
+		return nil
+	}
+	b.done[sc] = true
+	hist, err := b.r.States(ctx, sc, 1000)
+	if err != nil {
+		return fmt.Errorf("report %s: read states of %s: %w", b.rep.Date, sc, err)
+	}
+	kills, lane := scopeHistory(sc, hist, b.rep.From, b.end, b.loc)
+	b.rep.Kills = append(b.rep.Kills, kills...)
+	lane.Actions = b.actions[sc]
+	if len(lane.Intervals) > 0 || len(lane.Actions) > 0 {
+		b.rep.Lanes = append(b.rep.Lanes, lane)
+	}
+	return nil
 }
 
 func sortedScopes(m map[domain.Scope]bool) []domain.Scope {
@@ -280,22 +317,39 @@ func clip(a, b, from, end time.Time) ([2]time.Time, bool) {
 }
 
 // countDrops pages through the day's DROP records once: totals, per hour,
-// and per kill (same corr_id and scope, within the kill's span).
-func countDrops(ctx context.Context, r index.Reader, rep *Report, loc *time.Location) error {
+// and per kill (same corr_id and scope, within the kill's span). A drop
+// under a kill not listed yet (one that began before the lookback and has
+// had no command since) leads to its scope: through its corr_id's commands,
+// else through the scopes the drop matched.
+func (b *builder) countDrops(ctx context.Context) error {
+	rep := b.rep
 	q := index.AuditQuery{Decision: domain.DecisionDrop, Since: rep.From.UnixMilli(), Until: rep.To.UnixMilli(), Limit: 1000}
 	byCorr := map[string][]int{}
-	for i, k := range rep.Kills {
-		byCorr[k.CorrID] = append(byCorr[k.CorrID], i)
+	indexed := 0
+	indexKills := func() {
+		for ; indexed < len(rep.Kills); indexed++ {
+			k := rep.Kills[indexed]
+			byCorr[k.CorrID] = append(byCorr[k.CorrID], indexed)
+		}
 	}
+	looked := map[string]bool{}
 	for {
-		page, err := r.Audit(ctx, q)
+		page, err := b.r.Audit(ctx, q)
 		if err != nil {
 			return fmt.Errorf("report %s: read drops: %w", rep.Date, err)
 		}
 		for _, a := range page.Records {
-			ts := time.UnixMilli(a.TS).In(loc)
+			ts := time.UnixMilli(a.TS).In(b.loc)
 			rep.TotalDrops++
 			rep.DropsByHour[hourOf(ts, rep.From)]++
+			indexKills()
+			if _, ok := byCorr[a.CorrID]; !ok && a.CorrID != "" && !looked[a.CorrID] {
+				looked[a.CorrID] = true
+				if err := b.findKill(ctx, a); err != nil {
+					return err
+				}
+				indexKills()
+			}
 			attributed := false
 			for _, i := range byCorr[a.CorrID] {
 				k := &rep.Kills[i]
@@ -315,6 +369,25 @@ func countDrops(ctx context.Context, r index.Reader, rep *Report, loc *time.Loca
 		}
 		q.Cursor = page.Next
 	}
+}
+
+// findKill adds the scope whose kill dropped a, when the scopes read so far
+// do not include it.
+func (b *builder) findKill(ctx context.Context, a domain.AuditRecord) error {
+	cmds, err := b.r.Commands(ctx, index.CommandQuery{CorrID: a.CorrID, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("report %s: read commands of corr_id %s: %w", b.rep.Date, a.CorrID, err)
+	}
+	scopes := a.ScopeMatches
+	if len(cmds) > 0 {
+		scopes = []domain.Scope{cmds[0].Scope}
+	}
+	for _, sc := range scopes {
+		if err := b.addScope(ctx, sc); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // hourOf is the hour of the day of ts, counted from the day's midnight so a

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -41,11 +42,17 @@ type Config struct {
 	// IgnoreNormal auto-unkills after the cooldown without waiting for the
 	// detector to report the scope normal.
 	IgnoreNormal bool
+	// MaxOperatorCooldown bounds every cooldown an operator gives (kill,
+	// throttle, extend). Default workflows.DefaultMaxOperatorCooldown (7 days).
+	MaxOperatorCooldown time.Duration
 	// FourEyes overrides the four-eyes policy per scope type. Default: GLOBAL
 	// needs two different operators within 10 min.
 	FourEyes map[domain.ScopeType]workflows.ApprovalPolicy
 	// Settings, when non-nil, is used as is instead of the fields above.
 	Settings *workflows.Settings
+	// Registerer receives the publisher's metrics (publications, failures,
+	// publish lag, unpublished transitions). Nil: no metrics.
+	Registerer prometheus.Registerer
 	// Log receives the worker's and the workflows' logs. Default slog.Default.
 	Log *slog.Logger
 	// Ready, when set, is called once the worker polls its task queue and
@@ -59,12 +66,13 @@ func (c Config) WorkflowSettings() workflows.Settings {
 		return c.Settings.WithDefaults()
 	}
 	return workflows.Settings{
-		Cooldown:      c.Cooldown,
-		MaxCooldown:   c.MaxCooldown,
-		Probation:     c.Probation,
-		ProbationRate: c.ProbationRate,
-		IgnoreNormal:  c.IgnoreNormal,
-		FourEyes:      c.FourEyes,
+		Cooldown:            c.Cooldown,
+		MaxCooldown:         c.MaxCooldown,
+		MaxOperatorCooldown: c.MaxOperatorCooldown,
+		Probation:           c.Probation,
+		ProbationRate:       c.ProbationRate,
+		IgnoreNormal:        c.IgnoreNormal,
+		FourEyes:            c.FourEyes,
 	}.WithDefaults()
 }
 
@@ -80,7 +88,15 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 		log = slog.Default()
 	}
 	table := killstate.NewTable(nil)
-	pub, err := activities.NewPublisher(cfg.Kafka, log, activities.WithSink(table))
+	opts := []activities.PublisherOpt{activities.WithSink(table)}
+	if cfg.Registerer != nil {
+		m, err := activities.NewPublishMetrics(cfg.Registerer)
+		if err != nil {
+			return fmt.Errorf("killswitch worker: %w", err)
+		}
+		opts = append(opts, activities.WithMetrics(m))
+	}
+	pub, err := activities.NewPublisher(cfg.Kafka, log, opts...)
 	if err != nil {
 		return fmt.Errorf("killswitch worker: %w", err)
 	}
@@ -115,7 +131,7 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 	}
 	log.Info("killswitch worker started", "task_queue", workflows.TaskQueue,
 		"cooldown", settings.Cooldown, "probation", settings.Probation, "probation_rate", settings.ProbationRate,
-		"ignore_normal", settings.IgnoreNormal)
+		"ignore_normal", settings.IgnoreNormal, "max_operator_cooldown", settings.MaxOperatorCooldown)
 	var ferr error
 	select {
 	case <-ctx.Done():

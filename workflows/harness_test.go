@@ -67,7 +67,9 @@ type fakePublisher struct {
 	inFlight int
 	maxIn    int
 	failures int // fail this many calls first
-	calls    int
+	// outage fails every call until this long after the run started.
+	outage time.Duration
+	calls  int
 }
 
 func (f *fakePublisher) Publish(_ context.Context, pubs []activities.Publication) error {
@@ -79,6 +81,9 @@ func (f *fakePublisher) Publish(_ context.Context, pubs []activities.Publication
 	defer func() { f.inFlight-- }()
 	if f.failures > 0 {
 		f.failures--
+		return fmt.Errorf("broker unavailable")
+	}
+	if f.env.Now().Sub(f.start) < f.outage {
 		return fmt.Errorf("broker unavailable")
 	}
 	for _, p := range pubs {

@@ -30,6 +30,13 @@ type Carry struct {
 	Started bool `json:"started,omitempty"`
 	// Normal says the detector reported the scope normal since the last breach.
 	Normal bool `json:"normal,omitempty"`
+	// NormalCmdID is the cmd_id of the normal that set Normal: a breach
+	// forgets it, so the detector may report the scope normal again under
+	// the same id (it names a normal by the state version it saw).
+	NormalCmdID string `json:"normal_cmd_id,omitempty"`
+	// LastBreachTS is the detector's event time of the latest breach, Unix
+	// ms: a normal decided before it is stale.
+	LastBreachTS int64 `json:"last_breach_ts,omitempty"`
 	// CooldownExpired says the current cooldown has run out.
 	CooldownExpired bool `json:"cooldown_expired,omitempty"`
 	// Pinned says auto-unkill is off until an operator unpins or unkills.
@@ -37,6 +44,12 @@ type Carry struct {
 	// Probation says the THROTTLED status is an auto-unkill's probation,
 	// which ends at State.CooldownUntil.
 	Probation bool `json:"probation,omitempty"`
+	// ProbationOver says the probation's time is up but the scope breached
+	// since the normal that began it: it stays THROTTLED until the next.
+	ProbationOver bool `json:"probation_over,omitempty"`
+	// ApprovalAction is what the pending four-eyes approvals
+	// (State.Approvals) are for: UNKILL (also when empty) or UNPIN.
+	ApprovalAction domain.Action `json:"approval_action,omitempty"`
 	// CooldownMS is the length of the last detector cooldown, for doubling.
 	CooldownMS int64 `json:"cooldown_ms,omitempty"`
 	// Offences are the times of detector kills, Unix ms, within the window.

@@ -79,6 +79,15 @@ type killSwitch struct {
 	cancelTimer workflow.CancelFunc
 
 	sa [4]string // search attribute values last upserted
+	// shown is the last state published, the one routers enforce; with
+	// visAfterPublish (versionVisibilityAfterPublish) the search attributes
+	// show it rather than the workflow's newest state.
+	shown           domain.State
+	visAfterPublish bool
+	// failingSince (Unix ms) and publishErr describe a publish that has
+	// been failing, for the memo; zero when publishing works.
+	failingSince int64
+	publishErr   string
 }
 
 func run(ctx workflow.Context, in Input, defaults Settings) (domain.State, error) {
@@ -109,6 +118,7 @@ func run(ctx workflow.Context, in Input, defaults Settings) (domain.State, error
 		}
 	}
 	w.c.State.RunID = workflow.GetInfo(ctx).WorkflowExecution.RunID
+	w.shown = w.c.State
 	// Decided before the handlers exist: an update delivered with the start
 	// runs as soon as its handler is registered, and on the old path it must
 	// not wait for anything.
@@ -225,7 +235,7 @@ func (w *killSwitch) setup(ctx workflow.Context) error {
 		{UpdateThrottle, w.validateThrottle, w.applyThrottle, "Operator throttle: " + body + ", max_rate_per_second}."},
 		{UpdateExtend, w.validateExtend, w.applyExtend, "Extend the cooldown: " + body + ", cooldown_seconds}."},
 		{UpdatePin, w.validatePin, w.applyPin, "Pin: no auto-unkill until unpinned. " + body + "}."},
-		{UpdateUnpin, w.validateUnpin, w.applyUnpin, "Unpin: auto-unkill allowed again. " + body + "}."},
+		{UpdateUnpin, w.validateUnpin, w.applyUnpin, "Unpin: auto-unkill allowed again. " + body + "}. GLOBAL needs two different operators."},
 	}
 	for _, u := range updates {
 		validate, apply := u.validate, u.apply
@@ -435,11 +445,13 @@ func (w *killSwitch) publisher(ctx workflow.Context) {
 			}
 			last := batch[len(batch)-1].State
 			w.log.Error("publish failed, retrying", "corr_id", last.CorrID, "version", last.Version, "error", err)
+			w.onPublishFailed(ctx, err)
 			_ = workflow.Sleep(ctx, 5*time.Second)
 			continue
 		}
 		w.queue = w.queue[len(batch):]
 		w.published += int64(len(batch))
+		w.onPublished(ctx, batch[len(batch)-1].State)
 	}
 }
 
@@ -495,7 +507,7 @@ func (w *killSwitch) nextDeadline() int64 {
 		}
 	case domain.StatusThrottled:
 		if w.c.Probation {
-			if st.AutoUnkillEnabled {
+			if st.AutoUnkillEnabled && !w.c.ProbationOver {
 				add(st.CooldownUntil)
 			}
 		} else if !w.c.CooldownExpired {

@@ -16,6 +16,11 @@ type Settings struct {
 	Cooldown time.Duration `json:"cooldown"`
 	// MaxCooldown caps the doubled cooldown of a re-breach. Default 1 h.
 	MaxCooldown time.Duration `json:"max_cooldown"`
+	// MaxOperatorCooldown bounds every duration an operator gives: the
+	// cooldown of a kill or throttle, and what an extend leaves. Without a
+	// bound, cooldown_seconds × 1000 wraps and moves the cooldown into the
+	// past. Default DefaultMaxOperatorCooldown (7 days).
+	MaxOperatorCooldown time.Duration `json:"max_operator_cooldown,omitempty"`
 	// Probation is how long an auto-unkilled scope stays THROTTLED before
 	// it is ACTIVE again. Default 2 min; negative skips probation.
 	Probation time.Duration `json:"probation"`
@@ -48,6 +53,11 @@ type Settings struct {
 	HistoryLimit int `json:"history_limit"`
 }
 
+// DefaultMaxOperatorCooldown is the default bound of an operator-given
+// cooldown: a week covers a kill held over a long weekend; a longer hold is
+// a kill without auto-unkill, which needs no cooldown at all.
+const DefaultMaxOperatorCooldown = 7 * 24 * time.Hour
+
 // ApprovalPolicy is the four-eyes rule of one scope type.
 type ApprovalPolicy struct {
 	// Required is the number of different operators who must approve.
@@ -70,6 +80,7 @@ func (s Settings) WithDefaults() Settings {
 	}
 	def(&s.Cooldown, 5*time.Minute)
 	def(&s.MaxCooldown, time.Hour)
+	def(&s.MaxOperatorCooldown, DefaultMaxOperatorCooldown)
 	def(&s.Probation, 2*time.Minute)
 	def(&s.OffenceWindow, 24*time.Hour)
 	def(&s.IdleTimeout, time.Minute)

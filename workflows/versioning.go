@@ -1,5 +1,7 @@
 package workflows
 
+import "go.temporal.io/sdk/workflow"
+
 // Changes to the KillSwitch workflow's commands (timers, activities, search
 // attribute and memo upserts, continue-as-new) must not break runs already
 // in flight. Each such change is gated by workflow.GetVersion with an id
@@ -22,4 +24,27 @@ const (
 	// versionDrainAtClose: signals buffered when a run is about to complete
 	// are applied instead of dropped with the run.
 	versionDrainAtClose = "drain-at-close"
+	// versionBreachAfterNormal: a breach forgets the normal before it
+	// whatever it asks for (also one the workflow cannot act on); a normal
+	// the detector decided before the last breach is stale and ignored,
+	// while a later one may reuse the forgotten normal's cmd_id; a throttle
+	// rule breached on probation ends the probation (THROTTLED at the
+	// lower rate until a cooldown and a normal), and probation ends only
+	// after a normal that came after the last breach.
+	versionBreachAfterNormal = "breach-after-normal"
+	// versionFourEyesEveryRelease: on a four-eyes scope unpin needs the
+	// approvals as unkill does, and a breach clears pending approvals.
+	versionFourEyesEveryRelease = "four-eyes-every-release"
+	// versionVisibilityAfterPublish: the search attributes show a state
+	// once it is published (routers enforce only what is published); until
+	// then the memo says what is pending and why.
+	versionVisibilityAfterPublish = "visibility-after-publish"
 )
+
+// newPath reports whether this run takes the new path of change id. Call it
+// only where the old and the new path differ: a run recorded before the
+// change replays the old path, a run that reaches the point later takes
+// the new one.
+func newPath(ctx workflow.Context, id string) bool {
+	return workflow.GetVersion(ctx, id, workflow.DefaultVersion, 1) >= 1
+}
