@@ -219,7 +219,7 @@ func (s *Stack) start(ctx context.Context) error {
 	apiAddr := o.APIAddr
 	s.makers = map[string]func() (roles.Unit, error){
 		Worker: func() (roles.Unit, error) {
-			return roles.Worker(s.Client, workers.Config{Kafka: s.KafkaConfig("riskgate-worker"), Cooldown: o.Cooldown, Log: s.logger(Worker)}), nil
+			return roles.Worker(s.Client, workers.Config{Kafka: s.KafkaConfig("riskgate-worker"), Cooldown: o.Cooldown, Log: s.logger(Worker), Registerer: reg}), nil
 		},
 		Router: func() (roles.Unit, error) {
 			return roles.Router(router.Config{Kafka: s.KafkaConfig("riskgate-router"), Log: s.logger(Router), Registerer: reg})

@@ -12,6 +12,7 @@ import (
 	"github.com/riskgate/riskgate/api"
 	"github.com/riskgate/riskgate/index"
 	"github.com/riskgate/riskgate/roles"
+	"github.com/riskgate/riskgate/workflows"
 )
 
 // apiOptions are the flags of `riskgate api`.
@@ -23,6 +24,7 @@ type apiOptions struct {
 	corsOrigins string
 	rateLimit   float64
 	timeout     time.Duration
+	maxCooldown time.Duration
 }
 
 func init() {
@@ -48,6 +50,7 @@ Create entries with "riskgate token new --name alice --role operator".`,
 	f.StringVar(&o.corsOrigins, "cors-origins", "", "comma-separated origins allowed cross-origin access (default none: CORS off)")
 	f.Float64Var(&o.rateLimit, "rate-limit", 5, "mutating calls per second allowed per token")
 	f.DurationVar(&o.timeout, "upstream-timeout", 10*time.Second, "timeout of every call to Temporal or the index")
+	f.DurationVar(&o.maxCooldown, "max-operator-cooldown", workflows.DefaultMaxOperatorCooldown, "longest cooldown an operator may give (kill, throttle, extend); 400 beyond it; no larger than the worker's")
 	root.AddCommand(cmd)
 }
 
@@ -95,6 +98,7 @@ func runAPI(ctx context.Context, o apiOptions) error {
 		UpstreamTimeout: o.timeout,
 		RateLimit:       o.rateLimit,
 		CORSOrigins:     origins,
+		MaxCooldown:     o.maxCooldown,
 	}, kafkaConfig("riskgate-api"), o.addr)
 	if err != nil {
 		return err

@@ -40,12 +40,15 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 				return err
 			}
 			defer c.Close()
-			return runRole(cmd.Context(), log, metricsAddr, newRoleRegistry(), roles.Worker(c, cfg))
+			reg := newRoleRegistry()
+			cfg.Registerer = reg
+			return runRole(cmd.Context(), log, metricsAddr, reg, roles.Worker(c, cfg))
 		},
 	}
 	f := cmd.Flags()
 	f.DurationVar(&cfg.Cooldown, "cooldown", 5*time.Minute, "how long a detector kill lasts before auto-unkill is considered")
 	f.DurationVar(&cfg.MaxCooldown, "max-cooldown", time.Hour, "cap of the doubled cooldown after a breach on probation")
+	f.DurationVar(&cfg.MaxOperatorCooldown, "max-operator-cooldown", workflows.DefaultMaxOperatorCooldown, "longest cooldown an operator may give (kill, throttle, extend); keep the API's no larger")
 	f.DurationVar(&cfg.Probation, "probation", 2*time.Minute, "how long an auto-unkilled scope stays THROTTLED (negative: none)")
 	f.Float64Var(&cfg.ProbationRate, "probation-rate", 10, "orders per second allowed during probation")
 	f.BoolVar(&cfg.IgnoreNormal, "ignore-normal", false, "auto-unkill after the cooldown without the detector's normal signal")
