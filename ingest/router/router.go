@@ -78,6 +78,10 @@ type Config struct {
 	// Clock drives the dedup window and the throttles' token buckets.
 	// Default time.Now.
 	Clock func() time.Time
+	// OrderBounds are the largest qty and price an order may have; beyond
+	// them it is REJECTed. Zero fields mean domain's defaults. The
+	// detector must be given the same bounds.
+	OrderBounds domain.OrderBounds
 }
 
 // Router decides orders. Build it with New and run it with Run.
@@ -151,6 +155,9 @@ func New(cfg Config) (*Router, error) {
 		if err := domain.ValidateID(cfg.InstanceID); err != nil {
 			return nil, fmt.Errorf("router instance id: %w", err)
 		}
+	}
+	if err := cfg.OrderBounds.Validate(); err != nil {
+		return nil, fmt.Errorf("router order bounds: %w", err)
 	}
 	r := &Router{
 		cfg:    cfg,
@@ -605,7 +612,7 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 	for i, in := range recs {
 		it := &items[i]
 		it.in = in
-		it.o, it.err = DecodeOrder(in.Value)
+		it.o, it.err = DecodeOrderWithin(in.Value, r.cfg.OrderBounds)
 		if it.err == nil {
 			keys[i] = r.hash.key(it.o.OrderID, it.o.Type == domain.OrderCancel)
 		}
