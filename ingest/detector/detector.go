@@ -45,6 +45,10 @@ type Config struct {
 	// TickInterval is how often idle incidents are re-evaluated and idle
 	// keys evicted. Default 1 s.
 	TickInterval time.Duration
+	// OrderBounds are the largest qty and price an order may have; an
+	// order beyond them is not counted (the router REJECTs it). Zero fields
+	// mean domain's defaults; give the routers the same bounds.
+	OrderBounds domain.OrderBounds
 }
 
 // DefaultGroup is the consumer group of Config.Group's default.
@@ -123,6 +127,9 @@ func New(cfg Config) (*Detector, error) {
 	}
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = time.Second
+	}
+	if err := cfg.OrderBounds.Validate(); err != nil {
+		return nil, fmt.Errorf("detector order bounds: %w", err)
 	}
 	d := &Detector{
 		cfg:      cfg,
@@ -345,10 +352,16 @@ func (d *Detector) rebuilt(ps *partState, r *kgo.Record) {
 func (d *Detector) processOrder(r *kgo.Record) (fw []*kgo.Record, live bool) {
 	ps, live := d.partition(r)
 	defer d.finishRebuild(ps, r)
-	o, err := domain.DecodeOrder(r.Value)
+	o, err := domain.DecodeOrderWithin(r.Value, d.cfg.OrderBounds)
 	if err != nil {
 		d.m.invalid.Inc()
 		d.log.Debug("undecodable order skipped (the router audits it)", "partition", r.Partition, "offset", r.Offset, "order_id", o.OrderID, "err", err)
+		return nil, live
+	}
+	if reason := ignoreReason(r, &o); reason != "" {
+		d.m.ignored.WithLabelValues(reason).Inc()
+		d.log.Debug("order left out of the windows", "reason", reason, "scope", "ACCOUNT:"+o.AccountID,
+			"order_id", o.OrderID, "key", string(r.Key))
 		return nil, live
 	}
 	ts, clamped, ok := d.admit(ps, o.TS)
@@ -390,6 +403,27 @@ func (d *Detector) processOrder(r *kgo.Record) (fw []*kgo.Record, live bool) {
 		forward(string(domain.Global))
 	}
 	return fw, true
+}
+
+// Reasons an order is left out of every window.
+const (
+	ignoredCancel = "cancel"
+	ignoredKey    = "key_mismatch"
+)
+
+// ignoreReason says why a decoded order is not counted, or "". A CANCEL
+// opens no exposure: counting it would let a cancel-all during a kill keep
+// the scope from being reported normal. A record keyed by other than its
+// account_id is REJECTed by the router, and counting it here would split
+// the account's windows across partitions.
+func ignoreReason(r *kgo.Record, o *domain.Order) string {
+	switch {
+	case string(r.Key) != o.AccountID:
+		return ignoredKey
+	case o.IsCancel():
+		return ignoredCancel
+	}
+	return ""
 }
 
 func (d *Detector) processRepartitioned(r *kgo.Record) {
@@ -590,7 +624,7 @@ func (s sink) Breach(sig workflows.BreachSignal) {
 	d.m.breaches.WithLabelValues(sig.Rule).Inc()
 	d.log.Warn("breach", "scope", string(sig.Scope), "corr_id", sig.CorrID, "rule", sig.Rule,
 		"metric", sig.Metric, "value", sig.Value, "threshold", sig.Threshold, "window", sig.Window, "action", string(sig.Action))
-	d.disp.enqueue(d.runCtx, string(sig.Scope), signalJob{breach: &sig, consumed: d.consumed})
+	d.disp.enqueue(string(sig.Scope), signalJob{breach: &sig, consumed: d.consumed})
 }
 
 // Normal logs and counts the normal and queues its signal.
@@ -598,7 +632,7 @@ func (s sink) Normal(sig workflows.NormalSignal) {
 	d := s.d
 	d.m.normals.Inc()
 	d.log.Info("scope normal", "scope", string(sig.Scope), "corr_id", sig.CmdID)
-	d.disp.enqueue(d.runCtx, string(sig.Scope), signalJob{normal: &sig, consumed: d.consumed})
+	d.disp.enqueue(string(sig.Scope), signalJob{normal: &sig, consumed: d.consumed})
 }
 
 // Risk produces the risk signal to risk_signals.v1.

@@ -18,17 +18,13 @@ import (
 // and leave it.
 const NotionalScale = 10_000
 
-// NotionalUnits converts qty × price to fixed-point units.
-func NotionalUnits(qty, price float64) int64 {
-	return int64(math.Round(qty * price * NotionalScale))
-}
-
 // Observation is one admitted order as the engine sees it.
 type Observation struct {
 	// TS is the order's event time in Unix milliseconds, after lateness and
 	// future-skew handling.
 	TS int64
-	// Notional is qty × price in NotionalScale units.
+	// Notional is qty × price in NotionalScale units (NotionalUnits); a
+	// negative one counts as zero.
 	Notional int64
 	Symbol   string
 	Account  string
@@ -576,6 +572,7 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 		sums := &k.win[w]
 		if int64(sums.bNext) <= newCut {
 			i, n := int(sums.bStart), k.buckets.len()
+			wasSat := saturated(sums.notional)
 			for ; i < n; i++ {
 				b := k.buckets.at(i)
 				if int64(b.sec) > newCut {
@@ -583,6 +580,9 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 				}
 				sums.count -= int64(b.count)
 				sums.notional -= b.notional
+			}
+			if wasSat {
+				sums.notional = k.sumBuckets(i)
 			}
 			sums.bStart, sums.bNext = int32(i), noHead
 			if i < n {
@@ -635,6 +635,7 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 // range covers that second.
 func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	e.advance(k, dc, ob.TS)
+	notional := max(ob.Notional, 0)
 	if ob.TS > k.lastOrder {
 		k.lastOrder = ob.TS
 	}
@@ -655,12 +656,12 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	if i > 0 && int64(k.buckets.at(i-1).sec) == sec {
 		b := k.buckets.at(i - 1)
 		b.count++
-		b.notional += ob.Notional
+		b.notional = addUnits(b.notional, notional)
 	} else {
 		if i == n {
-			k.buckets.pushBack(bucket{sec: uint32(sec), count: 1, notional: ob.Notional})
+			k.buckets.pushBack(bucket{sec: uint32(sec), count: 1, notional: notional})
 		} else {
-			k.buckets.insert(i, bucket{sec: uint32(sec), count: 1, notional: ob.Notional})
+			k.buckets.insert(i, bucket{sec: uint32(sec), count: 1, notional: notional})
 		}
 		for w, W := range dc.windows {
 			ws := &k.win[w]
@@ -678,7 +679,7 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	for w, W := range dc.windows {
 		if sec > clockSec-W {
 			k.win[w].count++
-			k.win[w].notional += ob.Notional
+			k.win[w].notional = addUnits(k.win[w].notional, notional)
 			if dc.share[w] {
 				k.share[w].inc(sym)
 				tracked = true
@@ -934,46 +935,53 @@ func (e *Engine) decide(k *key, dc *dimConfig, mask uint64, live bool, ob *Obser
 	}
 	inc.under = false
 	p := primary(dc, mask)
-	signal, escalate := false, false
+	signal, cmd := false, inc.corrID
 	switch {
 	case !inc.open:
 		*inc = incident{open: true, action: p.Action, breachTS: k.clock, corrID: corrID(k.scope, ob)}
+		cmd = inc.corrID
 		e.setOpen(k)
 		if !live {
 			inc.replayed = true
 			break
 		}
-		st, ok := e.state(k.scope)
-		switch {
-		case ok && st.Status == domain.StatusKilled:
-			// Already killed (an operator, or an incident we signalled before
-			// a restart): the workflow is handling it.
-		case ok && st.Status == domain.StatusThrottled && p.Action == domain.ActionThrottle:
-		default:
-			signal = true
-		}
+		// Signalled whatever the scope's state: a KILLED scope's workflow
+		// may still hold the normal of an earlier incident and would
+		// auto-unkill on it; the breach makes it forget the normal, and
+		// otherwise changes nothing for a scope already killed.
+		signal = true
 	case live && inc.replayed:
 		inc.replayed = false
-		// Nothing shows the workflow ever saw this incident.
-		signal = !e.handled(k.scope, inc)
+		// The rebuild cannot tell whether this breach was signalled, nor
+		// whether a normal went out since: send it again (the workflow
+		// applies one cmd_id once), unless an operator released the scope
+		// after it.
+		signal = !e.released(k.scope, inc)
+	case live && inc.cmd == "":
+		// An adopted kill (an operator's, or one from before a restart or
+		// an eviction) is breached: its workflow may hold a normal. The
+		// breach is named by its own crossing order, not by the adopted
+		// corr_id, which may be an earlier breach's cmd_id.
+		signal = !e.released(k.scope, inc)
+		inc.action, cmd = p.Action, corrID(k.scope, ob)
+		if inc.corrID == "" {
+			inc.corrID = cmd
+		}
 	case p.Action == domain.ActionKill && inc.action == domain.ActionThrottle:
 		inc.action = domain.ActionKill
-		signal, escalate = live, live
-	case live && inc.cmd != "" && k.clock-inc.signalledAt >= resignalAfter && !e.handled(k.scope, inc):
+		signal, cmd = live, inc.cmd+":"+string(domain.ActionKill)
+	case live && k.clock-inc.signalledAt >= resignalAfter && !e.handled(k.scope, inc):
 		// Still in breach, and nothing on the state topic shows the workflow
-		// got the signal (Temporal was unreachable and delivery gave up): send
-		// it again rather than let the runaway go on. The cmd_id is the same,
-		// so a workflow that did get it applies it once.
+		// got the signal (or the workflow released the scope by itself while
+		// it was in breach): send it again rather than let the runaway go
+		// on. The cmd_id is the same, so a workflow that did get it applies
+		// it once.
 		e.stats.Resent++
 		e.sink.Breach(e.breachSignal(k, p, ob, inc.cmd))
 		inc.signalledAt = k.clock
 	}
 	if signal {
 		e.stats.Breaches++
-		cmd := inc.corrID
-		if escalate {
-			cmd += ":" + string(domain.ActionKill)
-		}
 		inc.cmd, inc.signalledAt = cmd, k.clock
 		e.sink.Breach(e.breachSignal(k, p, ob, cmd))
 	}
@@ -985,11 +993,25 @@ func (e *Engine) decide(k *key, dc *dimConfig, mask uint64, live bool, ob *Obser
 const resignalAfter = 10_000
 
 // handled reports whether the state topic shows the scope's workflow saw the
-// incident: the scope is not ACTIVE, or its state changed after the breach
-// (for instance an operator released it).
+// incident: the scope is killed or throttled, or an operator released it
+// after the breach.
 func (e *Engine) handled(s domain.Scope, inc *incident) bool {
 	st, ok := e.state(s)
-	return ok && (st.Status != domain.StatusActive || st.UpdatedTS >= inc.breachTS-1000)
+	return ok && (st.Status != domain.StatusActive || released(st, inc))
+}
+
+// released reports whether the scope's state shows it made ACTIVE after
+// the incident began by anyone but the workflow itself: an operator's
+// release, which a resend must not undo. The workflow ending a kill on its
+// own (auto-unkill, end of probation) while the scope is still in breach is
+// no such decision, and the breach goes to it again.
+func (e *Engine) released(s domain.Scope, inc *incident) bool {
+	st, ok := e.state(s)
+	return ok && st.Status == domain.StatusActive && released(st, inc)
+}
+
+func released(st domain.State, inc *incident) bool {
+	return st.UpdatedTS >= inc.breachTS-1000 && st.Trigger != domain.TriggerSystem
 }
 
 // corrID is the incident's id, derived from the crossing order so that a
