@@ -80,13 +80,19 @@
 //   - 16 bytes per second with orders, at most W (900 buckets, 14.4 KB,
 //     rounded up to a power of two: 16 KB);
 //   - where a window tracks the top symbol: 12 bytes per (second, symbol)
-//     with orders, plus 8 bytes per distinct symbol in the window, plus,
-//     for keys with more than eight symbols in one second, 12 bytes per
-//     symbol known to the engine;
+//     with orders, plus 8 bytes per distinct symbol in the window, plus an
+//     index (8-byte slots, an eighth to three quarters full) of those
+//     symbols once there are more than 16, and, for keys with more than
+//     eight symbols in one second, of the newest second's symbols. All of
+//     it follows the symbols in the key's own windows and shrinks after a
+//     burst; the engine's symbol table keeps only the symbols some key
+//     holds (checked once a minute);
 //   - with a zscore rule: 488 bytes of per-minute history.
 //
 // Measured with the default rules (`riskgate bench detector`: 10,000
 // accounts, 500 symbols, 20 strategies): about 3 KB per key on average.
+// A market maker quoting 50 orders a second over 200,000 symbols holds
+// about 130 KB (BenchmarkManySymbols), however many symbols the engine met.
 // Keys idle for Rules.IdleAfter are evicted, so memory follows the active
 // keys, not every key ever seen.
 package detector

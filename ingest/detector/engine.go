@@ -112,13 +112,6 @@ type symEntry struct {
 	count uint32
 }
 
-// symSlot is symIdx's entry for one symbol: the absolute position of its
-// entry for the second in tag (epoch<<32 | second).
-type symSlot struct {
-	tag uint64
-	abs uint32
-}
-
 // symIdxMin is how many entries one second must have before a key builds
 // its symbol index.
 const symIdxMin = 8
@@ -210,11 +203,15 @@ type key struct {
 	share    [MaxWindowsPerDimension]topSymbols // where the window tracks symbols
 	idBuf    [domain.MaxIDLen]byte
 	// symIdx finds the entry of (newest second, symbol) without scanning
-	// the second's entries; built only for keys with many symbols per second.
-	symIdx   []symSlot
-	slot     int   // position in Engine.all
-	openSlot int   // position in Engine.open, -1 when no incident is open
-	adopted  int64 // state version adopted without a detector breach
+	// the second's entries: the absolute position of each symbol's entry
+	// for the second in symIdxTag (epoch<<32 | second). It is built
+	// (symIdxOn) only for keys with many symbols per second.
+	symIdx    symIndex
+	symIdxTag uint64
+	symIdxOn  bool
+	slot      int   // position in Engine.all
+	openSlot  int   // position in Engine.open, -1 when no incident is open
+	adopted   int64 // state version adopted without a detector breach
 }
 
 // Engine evaluates the rules over sliding windows, key by key. It is not
@@ -233,6 +230,8 @@ type Engine struct {
 	sink    Sink
 	status  StatusFunc
 	anyShr  bool
+	// symTicks counts ticks since the symbol table was last checked.
+	symTicks int
 
 	normalAfter int64
 	idleAfter   int64
@@ -387,16 +386,6 @@ func (e *Engine) HasRules(t domain.ScopeType) bool {
 	return ok && len(e.dims[d].rules) > 0
 }
 
-func (e *Engine) symID(s string) uint32 {
-	if id, ok := e.symIDs[s]; ok {
-		return id
-	}
-	id := uint32(len(e.symName))
-	e.symIDs[s] = id
-	e.symName = append(e.symName, s)
-	return id
-}
-
 func (k *key) is(id string) bool {
 	return int(k.idLen) == len(id) && string(k.idBuf[:k.idLen]) == id
 }
@@ -491,7 +480,7 @@ func (e *Engine) removeKey(k *key) {
 	k.buckets.reset()
 	k.syms.reset()
 	k.symsDropped, k.symEpoch = 0, 0
-	clear(k.symIdx)
+	k.symIdx, k.symIdxTag, k.symIdxOn = symIndex{}, 0, false
 	k.clock, k.lastOrder, k.started = 0, 0, false
 	k.inc = incident{}
 	k.adopted, k.lastRisk, k.late, k.clamped = 0, 0, 0, 0
@@ -618,6 +607,7 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 	if dc.lastShare >= 0 {
 		if n := int(k.win[dc.lastShare].sStart); n > 0 {
 			k.syms.dropFront(n)
+			k.syms.shrink()
 			k.symsDropped += uint32(n)
 			for w := range dc.windows {
 				if dc.share[w] {
@@ -695,16 +685,18 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	n = k.syms.len()
 	tag := uint64(k.symEpoch)<<32 | uint64(sec)
 	var j int
-	if k.symIdx != nil && n > 0 && int64(k.syms.back().sec) <= sec {
-		if int(sym) < len(k.symIdx) && k.symIdx[sym].tag == tag {
-			k.syms.at(int(k.symIdx[sym].abs-k.symsDropped)).count++
-			return
+	if k.symIdxOn && n > 0 && int64(k.syms.back().sec) <= sec {
+		if k.symIdxTag == tag {
+			if abs, ok := k.symIdx.get(sym); ok {
+				k.syms.at(int(uint32(abs)-k.symsDropped)).count++
+				return
+			}
 		}
 		// The index covers every entry of the newest second, so a miss
 		// means the symbol has none yet.
 		j = n
 		k.syms.pushBack(symEntry{sec: uint32(sec), sym: sym, count: 1})
-		k.indexSym(sym, tag, n, len(e.symName))
+		k.indexSym(sym, tag, n)
 	} else {
 		j = n
 		for j > 0 && int64(k.syms.at(j-1).sec) > sec {
@@ -720,14 +712,14 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 		}
 		if j == n {
 			k.syms.pushBack(symEntry{sec: uint32(sec), sym: sym, count: 1})
-			if k.symIdx != nil || same+1 >= symIdxMin {
-				k.reindexNewest(len(e.symName))
+			if k.symIdxOn || same+1 >= symIdxMin {
+				k.reindexNewest()
 			}
 		} else {
 			k.syms.insert(j, symEntry{sec: uint32(sec), sym: sym, count: 1})
 			k.symEpoch++
-			if k.symIdx != nil {
-				k.reindexNewest(len(e.symName))
+			if k.symIdxOn {
+				k.reindexNewest()
 			}
 		}
 	}
@@ -748,25 +740,29 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 }
 
 // reindexNewest indexes every entry of the newest second under the current
-// epoch: when the index is built, and after a late insert moved positions.
-func (k *key) reindexNewest(symbols int) {
+// epoch: when the index is built, after a late insert moved positions, and
+// after the engine renumbered its symbols.
+func (k *key) reindexNewest() {
 	n := k.syms.len()
 	if n == 0 {
 		return
 	}
 	sec := k.syms.back().sec
-	tag := uint64(k.symEpoch)<<32 | uint64(sec)
+	k.symIdx.reset()
+	k.symIdxTag, k.symIdxOn = uint64(k.symEpoch)<<32|uint64(sec), true
 	for p := n - 1; p >= 0 && k.syms.at(p).sec == sec; p-- {
-		k.indexSym(k.syms.at(p).sym, tag, p, symbols)
+		k.symIdx.set(k.syms.at(p).sym, int32(uint32(p)+k.symsDropped))
 	}
 }
 
-// indexSym records that the entry of (tag, sym) is at position pos.
-func (k *key) indexSym(sym uint32, tag uint64, pos, symbols int) {
-	if int(sym) >= len(k.symIdx) {
-		k.symIdx = append(k.symIdx, make([]symSlot, max(symbols, int(sym)+1)-len(k.symIdx))...)
+// indexSym records that the entry of (tag, sym) is at position pos; a new
+// tag (a new second) starts the index afresh.
+func (k *key) indexSym(sym uint32, tag uint64, pos int) {
+	if k.symIdxTag != tag {
+		k.symIdx.reset()
+		k.symIdxTag = tag
 	}
-	k.symIdx[sym] = symSlot{tag: tag, abs: uint32(pos) + k.symsDropped}
+	k.symIdx.set(sym, int32(uint32(pos)+k.symsDropped))
 }
 
 func (m *minutes) add(min int64) {
@@ -1209,6 +1205,10 @@ func (e *Engine) Tick(now int64, live func(t domain.ScopeType, part int32) bool)
 		}
 	}
 	e.evict(now)
+	if e.symTicks++; e.symTicks >= symCheckTicks {
+		e.symTicks = 0
+		e.compactSymbols()
+	}
 }
 
 // evictSweep is how many ticks a full eviction sweep over the keys takes.
@@ -1261,22 +1261,26 @@ func (e *Engine) Adopt(st domain.State, part int32, now int64) {
 	e.setOpen(k)
 }
 
-// KeyBytes estimates the memory a key holds now, for the keys-held and
+// KeyBytes estimates the memory the keys hold now, for the keys-held and
 // bytes-per-key figures.
 func (e *Engine) KeyBytes() (keys int, bytes int64) {
-	base := int64(unsafe.Sizeof(key{}))
 	for _, k := range e.all {
-		b := base + int64(len(k.scope))
-		b += int64(k.buckets.capBytes(int(unsafe.Sizeof(bucket{}))))
-		b += int64(k.syms.capBytes(int(unsafe.Sizeof(symEntry{}))))
-		b += int64(cap(k.symIdx)) * int64(unsafe.Sizeof(symSlot{}))
-		for i := range k.share {
-			b += int64(k.share[i].capBytes())
-		}
-		if k.mins.slot != nil {
-			b += int64(unsafe.Sizeof(*k.mins.slot))
-		}
-		bytes += b
+		bytes += k.bytes()
 	}
 	return len(e.all), bytes
+}
+
+// bytes estimates the memory one key holds.
+func (k *key) bytes() int64 {
+	b := int64(unsafe.Sizeof(key{})) + int64(len(k.scope))
+	b += int64(k.buckets.capBytes(int(unsafe.Sizeof(bucket{}))))
+	b += int64(k.syms.capBytes(int(unsafe.Sizeof(symEntry{}))))
+	b += int64(k.symIdx.capBytes())
+	for i := range k.share {
+		b += int64(k.share[i].capBytes())
+	}
+	if k.mins.slot != nil {
+		b += int64(unsafe.Sizeof(*k.mins.slot))
+	}
+	return b
 }
