@@ -298,7 +298,11 @@ func (d *Detector) processBatch(ctx context.Context, fetches kgo.Fetches) {
 }
 
 func (d *Detector) produced(r *kgo.Record, err error) {
-	if err != nil && !errors.Is(err, context.Canceled) {
+	switch {
+	case err == nil || errors.Is(err, context.Canceled):
+	case errors.Is(err, kgo.ErrMaxBuffered):
+		d.m.produceErrors.Inc() // one per record while Kafka is behind: no log line each
+	default:
 		d.m.produceErrors.Inc()
 		d.log.Warn("produce failed", "topic", r.Topic, "scope", string(r.Key), "err", err)
 	}
@@ -647,5 +651,8 @@ func (s sink) Risk(rs *domain.RiskSignal) {
 		return
 	}
 	d.m.riskSignals.Inc()
-	d.cl.Produce(d.runCtx, &kgo.Record{Topic: domain.TopicRiskSignals, Key: []byte(rs.Scope), Value: b}, d.produced)
+	// TryProduce: this runs under the detector's lock, and evaluation must
+	// not wait for Kafka to drain a full buffer; a risk signal that finds it
+	// full is dropped and counted (the next one follows within a second).
+	d.cl.TryProduce(d.runCtx, &kgo.Record{Topic: domain.TopicRiskSignals, Key: []byte(rs.Scope), Value: b}, d.produced)
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/workflows"
@@ -190,4 +192,34 @@ func TestPendingSignalsPerScope(t *testing.T) {
 			t.Errorf("%s delivered %v, want %v", scope, got, want)
 		}
 	}
+}
+
+// Risk signals are produced under the detector's lock: a producer buffer
+// that Kafka does not drain must not stop evaluation either.
+func TestEvaluationNeverBlocksOnRiskSignals(t *testing.T) {
+	d := startedDetector(t, newOutageSignaler())
+	cl, err := kafka.Config{Brokers: []string{"127.0.0.1:1"}}.NewClient(kgo.MaxBufferedRecords(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	d.cl = cl
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 100 { // a risk signal for each new account key
+			d.processOrder(orderRecord(t, int64(i), domain.Order{OrderID: fmt.Sprint("o", i), TS: time.Now().UnixMilli(),
+				AccountID: fmt.Sprint("A", i), Symbol: "X", Side: domain.Buy, Qty: 1, Price: 1}))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("evaluation blocked on producing risk signals")
+	}
+	// The promises of records that found the buffer full run on the
+	// client's goroutine.
+	eventually(t, "risk signals that found the buffer full counted", func() bool {
+		return counterValue(t, d.m.produceErrors) >= 90
+	})
 }
