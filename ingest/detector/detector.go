@@ -2,7 +2,6 @@ package detector
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,7 +17,6 @@ import (
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/ingest/killstate"
-	"github.com/riskgate/riskgate/workflows"
 )
 
 // Config configures a Detector.
@@ -308,23 +306,6 @@ func (d *Detector) produced(r *kgo.Record, err error) {
 	}
 }
 
-// admit applies lateness and future skew. ok is false for a late record.
-func (d *Detector) admit(ps *partState, ts int64) (adm int64, clamped, ok bool) {
-	rules := d.engine.Rules()
-	now := d.cfg.Now().UnixMilli()
-	if ts > now+rules.FutureSkew.Milliseconds() {
-		ts, clamped = now, true
-	}
-	if ts < ps.streamTime-rules.Lateness.Milliseconds() {
-		return ts, clamped, false
-	}
-	ps.streamTime = max(ps.streamTime, ts)
-	if ts > d.maxEvent {
-		d.maxEvent, d.wallAtMax = ts, time.Now()
-	}
-	return ts, clamped, true
-}
-
 // partition returns the state of the record's partition and whether the
 // record is live (past the partition's rebuild).
 func (d *Detector) partition(r *kgo.Record) (*partState, bool) {
@@ -407,27 +388,6 @@ func (d *Detector) processOrder(r *kgo.Record) (fw []*kgo.Record, live bool) {
 		forward(string(domain.Global))
 	}
 	return fw, true
-}
-
-// Reasons an order is left out of every window.
-const (
-	ignoredCancel = "cancel"
-	ignoredKey    = "key_mismatch"
-)
-
-// ignoreReason says why a decoded order is not counted, or "". A CANCEL
-// opens no exposure: counting it would let a cancel-all during a kill keep
-// the scope from being reported normal. A record keyed by other than its
-// account_id is REJECTed by the router, and counting it here would split
-// the account's windows across partitions.
-func ignoreReason(r *kgo.Record, o *domain.Order) string {
-	switch {
-	case string(r.Key) != o.AccountID:
-		return ignoredKey
-	case o.IsCancel():
-		return ignoredCancel
-	}
-	return ""
 }
 
 func (d *Detector) processRepartitioned(r *kgo.Record) {
@@ -617,42 +577,4 @@ func (d *Detector) tick() {
 	keys, bytes := d.engine.KeyBytes()
 	d.m.keys.Set(float64(keys))
 	d.m.keyBytes.Set(float64(bytes))
-}
-
-// sink connects the engine to Kafka and the dispatcher. It runs under d.mu.
-type sink struct{ d *Detector }
-
-// Breach logs and counts the breach and queues its signal.
-func (s sink) Breach(sig workflows.BreachSignal) {
-	d := s.d
-	d.m.breaches.WithLabelValues(sig.Rule).Inc()
-	d.log.Warn("breach", "scope", string(sig.Scope), "corr_id", sig.CorrID, "rule", sig.Rule,
-		"metric", sig.Metric, "value", sig.Value, "threshold", sig.Threshold, "window", sig.Window, "action", string(sig.Action))
-	d.disp.enqueue(string(sig.Scope), signalJob{breach: &sig, consumed: d.consumed})
-}
-
-// Normal logs and counts the normal and queues its signal.
-func (s sink) Normal(sig workflows.NormalSignal) {
-	d := s.d
-	d.m.normals.Inc()
-	d.log.Info("scope normal", "scope", string(sig.Scope), "corr_id", sig.CmdID)
-	d.disp.enqueue(string(sig.Scope), signalJob{normal: &sig, consumed: d.consumed})
-}
-
-// Risk produces the risk signal to risk_signals.v1.
-func (s sink) Risk(rs *domain.RiskSignal) {
-	d := s.d
-	if d.cl == nil {
-		return
-	}
-	b, err := json.Marshal(rs)
-	if err != nil {
-		d.log.Error("encode risk signal", "scope", string(rs.Scope), "err", err)
-		return
-	}
-	d.m.riskSignals.Inc()
-	// TryProduce: this runs under the detector's lock, and evaluation must
-	// not wait for Kafka to drain a full buffer; a risk signal that finds it
-	// full is dropped and counted (the next one follows within a second).
-	d.cl.TryProduce(d.runCtx, &kgo.Record{Topic: domain.TopicRiskSignals, Key: []byte(rs.Scope), Value: b}, d.produced)
 }
