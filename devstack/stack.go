@@ -23,6 +23,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/riskgate/riskgate/api"
+	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/index"
 	"github.com/riskgate/riskgate/ingest/detector"
 	"github.com/riskgate/riskgate/ingest/gen"
@@ -69,6 +70,9 @@ type Options struct {
 	// Detector customises the detector; Kafka, Signaler, Log and
 	// Registerer are filled in by the stack.
 	Detector detector.Config
+	// OrderBounds are the largest qty and price of an order, the same for
+	// router and detector. Zero fields: domain's defaults.
+	OrderBounds domain.OrderBounds
 	// Log is the parent logger. Default slog.Default().
 	Log *slog.Logger
 	// OnTemporalChange, if set, hears the Temporal dev server going down
@@ -222,11 +226,12 @@ func (s *Stack) start(ctx context.Context) error {
 			return roles.Worker(s.Client, workers.Config{Kafka: s.KafkaConfig("riskgate-worker"), Cooldown: o.Cooldown, Log: s.logger(Worker), Registerer: reg}), nil
 		},
 		Router: func() (roles.Unit, error) {
-			return roles.Router(router.Config{Kafka: s.KafkaConfig("riskgate-router"), Log: s.logger(Router), Registerer: reg})
+			return roles.Router(router.Config{Kafka: s.KafkaConfig("riskgate-router"), Log: s.logger(Router), Registerer: reg, OrderBounds: o.OrderBounds})
 		},
 		Detector: func() (roles.Unit, error) {
 			cfg := o.Detector
 			cfg.Kafka = s.KafkaConfig("riskgate-detector")
+			cfg.OrderBounds = o.OrderBounds
 			cfg.Signaler = detector.TemporalSignaler{Client: s.Client}
 			cfg.Log = s.logger(Detector)
 			cfg.Registerer = reg

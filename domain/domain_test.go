@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -73,6 +74,12 @@ func TestOrderValidate(t *testing.T) {
 		{"unknown side", func(o *Order) { o.Side = "HOLD" }, "side"},
 		{"unknown type", func(o *Order) { o.Type = "AMEND" }, "type"},
 		{"missing ts", func(o *Order) { o.TS = 0 }, "ts"},
+		{"qty at the maximum", func(o *Order) { o.Qty = 1e8 }, ""},
+		{"price at the maximum", func(o *Order) { o.Price = 1e6 }, ""},
+		{"both at the maximum", func(o *Order) { o.Qty, o.Price = 1e8, 1e6 }, ""},
+		{"qty above the maximum", func(o *Order) { o.Qty = 100_000_001 }, "qty 1.00000001e+08 is above the maximum 1e+08"},
+		{"price above the maximum", func(o *Order) { o.Price = 1_000_000.01 }, "price 1.00000001e+06 is above the maximum 1e+06"},
+		{"a $1e16 fat finger", func(o *Order) { o.Qty, o.Price = 1e6, 1e10 }, "price"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +96,38 @@ func TestOrderValidate(t *testing.T) {
 				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// Configured bounds replace the defaults; the detector's fixed-point
+// notional relies on qty × price staying finite and bounded.
+func TestOrderBounds(t *testing.T) {
+	o := validOrder()
+	o.Qty, o.Price = 5e8, 10
+	if err := o.Validate(); err == nil {
+		t.Fatal("qty 5e8 accepted within the default bounds")
+	}
+	if err := o.ValidateWithin(OrderBounds{MaxQty: 1e9}); err != nil {
+		t.Fatalf("qty 5e8 within a maximum of 1e9: %v", err)
+	}
+	o.Price = 2e6
+	if err := o.ValidateWithin(OrderBounds{MaxQty: 1e9}); err == nil || !strings.Contains(err.Error(), "price 2e+06 is above the maximum 1e+06") {
+		t.Fatalf("price above the default maximum with only qty configured: %v", err)
+	}
+	b := []byte(`{"order_id":"o1","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":11,"price":1}`)
+	if _, err := DecodeOrderWithin(b, OrderBounds{MaxQty: 10}); err == nil || !errors.Is(err, ErrInvalidOrder) {
+		t.Fatalf("DecodeOrderWithin a maximum qty of 10 accepted qty 11: %v", err)
+	}
+	if _, err := DecodeOrderWithin(b, OrderBounds{MaxQty: 11}); err != nil {
+		t.Fatalf("qty at the configured maximum: %v", err)
+	}
+	for _, bad := range []OrderBounds{{MaxQty: -1}, {MaxPrice: math.NaN()}, {MaxPrice: math.Inf(1)}} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("bounds %+v accepted", bad)
+		}
+	}
+	if err := (OrderBounds{}).Validate(); err != nil {
+		t.Errorf("zero bounds (the defaults): %v", err)
 	}
 }
 

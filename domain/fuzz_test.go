@@ -15,6 +15,9 @@ var orderSeeds = []string{
 	`{"ORDER_ID":"o4","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1,"extra":{"x":[1,2]}}`,
 	`{"order_id":"\u00e9\n","ts":1.5,"account_id":"A B","symbol":"B","side":"BUY","qty":"1","price":null}`,
 	`{"order_id":"o5","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1e400}`,
+	`{"order_id":"o7","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":1e8,"price":1e6}`,
+	`{"order_id":"o8","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":100000000.1,"price":1}`,
+	`{"order_id":"o9","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":1e6,"price":1e10}`,
 	`[]`, `null`, `{`, ``, `{"order_id":"o6"} trailing`,
 }
 
@@ -34,6 +37,9 @@ func FuzzDecodeOrder(f *testing.F) {
 		}
 		if err := o.Validate(); err != nil {
 			t.Fatalf("accepted an invalid order: %v", err)
+		}
+		if o.Qty > DefaultMaxOrderQty || o.Price > DefaultMaxOrderPrice {
+			t.Fatalf("accepted qty %v price %v beyond the bounds", o.Qty, o.Price)
 		}
 		again, err := json.Marshal(o)
 		if err != nil {

@@ -43,10 +43,64 @@ type Order struct {
 // ErrInvalidOrder is wrapped by every order decoding and validation error.
 var ErrInvalidOrder = errors.New("invalid order")
 
-// DecodeOrder parses and validates one orders.v1 record value. On a
-// validation error the returned order still carries whatever decoded, so the
-// caller can audit the rejection under its order_id.
+// Default bounds of an order's qty and price. An order beyond them is
+// invalid (the router REJECTs it): no real order is that large, and a
+// fat-finger one must not reach the market nor the detector's sums. Their
+// product, $1e14, is also the largest notional an order can have, which
+// keeps every order's notional exact in the detector's fixed point.
+const (
+	// DefaultMaxOrderQty is the largest qty an order may have by default.
+	DefaultMaxOrderQty = 1e8
+	// DefaultMaxOrderPrice is the largest price an order may have by
+	// default (above the dearest listed share).
+	DefaultMaxOrderPrice = 1e6
+)
+
+// OrderBounds are the largest qty and price an order may have. A zero
+// field means its default (DefaultMaxOrderQty, DefaultMaxOrderPrice). The
+// router and the detector must be given the same bounds, or the detector
+// would leave out orders the router lets through.
+type OrderBounds struct {
+	MaxQty   float64
+	MaxPrice float64
+}
+
+// Validate checks that the bounds are positive finite numbers (or zero,
+// for the defaults).
+func (b OrderBounds) Validate() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"maximum order qty", b.MaxQty}, {"maximum order price", b.MaxPrice}} {
+		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("%s %v must be a positive number (0 for the default)", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// maxima returns the bounds with their defaults filled in.
+func (b OrderBounds) maxima() (qty, price float64) {
+	qty, price = b.MaxQty, b.MaxPrice
+	if !(qty > 0) {
+		qty = DefaultMaxOrderQty
+	}
+	if !(price > 0) {
+		price = DefaultMaxOrderPrice
+	}
+	return qty, price
+}
+
+// DecodeOrder parses and validates one orders.v1 record value within the
+// default bounds. On a validation error the returned order still carries
+// whatever decoded, so the caller can audit the rejection under its
+// order_id.
 func DecodeOrder(b []byte) (Order, error) {
+	return DecodeOrderWithin(b, OrderBounds{})
+}
+
+// DecodeOrderWithin is DecodeOrder with the given qty and price bounds.
+func DecodeOrderWithin(b []byte, bounds OrderBounds) (Order, error) {
 	var o Order
 	if len(b) == 0 {
 		return o, fmt.Errorf("%w: empty record", ErrInvalidOrder)
@@ -54,11 +108,16 @@ func DecodeOrder(b []byte) (Order, error) {
 	if err := json.Unmarshal(b, &o); err != nil {
 		return Order{}, fmt.Errorf("%w: %v", ErrInvalidOrder, err)
 	}
-	return o, o.Validate()
+	return o, o.ValidateWithin(bounds)
 }
 
-// Validate checks the order's ids, side, type, quantity and price.
-func (o *Order) Validate() error {
+// Validate checks the order's ids, side, type, quantity and price, within
+// the default bounds.
+func (o *Order) Validate() error { return o.ValidateWithin(OrderBounds{}) }
+
+// ValidateWithin checks the order's ids, side, type, quantity and price,
+// qty and price within bounds.
+func (o *Order) ValidateWithin(bounds OrderBounds) error {
 	if o.OrderID == "" {
 		return fmt.Errorf("%w: order_id is missing", ErrInvalidOrder)
 	}
@@ -94,6 +153,13 @@ func (o *Order) Validate() error {
 	}
 	if !(o.Price > 0) || math.IsInf(o.Price, 0) {
 		return fmt.Errorf("%w: price %v must be a positive number", ErrInvalidOrder, o.Price)
+	}
+	maxQty, maxPrice := bounds.maxima()
+	if o.Qty > maxQty {
+		return fmt.Errorf("%w: qty %v is above the maximum %v", ErrInvalidOrder, o.Qty, maxQty)
+	}
+	if o.Price > maxPrice {
+		return fmt.Errorf("%w: price %v is above the maximum %v", ErrInvalidOrder, o.Price, maxPrice)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ func init() {
 		metricsAddr string
 		rulesFile   string
 		cfg         detector.Config
+		ob          orderBoundsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "detector",
@@ -27,6 +28,10 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger("detector")
+			var err error
+			if cfg.OrderBounds, err = ob.bounds(cmd); err != nil {
+				return err
+			}
 			if rulesFile != "" {
 				r, err := detector.LoadRules(rulesFile)
 				if err != nil {
@@ -51,6 +56,7 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 			return runRole(cmd.Context(), log, metricsAddr, reg, u)
 		},
 	}
+	addOrderBoundsFlags(cmd, &ob)
 	f := cmd.Flags()
 	f.StringVar(&rulesFile, "rules", envOr("RISKGATE_DETECTOR_RULES", ""), "YAML rules file; empty uses the built-in defaults (env RISKGATE_DETECTOR_RULES)")
 	f.StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_DETECTOR_METRICS_ADDR", ":9102"), "address serving /metrics, /healthz and /readyz; empty disables (env RISKGATE_DETECTOR_METRICS_ADDR)")

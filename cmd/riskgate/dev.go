@@ -18,6 +18,7 @@ func init() {
 		data  string
 		noGen bool
 		rules string
+		ob    orderBoundsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -47,6 +48,9 @@ timer and topic.`,
 			if o.Token, err = devstack.ReadToken(dir); err != nil {
 				return err
 			}
+			if o.OrderBounds, err = ob.bounds(cmd); err != nil {
+				return err
+			}
 			if rules != "" {
 				r, err := detector.LoadRules(rules)
 				if err != nil {
@@ -72,6 +76,7 @@ timer and topic.`,
 			return nil
 		},
 	}
+	addOrderBoundsFlags(cmd, &ob)
 	f := cmd.Flags()
 	f.StringVar(&data, "data", "./data", "data directory for Kafka, Temporal and the dev token")
 	f.BoolVar(&noGen, "no-gen", false, "do not generate normal demo traffic")

@@ -12,6 +12,7 @@ func init() {
 	var (
 		metricsAddr string
 		cfg         router.Config
+		ob          orderBoundsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "router",
@@ -27,6 +28,10 @@ could not be decoded.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger("router")
 			reg := newRoleRegistry()
+			var err error
+			if cfg.OrderBounds, err = ob.bounds(cmd); err != nil {
+				return err
+			}
 			cfg.Kafka = kafkaConfig("riskgate-router")
 			cfg.Log = log
 			cfg.Registerer = reg
@@ -37,6 +42,7 @@ could not be decoded.`,
 			return runRole(cmd.Context(), log, metricsAddr, reg, u)
 		},
 	}
+	addOrderBoundsFlags(cmd, &ob)
 	f := cmd.Flags()
 	f.StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_ROUTER_METRICS_ADDR", ":9101"), "address serving /metrics, /healthz and /readyz; empty disables (env RISKGATE_ROUTER_METRICS_ADDR)")
 	f.StringVar(&cfg.Group, "group", envOr("RISKGATE_ROUTER_GROUP", router.DefaultGroup), "consumer group on orders.v1 (env RISKGATE_ROUTER_GROUP)")

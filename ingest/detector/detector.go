@@ -2,7 +2,6 @@ package detector
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,7 +17,6 @@ import (
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/ingest/killstate"
-	"github.com/riskgate/riskgate/workflows"
 )
 
 // Config configures a Detector.
@@ -45,6 +43,10 @@ type Config struct {
 	// TickInterval is how often idle incidents are re-evaluated and idle
 	// keys evicted. Default 1 s.
 	TickInterval time.Duration
+	// OrderBounds are the largest qty and price an order may have; an
+	// order beyond them is not counted (the router REJECTs it). Zero fields
+	// mean domain's defaults; give the routers the same bounds.
+	OrderBounds domain.OrderBounds
 }
 
 // DefaultGroup is the consumer group of Config.Group's default.
@@ -123,6 +125,9 @@ func New(cfg Config) (*Detector, error) {
 	}
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = time.Second
+	}
+	if err := cfg.OrderBounds.Validate(); err != nil {
+		return nil, fmt.Errorf("detector order bounds: %w", err)
 	}
 	d := &Detector{
 		cfg:      cfg,
@@ -291,27 +296,14 @@ func (d *Detector) processBatch(ctx context.Context, fetches kgo.Fetches) {
 }
 
 func (d *Detector) produced(r *kgo.Record, err error) {
-	if err != nil && !errors.Is(err, context.Canceled) {
+	switch {
+	case err == nil || errors.Is(err, context.Canceled):
+	case errors.Is(err, kgo.ErrMaxBuffered):
+		d.m.produceErrors.Inc() // one per record while Kafka is behind: no log line each
+	default:
 		d.m.produceErrors.Inc()
 		d.log.Warn("produce failed", "topic", r.Topic, "scope", string(r.Key), "err", err)
 	}
-}
-
-// admit applies lateness and future skew. ok is false for a late record.
-func (d *Detector) admit(ps *partState, ts int64) (adm int64, clamped, ok bool) {
-	rules := d.engine.Rules()
-	now := d.cfg.Now().UnixMilli()
-	if ts > now+rules.FutureSkew.Milliseconds() {
-		ts, clamped = now, true
-	}
-	if ts < ps.streamTime-rules.Lateness.Milliseconds() {
-		return ts, clamped, false
-	}
-	ps.streamTime = max(ps.streamTime, ts)
-	if ts > d.maxEvent {
-		d.maxEvent, d.wallAtMax = ts, time.Now()
-	}
-	return ts, clamped, true
 }
 
 // partition returns the state of the record's partition and whether the
@@ -345,10 +337,16 @@ func (d *Detector) rebuilt(ps *partState, r *kgo.Record) {
 func (d *Detector) processOrder(r *kgo.Record) (fw []*kgo.Record, live bool) {
 	ps, live := d.partition(r)
 	defer d.finishRebuild(ps, r)
-	o, err := domain.DecodeOrder(r.Value)
+	o, err := domain.DecodeOrderWithin(r.Value, d.cfg.OrderBounds)
 	if err != nil {
 		d.m.invalid.Inc()
 		d.log.Debug("undecodable order skipped (the router audits it)", "partition", r.Partition, "offset", r.Offset, "order_id", o.OrderID, "err", err)
+		return nil, live
+	}
+	if reason := ignoreReason(r, &o); reason != "" {
+		d.m.ignored.WithLabelValues(reason).Inc()
+		d.log.Debug("order left out of the windows", "reason", reason, "scope", "ACCOUNT:"+o.AccountID,
+			"order_id", o.OrderID, "key", string(r.Key))
 		return nil, live
 	}
 	ts, clamped, ok := d.admit(ps, o.TS)
@@ -579,39 +577,4 @@ func (d *Detector) tick() {
 	keys, bytes := d.engine.KeyBytes()
 	d.m.keys.Set(float64(keys))
 	d.m.keyBytes.Set(float64(bytes))
-}
-
-// sink connects the engine to Kafka and the dispatcher. It runs under d.mu.
-type sink struct{ d *Detector }
-
-// Breach logs and counts the breach and queues its signal.
-func (s sink) Breach(sig workflows.BreachSignal) {
-	d := s.d
-	d.m.breaches.WithLabelValues(sig.Rule).Inc()
-	d.log.Warn("breach", "scope", string(sig.Scope), "corr_id", sig.CorrID, "rule", sig.Rule,
-		"metric", sig.Metric, "value", sig.Value, "threshold", sig.Threshold, "window", sig.Window, "action", string(sig.Action))
-	d.disp.enqueue(d.runCtx, string(sig.Scope), signalJob{breach: &sig, consumed: d.consumed})
-}
-
-// Normal logs and counts the normal and queues its signal.
-func (s sink) Normal(sig workflows.NormalSignal) {
-	d := s.d
-	d.m.normals.Inc()
-	d.log.Info("scope normal", "scope", string(sig.Scope), "corr_id", sig.CmdID)
-	d.disp.enqueue(d.runCtx, string(sig.Scope), signalJob{normal: &sig, consumed: d.consumed})
-}
-
-// Risk produces the risk signal to risk_signals.v1.
-func (s sink) Risk(rs *domain.RiskSignal) {
-	d := s.d
-	if d.cl == nil {
-		return
-	}
-	b, err := json.Marshal(rs)
-	if err != nil {
-		d.log.Error("encode risk signal", "scope", string(rs.Scope), "err", err)
-		return
-	}
-	d.m.riskSignals.Inc()
-	d.cl.Produce(d.runCtx, &kgo.Record{Topic: domain.TopicRiskSignals, Key: []byte(rs.Scope), Value: b}, d.produced)
 }

@@ -3,9 +3,12 @@ package detector
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
@@ -159,4 +162,112 @@ func FuzzParseRules(f *testing.F) {
 			t.Fatalf("parsed rules the engine refuses: %v", err)
 		}
 	})
+}
+
+// A CANCEL opens no exposure and a record keyed by anything but its
+// account_id is REJECTed by the router: neither is counted in any window.
+func TestCancelsAndMiskeyedOrdersNotCounted(t *testing.T) {
+	symbolCount := countRule(domain.ScopeSymbol, time.Minute, 1e9)
+	symbolCount.Name = "s"
+	d, err := New(Config{Kafka: kafka.Config{}, Signaler: nopSignaler{}, Now: func() time.Time { return time.UnixMilli(t0) },
+		Rules: Rules{Rules: []Rule{countRule(domain.ScopeAccount, time.Minute, 1e9), symbolCount}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := domain.Order{OrderID: "o1", TS: t0, AccountID: "A", Symbol: "AAPL", Side: domain.Buy, Qty: 1e6, Price: 100}
+	cancel := o
+	cancel.OrderID, cancel.Type = "c1", domain.OrderCancel
+	fat := o
+	fat.OrderID, fat.Qty, fat.Price = "f1", 1e6, 1e10
+	tests := []struct {
+		name    string
+		rec     *kgo.Record
+		counted bool
+	}{
+		{"a NEW order keyed by its account", orderRecord(t, 0, o), true},
+		{"a CANCEL", orderRecord(t, 1, cancel), false},
+		{"keyed by another account", withKey(orderRecord(t, 2, o), "B"), false},
+		{"keyed by the symbol", withKey(orderRecord(t, 3, o), "AAPL"), false},
+		{"no key", withKey(orderRecord(t, 4, o), ""), false},
+		{"a CANCEL keyed by another account", withKey(orderRecord(t, 5, cancel), "B"), false},
+		{"beyond the order bounds ($1e16)", orderRecord(t, 6, fat), false},
+	}
+	var want int64
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fw, _ := d.processOrder(tc.rec)
+			if tc.counted {
+				want++
+			}
+			if k := d.engine.lookup(dimAccount, "A", 0, false); k == nil || k.win[0].count != want {
+				t.Fatalf("account A's window does not hold %d orders", want)
+			}
+			if k := d.engine.lookup(dimAccount, "B", 0, false); k != nil {
+				t.Fatalf("a key for account B from a record keyed B: %d orders", k.win[0].count)
+			}
+			if tc.counted != (len(fw) == 1) {
+				t.Fatalf("%d records forwarded to the symbol key", len(fw))
+			}
+		})
+	}
+	if got := counterValue(t, d.m.ignored.WithLabelValues(ignoredCancel)); got != 1 {
+		t.Errorf("ignored cancels %v, want 1", got)
+	}
+	if got := counterValue(t, d.m.ignored.WithLabelValues(ignoredKey)); got != 4 {
+		t.Errorf("ignored mis-keyed records %v, want 4", got)
+	}
+	if got := counterValue(t, d.m.invalid); got != 1 {
+		t.Errorf("invalid records %v, want 1", got)
+	}
+}
+
+func withKey(r *kgo.Record, key string) *kgo.Record {
+	r.Key = []byte(key)
+	if key == "" {
+		r.Key = nil
+	}
+	return r
+}
+
+// A cancel-all during a kill must not keep the scope from being reported
+// normal: cancels are not orders.
+func TestCancelsDoNotKeepAScopeInBreach(t *testing.T) {
+	d, err := New(Config{Kafka: kafka.Config{}, Signaler: nopSignaler{}, Now: func() time.Time { return time.UnixMilli(t0 + 3_600_000) },
+		Rules: oneRule(countRule(domain.ScopeAccount, time.Minute, 10))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(0)
+	order := func(ts int64, typ domain.OrderType) {
+		off++
+		d.processOrder(orderRecord(t, off, domain.Order{OrderID: fmt.Sprint("o", off), TS: ts, AccountID: "A", Symbol: "X",
+			Side: domain.Buy, Qty: 1, Price: 1, Type: typ}))
+	}
+	ts := t0
+	for range 20 {
+		ts += 100
+		order(ts, domain.OrderNew)
+	}
+	if got := d.engine.Stats().Breaches; got != 1 {
+		t.Fatalf("%d breaches, want 1", got)
+	}
+	d.table.ApplyState(domain.State{Scope: "ACCOUNT:A", Status: domain.StatusKilled, Version: 2})
+	// Four minutes of cancels, 100 a minute, and ticks.
+	for end := ts + 4*60_000; ts < end; {
+		ts += 600
+		order(ts, domain.OrderCancel)
+		d.engine.Tick(ts, nil)
+	}
+	if got := d.engine.Stats().Normals; got != 1 {
+		t.Fatalf("%d normals after four minutes of cancels only, want 1", got)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -10,10 +10,11 @@
 // W of a key whose newest second is S covers the seconds (S−W, S]. Every
 // order is evaluated against every rule of its keys when it arrives, so a
 // breach is seen on the order that crosses the line. Metrics are exact:
-// notional is summed in fixed point (NotionalScale), the top symbol is the
-// most frequent one (a count-sorted array, O(log n) per update), and the
-// z-score compares this minute's count with the key's per-minute counts of
-// the last hour. The top symbol is kept for the windows that a
+// notional is summed in fixed point (NotionalScale; a sum past the int64
+// range saturates instead of wrapping, and is exact again once it fits),
+// the top symbol is the most frequent one (a count-sorted array, O(log n)
+// per update), and the z-score compares this minute's count with the key's
+// per-minute counts of the last hour. The top symbol is kept for the windows that a
 // top_symbol_share rule uses and for every account's shortest window (its
 // risk signals name it); risk signals of other keys name it only where a
 // rule keeps it.
@@ -30,15 +31,27 @@
 // # Incidents
 //
 // A scope's first breach opens an incident and is signalled once (a
-// THROTTLE incident may escalate once to KILL). A scope already KILLED on
-// killswitch.state.v1 is adopted without a signal. If, 10 s of event time
-// after the signal, the scope is still in breach and the state topic shows
-// nothing of it (delivery gave up while Temporal was unreachable), the same
-// breach, with the same cmd_id, is sent again: a lost signal must not let a
-// runaway go on. The incident closes when
-// the scope has stayed under every rule for Rules.NormalAfter; if the scope
-// is then KILLED or THROTTLED the workflow is told it is normal. Kills made
-// by others are adopted the same way, so they are reported normal too.
+// THROTTLE incident may escalate once to KILL), whatever the scope's state:
+// a scope still KILLED may have been reported normal since its kill, and
+// its workflow would auto-unkill on that normal while the runaway goes on.
+// Kills made by others (an operator's, or one from before a restart) are
+// adopted as incidents, so they are reported normal too, and their first
+// breach is signalled the same way. If, 10 s of event time after the
+// signal, the scope is still in breach and the state topic shows nothing of
+// it, or shows the workflow released the scope by itself, the same breach,
+// with the same cmd_id, is sent again: a lost signal must not let a runaway
+// go on. An operator's release is respected. The incident closes when the
+// scope has stayed under every rule for Rules.NormalAfter; if the scope is
+// then KILLED or THROTTLED the workflow is told it is normal.
+//
+// Signals are delivered off the evaluation path, which never waits on
+// Temporal: each scope keeps only what it still has to say (its latest
+// breach, and a normal after it), delivered in order and retried with
+// backoff until delivered, for as long as the detector runs.
+//
+// CANCELs open no exposure and are not counted; nor is a record keyed by
+// other than its account_id (the router REJECTs it).
+// riskgate_detector_records_ignored_total{reason} counts both.
 //
 // # Scale-out
 //
@@ -67,13 +80,19 @@
 //   - 16 bytes per second with orders, at most W (900 buckets, 14.4 KB,
 //     rounded up to a power of two: 16 KB);
 //   - where a window tracks the top symbol: 12 bytes per (second, symbol)
-//     with orders, plus 8 bytes per distinct symbol in the window, plus,
-//     for keys with more than eight symbols in one second, 12 bytes per
-//     symbol known to the engine;
+//     with orders, plus 8 bytes per distinct symbol in the window, plus an
+//     index (8-byte slots, an eighth to three quarters full) of those
+//     symbols once there are more than 16, and, for keys with more than
+//     eight symbols in one second, of the newest second's symbols. All of
+//     it follows the symbols in the key's own windows and shrinks after a
+//     burst; the engine's symbol table keeps only the symbols some key
+//     holds (checked once a minute);
 //   - with a zscore rule: 488 bytes of per-minute history.
 //
 // Measured with the default rules (`riskgate bench detector`: 10,000
 // accounts, 500 symbols, 20 strategies): about 3 KB per key on average.
+// A market maker quoting 50 orders a second over 200,000 symbols holds
+// about 130 KB (BenchmarkManySymbols), however many symbols the engine met.
 // Keys idle for Rules.IdleAfter are evicted, so memory follows the active
 // keys, not every key ever seen.
 package detector

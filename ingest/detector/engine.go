@@ -18,17 +18,13 @@ import (
 // and leave it.
 const NotionalScale = 10_000
 
-// NotionalUnits converts qty × price to fixed-point units.
-func NotionalUnits(qty, price float64) int64 {
-	return int64(math.Round(qty * price * NotionalScale))
-}
-
 // Observation is one admitted order as the engine sees it.
 type Observation struct {
 	// TS is the order's event time in Unix milliseconds, after lateness and
 	// future-skew handling.
 	TS int64
-	// Notional is qty × price in NotionalScale units.
+	// Notional is qty × price in NotionalScale units (NotionalUnits); a
+	// negative one counts as zero.
 	Notional int64
 	Symbol   string
 	Account  string
@@ -114,13 +110,6 @@ type symEntry struct {
 	sec   uint32
 	sym   uint32
 	count uint32
-}
-
-// symSlot is symIdx's entry for one symbol: the absolute position of its
-// entry for the second in tag (epoch<<32 | second).
-type symSlot struct {
-	tag uint64
-	abs uint32
 }
 
 // symIdxMin is how many entries one second must have before a key builds
@@ -214,11 +203,15 @@ type key struct {
 	share    [MaxWindowsPerDimension]topSymbols // where the window tracks symbols
 	idBuf    [domain.MaxIDLen]byte
 	// symIdx finds the entry of (newest second, symbol) without scanning
-	// the second's entries; built only for keys with many symbols per second.
-	symIdx   []symSlot
-	slot     int   // position in Engine.all
-	openSlot int   // position in Engine.open, -1 when no incident is open
-	adopted  int64 // state version adopted without a detector breach
+	// the second's entries: the absolute position of each symbol's entry
+	// for the second in symIdxTag (epoch<<32 | second). It is built
+	// (symIdxOn) only for keys with many symbols per second.
+	symIdx    symIndex
+	symIdxTag uint64
+	symIdxOn  bool
+	slot      int   // position in Engine.all
+	openSlot  int   // position in Engine.open, -1 when no incident is open
+	adopted   int64 // state version adopted without a detector breach
 }
 
 // Engine evaluates the rules over sliding windows, key by key. It is not
@@ -237,6 +230,8 @@ type Engine struct {
 	sink    Sink
 	status  StatusFunc
 	anyShr  bool
+	// symTicks counts ticks since the symbol table was last checked.
+	symTicks int
 
 	normalAfter int64
 	idleAfter   int64
@@ -391,16 +386,6 @@ func (e *Engine) HasRules(t domain.ScopeType) bool {
 	return ok && len(e.dims[d].rules) > 0
 }
 
-func (e *Engine) symID(s string) uint32 {
-	if id, ok := e.symIDs[s]; ok {
-		return id
-	}
-	id := uint32(len(e.symName))
-	e.symIDs[s] = id
-	e.symName = append(e.symName, s)
-	return id
-}
-
 func (k *key) is(id string) bool {
 	return int(k.idLen) == len(id) && string(k.idBuf[:k.idLen]) == id
 }
@@ -495,7 +480,7 @@ func (e *Engine) removeKey(k *key) {
 	k.buckets.reset()
 	k.syms.reset()
 	k.symsDropped, k.symEpoch = 0, 0
-	clear(k.symIdx)
+	k.symIdx, k.symIdxTag, k.symIdxOn = symIndex{}, 0, false
 	k.clock, k.lastOrder, k.started = 0, 0, false
 	k.inc = incident{}
 	k.adopted, k.lastRisk, k.late, k.clamped = 0, 0, 0, 0
@@ -576,6 +561,7 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 		sums := &k.win[w]
 		if int64(sums.bNext) <= newCut {
 			i, n := int(sums.bStart), k.buckets.len()
+			wasSat := saturated(sums.notional)
 			for ; i < n; i++ {
 				b := k.buckets.at(i)
 				if int64(b.sec) > newCut {
@@ -583,6 +569,9 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 				}
 				sums.count -= int64(b.count)
 				sums.notional -= b.notional
+			}
+			if wasSat {
+				sums.notional = k.sumBuckets(i)
 			}
 			sums.bStart, sums.bNext = int32(i), noHead
 			if i < n {
@@ -618,6 +607,7 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 	if dc.lastShare >= 0 {
 		if n := int(k.win[dc.lastShare].sStart); n > 0 {
 			k.syms.dropFront(n)
+			k.syms.shrink()
 			k.symsDropped += uint32(n)
 			for w := range dc.windows {
 				if dc.share[w] {
@@ -635,6 +625,7 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 // range covers that second.
 func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	e.advance(k, dc, ob.TS)
+	notional := max(ob.Notional, 0)
 	if ob.TS > k.lastOrder {
 		k.lastOrder = ob.TS
 	}
@@ -655,12 +646,12 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	if i > 0 && int64(k.buckets.at(i-1).sec) == sec {
 		b := k.buckets.at(i - 1)
 		b.count++
-		b.notional += ob.Notional
+		b.notional = addUnits(b.notional, notional)
 	} else {
 		if i == n {
-			k.buckets.pushBack(bucket{sec: uint32(sec), count: 1, notional: ob.Notional})
+			k.buckets.pushBack(bucket{sec: uint32(sec), count: 1, notional: notional})
 		} else {
-			k.buckets.insert(i, bucket{sec: uint32(sec), count: 1, notional: ob.Notional})
+			k.buckets.insert(i, bucket{sec: uint32(sec), count: 1, notional: notional})
 		}
 		for w, W := range dc.windows {
 			ws := &k.win[w]
@@ -678,7 +669,7 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	for w, W := range dc.windows {
 		if sec > clockSec-W {
 			k.win[w].count++
-			k.win[w].notional += ob.Notional
+			k.win[w].notional = addUnits(k.win[w].notional, notional)
 			if dc.share[w] {
 				k.share[w].inc(sym)
 				tracked = true
@@ -694,16 +685,18 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	n = k.syms.len()
 	tag := uint64(k.symEpoch)<<32 | uint64(sec)
 	var j int
-	if k.symIdx != nil && n > 0 && int64(k.syms.back().sec) <= sec {
-		if int(sym) < len(k.symIdx) && k.symIdx[sym].tag == tag {
-			k.syms.at(int(k.symIdx[sym].abs-k.symsDropped)).count++
-			return
+	if k.symIdxOn && n > 0 && int64(k.syms.back().sec) <= sec {
+		if k.symIdxTag == tag {
+			if abs, ok := k.symIdx.get(sym); ok {
+				k.syms.at(int(uint32(abs)-k.symsDropped)).count++
+				return
+			}
 		}
 		// The index covers every entry of the newest second, so a miss
 		// means the symbol has none yet.
 		j = n
 		k.syms.pushBack(symEntry{sec: uint32(sec), sym: sym, count: 1})
-		k.indexSym(sym, tag, n, len(e.symName))
+		k.indexSym(sym, tag, n)
 	} else {
 		j = n
 		for j > 0 && int64(k.syms.at(j-1).sec) > sec {
@@ -719,14 +712,14 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 		}
 		if j == n {
 			k.syms.pushBack(symEntry{sec: uint32(sec), sym: sym, count: 1})
-			if k.symIdx != nil || same+1 >= symIdxMin {
-				k.reindexNewest(len(e.symName))
+			if k.symIdxOn || same+1 >= symIdxMin {
+				k.reindexNewest()
 			}
 		} else {
 			k.syms.insert(j, symEntry{sec: uint32(sec), sym: sym, count: 1})
 			k.symEpoch++
-			if k.symIdx != nil {
-				k.reindexNewest(len(e.symName))
+			if k.symIdxOn {
+				k.reindexNewest()
 			}
 		}
 	}
@@ -747,25 +740,29 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 }
 
 // reindexNewest indexes every entry of the newest second under the current
-// epoch: when the index is built, and after a late insert moved positions.
-func (k *key) reindexNewest(symbols int) {
+// epoch: when the index is built, after a late insert moved positions, and
+// after the engine renumbered its symbols.
+func (k *key) reindexNewest() {
 	n := k.syms.len()
 	if n == 0 {
 		return
 	}
 	sec := k.syms.back().sec
-	tag := uint64(k.symEpoch)<<32 | uint64(sec)
+	k.symIdx.reset()
+	k.symIdxTag, k.symIdxOn = uint64(k.symEpoch)<<32|uint64(sec), true
 	for p := n - 1; p >= 0 && k.syms.at(p).sec == sec; p-- {
-		k.indexSym(k.syms.at(p).sym, tag, p, symbols)
+		k.symIdx.set(k.syms.at(p).sym, int32(uint32(p)+k.symsDropped))
 	}
 }
 
-// indexSym records that the entry of (tag, sym) is at position pos.
-func (k *key) indexSym(sym uint32, tag uint64, pos, symbols int) {
-	if int(sym) >= len(k.symIdx) {
-		k.symIdx = append(k.symIdx, make([]symSlot, max(symbols, int(sym)+1)-len(k.symIdx))...)
+// indexSym records that the entry of (tag, sym) is at position pos; a new
+// tag (a new second) starts the index afresh.
+func (k *key) indexSym(sym uint32, tag uint64, pos int) {
+	if k.symIdxTag != tag {
+		k.symIdx.reset()
+		k.symIdxTag = tag
 	}
-	k.symIdx[sym] = symSlot{tag: tag, abs: uint32(pos) + k.symsDropped}
+	k.symIdx.set(sym, int32(uint32(pos)+k.symsDropped))
 }
 
 func (m *minutes) add(min int64) {
@@ -934,46 +931,53 @@ func (e *Engine) decide(k *key, dc *dimConfig, mask uint64, live bool, ob *Obser
 	}
 	inc.under = false
 	p := primary(dc, mask)
-	signal, escalate := false, false
+	signal, cmd := false, inc.corrID
 	switch {
 	case !inc.open:
 		*inc = incident{open: true, action: p.Action, breachTS: k.clock, corrID: corrID(k.scope, ob)}
+		cmd = inc.corrID
 		e.setOpen(k)
 		if !live {
 			inc.replayed = true
 			break
 		}
-		st, ok := e.state(k.scope)
-		switch {
-		case ok && st.Status == domain.StatusKilled:
-			// Already killed (an operator, or an incident we signalled before
-			// a restart): the workflow is handling it.
-		case ok && st.Status == domain.StatusThrottled && p.Action == domain.ActionThrottle:
-		default:
-			signal = true
-		}
+		// Signalled whatever the scope's state: a KILLED scope's workflow
+		// may still hold the normal of an earlier incident and would
+		// auto-unkill on it; the breach makes it forget the normal, and
+		// otherwise changes nothing for a scope already killed.
+		signal = true
 	case live && inc.replayed:
 		inc.replayed = false
-		// Nothing shows the workflow ever saw this incident.
-		signal = !e.handled(k.scope, inc)
+		// The rebuild cannot tell whether this breach was signalled, nor
+		// whether a normal went out since: send it again (the workflow
+		// applies one cmd_id once), unless an operator released the scope
+		// after it.
+		signal = !e.released(k.scope, inc)
+	case live && inc.cmd == "":
+		// An adopted kill (an operator's, or one from before a restart or
+		// an eviction) is breached: its workflow may hold a normal. The
+		// breach is named by its own crossing order, not by the adopted
+		// corr_id, which may be an earlier breach's cmd_id.
+		signal = !e.released(k.scope, inc)
+		inc.action, cmd = p.Action, corrID(k.scope, ob)
+		if inc.corrID == "" {
+			inc.corrID = cmd
+		}
 	case p.Action == domain.ActionKill && inc.action == domain.ActionThrottle:
 		inc.action = domain.ActionKill
-		signal, escalate = live, live
-	case live && inc.cmd != "" && k.clock-inc.signalledAt >= resignalAfter && !e.handled(k.scope, inc):
+		signal, cmd = live, inc.cmd+":"+string(domain.ActionKill)
+	case live && k.clock-inc.signalledAt >= resignalAfter && !e.handled(k.scope, inc):
 		// Still in breach, and nothing on the state topic shows the workflow
-		// got the signal (Temporal was unreachable and delivery gave up): send
-		// it again rather than let the runaway go on. The cmd_id is the same,
-		// so a workflow that did get it applies it once.
+		// got the signal (or the workflow released the scope by itself while
+		// it was in breach): send it again rather than let the runaway go
+		// on. The cmd_id is the same, so a workflow that did get it applies
+		// it once.
 		e.stats.Resent++
 		e.sink.Breach(e.breachSignal(k, p, ob, inc.cmd))
 		inc.signalledAt = k.clock
 	}
 	if signal {
 		e.stats.Breaches++
-		cmd := inc.corrID
-		if escalate {
-			cmd += ":" + string(domain.ActionKill)
-		}
 		inc.cmd, inc.signalledAt = cmd, k.clock
 		e.sink.Breach(e.breachSignal(k, p, ob, cmd))
 	}
@@ -985,11 +989,25 @@ func (e *Engine) decide(k *key, dc *dimConfig, mask uint64, live bool, ob *Obser
 const resignalAfter = 10_000
 
 // handled reports whether the state topic shows the scope's workflow saw the
-// incident: the scope is not ACTIVE, or its state changed after the breach
-// (for instance an operator released it).
+// incident: the scope is killed or throttled, or an operator released it
+// after the breach.
 func (e *Engine) handled(s domain.Scope, inc *incident) bool {
 	st, ok := e.state(s)
-	return ok && (st.Status != domain.StatusActive || st.UpdatedTS >= inc.breachTS-1000)
+	return ok && (st.Status != domain.StatusActive || released(st, inc))
+}
+
+// released reports whether the scope's state shows it made ACTIVE after
+// the incident began by anyone but the workflow itself: an operator's
+// release, which a resend must not undo. The workflow ending a kill on its
+// own (auto-unkill, end of probation) while the scope is still in breach is
+// no such decision, and the breach goes to it again.
+func (e *Engine) released(s domain.Scope, inc *incident) bool {
+	st, ok := e.state(s)
+	return ok && st.Status == domain.StatusActive && released(st, inc)
+}
+
+func released(st domain.State, inc *incident) bool {
+	return st.UpdatedTS >= inc.breachTS-1000 && st.Trigger != domain.TriggerSystem
 }
 
 // corrID is the incident's id, derived from the crossing order so that a
@@ -1187,6 +1205,10 @@ func (e *Engine) Tick(now int64, live func(t domain.ScopeType, part int32) bool)
 		}
 	}
 	e.evict(now)
+	if e.symTicks++; e.symTicks >= symCheckTicks {
+		e.symTicks = 0
+		e.compactSymbols()
+	}
 }
 
 // evictSweep is how many ticks a full eviction sweep over the keys takes.
@@ -1239,22 +1261,26 @@ func (e *Engine) Adopt(st domain.State, part int32, now int64) {
 	e.setOpen(k)
 }
 
-// KeyBytes estimates the memory a key holds now, for the keys-held and
+// KeyBytes estimates the memory the keys hold now, for the keys-held and
 // bytes-per-key figures.
 func (e *Engine) KeyBytes() (keys int, bytes int64) {
-	base := int64(unsafe.Sizeof(key{}))
 	for _, k := range e.all {
-		b := base + int64(len(k.scope))
-		b += int64(k.buckets.capBytes(int(unsafe.Sizeof(bucket{}))))
-		b += int64(k.syms.capBytes(int(unsafe.Sizeof(symEntry{}))))
-		b += int64(cap(k.symIdx)) * int64(unsafe.Sizeof(symSlot{}))
-		for i := range k.share {
-			b += int64(k.share[i].capBytes())
-		}
-		if k.mins.slot != nil {
-			b += int64(unsafe.Sizeof(*k.mins.slot))
-		}
-		bytes += b
+		bytes += k.bytes()
 	}
 	return len(e.all), bytes
+}
+
+// bytes estimates the memory one key holds.
+func (k *key) bytes() int64 {
+	b := int64(unsafe.Sizeof(key{})) + int64(len(k.scope))
+	b += int64(k.buckets.capBytes(int(unsafe.Sizeof(bucket{}))))
+	b += int64(k.syms.capBytes(int(unsafe.Sizeof(symEntry{}))))
+	b += int64(k.symIdx.capBytes())
+	for i := range k.share {
+		b += int64(k.share[i].capBytes())
+	}
+	if k.mins.slot != nil {
+		b += int64(unsafe.Sizeof(*k.mins.slot))
+	}
+	return b
 }

@@ -223,7 +223,9 @@ func TestOncePerIncident(t *testing.T) {
 		want  int
 	}{
 		{"no state: one incident, resent every 10 s while nothing shows it handled", nil, 3},
-		{"already KILLED (operator or earlier incident): not signalled", &domain.State{Scope: acct, Status: domain.StatusKilled, Version: 3}, 0},
+		// The workflow may hold a normal from before this incident; the
+		// breach makes it forget it, and is not resent while KILLED.
+		{"already KILLED (operator or earlier incident): signalled once", &domain.State{Scope: acct, Status: domain.StatusKilled, Version: 3}, 1},
 		{"THROTTLED on probation: a KILL breach is signalled", &domain.State{Scope: acct, Status: domain.StatusThrottled, MaxRatePerSecond: 1, Version: 3}, 1},
 		{"ACTIVE since before the breach: signalled, resent while unhandled", &domain.State{Scope: acct, Status: domain.StatusActive, Version: 3}, 3},
 	}
@@ -395,8 +397,9 @@ func TestAdoptOperatorKill(t *testing.T) {
 	}
 }
 
-// While rebuilding nothing is signalled; afterwards an incident the state
-// topic shows handled is not re-fired, one it does not show is.
+// While rebuilding nothing is signalled; afterwards an incident is sent
+// again (same cmd_id) unless an operator released the scope after it: a
+// KILLED scope's workflow may have been told normal since.
 func TestRebuildDoesNotRefire(t *testing.T) {
 	acct := domain.Scope("ACCOUNT:A")
 	tests := []struct {
@@ -404,7 +407,7 @@ func TestRebuildDoesNotRefire(t *testing.T) {
 		state *domain.State
 		want  int
 	}{
-		{"killed by the incident: adopted", &domain.State{Scope: acct, Status: domain.StatusKilled, Version: 2}, 0},
+		{"killed by the incident: sent again", &domain.State{Scope: acct, Status: domain.StatusKilled, Version: 2}, 1},
 		{"released by an operator after the breach: adopted", &domain.State{Scope: acct, Status: domain.StatusActive, Version: 3, UpdatedTS: t0 + 60_000}, 0},
 		{"no trace of the incident: signalled", nil, 1},
 		{"active since before the breach: signalled", &domain.State{Scope: acct, Status: domain.StatusActive, Version: 1, UpdatedTS: t0 - 3_600_000}, 1},

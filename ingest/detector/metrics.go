@@ -9,22 +9,24 @@ import (
 // metrics are the detector's Prometheus collectors. They always exist; they
 // are registered only when Config.Registerer is set.
 type metrics struct {
-	evaluated     prometheus.Counter
-	late          prometheus.Counter
-	clamped       prometheus.Counter
-	invalid       prometheus.Counter
-	duplicates    prometheus.Counter
-	breaches      *prometheus.CounterVec
-	normals       prometheus.Counter
-	riskSignals   prometheus.Counter
-	produceErrors prometheus.Counter
-	signalErrors  *prometheus.CounterVec
-	signalSeconds *prometheus.HistogramVec
-	evalSeconds   prometheus.Histogram
-	keys          prometheus.Gauge
-	keyBytes      prometheus.Gauge
-	replaying     prometheus.Gauge
-	evicted       prometheus.Counter
+	evaluated      prometheus.Counter
+	late           prometheus.Counter
+	clamped        prometheus.Counter
+	invalid        prometheus.Counter
+	ignored        *prometheus.CounterVec
+	duplicates     prometheus.Counter
+	breaches       *prometheus.CounterVec
+	normals        prometheus.Counter
+	riskSignals    prometheus.Counter
+	produceErrors  prometheus.Counter
+	signalErrors   *prometheus.CounterVec
+	signalSeconds  *prometheus.HistogramVec
+	signalsPending prometheus.Gauge
+	evalSeconds    prometheus.Histogram
+	keys           prometheus.Gauge
+	keyBytes       prometheus.Gauge
+	replaying      prometheus.Gauge
+	evicted        prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -37,7 +39,9 @@ func newMetrics() *metrics {
 		clamped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "clamped_records_total", Help: "Orders stamped beyond the allowed future skew, whose ts was clamped."}),
 		invalid: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "invalid_records_total", Help: "Records of orders.v1 or the repartition topic that did not decode."}),
+			Name: "invalid_records_total", Help: "Records of orders.v1 or the repartition topic that did not decode or are not valid orders (qty or price beyond the order bounds among them)."}),
+		ignored: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "records_ignored_total", Help: "Records of orders.v1 left out of every window, by reason: cancel (a CANCEL opens no exposure), key_mismatch (keyed by other than its account_id; the router REJECTs it)."}, []string{"reason"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "repartition_duplicates_total", Help: "Repartitioned records dropped as already counted (re-forwarded after a rebalance)."}),
 		breaches: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -53,6 +57,8 @@ func newMetrics() *metrics {
 		signalSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "signal_seconds", Help: "From consuming the deciding record to the workflow signal returning, by kind.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"kind"}),
+		signalsPending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "signals_pending", Help: "Scopes with a breach or normal signal not yet delivered; each is retried until it is."}),
 		evalSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "evaluation_seconds", Help: "Time to evaluate one record against every window and rule of its key.",
 			Buckets: prometheus.ExponentialBuckets(1e-7, 4, 10)}),
@@ -72,9 +78,9 @@ func (m *metrics) register(r prometheus.Registerer) error {
 		return nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.evaluated, m.late, m.clamped, m.invalid, m.duplicates, m.breaches,
-		m.normals, m.riskSignals, m.produceErrors, m.signalErrors, m.signalSeconds, m.evalSeconds, m.keys,
-		m.keyBytes, m.replaying, m.evicted} {
+	for _, c := range []prometheus.Collector{m.evaluated, m.late, m.clamped, m.invalid, m.ignored, m.duplicates,
+		m.breaches, m.normals, m.riskSignals, m.produceErrors, m.signalErrors, m.signalSeconds, m.signalsPending,
+		m.evalSeconds, m.keys, m.keyBytes, m.replaying, m.evicted} {
 		if err := r.Register(c); err != nil {
 			errs = append(errs, err)
 		}

@@ -56,9 +56,34 @@ func (r *ring[T]) insert(i int, v T) {
 	*r.at(i) = v
 }
 
+// ringKeep is the largest buffer a reset ring keeps for reuse: enough for
+// the 900 seconds of a 15-minute window; what a burst grew beyond it is
+// given back.
+const ringKeep = 1024
+
 func (r *ring[T]) reset() {
+	if len(r.buf) > ringKeep {
+		r.buf = nil
+	}
 	clear(r.buf)
 	r.head, r.n = 0, 0
+}
+
+// shrink gives back a buffer that a burst grew and that is now at most an
+// eighth full, keeping room for twice what it holds.
+func (r *ring[T]) shrink() {
+	if len(r.buf) <= 64 || r.n*8 >= len(r.buf) {
+		return
+	}
+	size := 4
+	for size < 2*r.n {
+		size <<= 1
+	}
+	nb := make([]T, size)
+	for i := 0; i < r.n; i++ {
+		nb[i] = *r.at(i)
+	}
+	r.buf, r.head = nb, 0
 }
 
 // bytes is the memory held by the ring's buffer.

@@ -13,18 +13,25 @@ type symCount struct {
 // binary search, no allocation once the slice and index have grown.
 type topSymbols struct {
 	ents []symCount
-	// idx maps symbol id to position+1 (0: absent) once there are more than
-	// linearMax symbols; small windows (most accounts) scan instead. Symbol
-	// ids are dense, so this is a slice as long as the symbols seen.
-	idx []int32
+	// idx maps symbol id to position once there are more than linearMax
+	// symbols (indexed); small windows (most accounts) scan instead. It
+	// holds the window's symbols only, and is dropped again when they fall
+	// to linearMin.
+	idx     symIndex
+	indexed bool
 }
 
-const linearMax = 16
+const (
+	linearMax = 16
+	linearMin = 8
+	// minEntsCap is the capacity under which ents is never shrunk.
+	minEntsCap = 64
+)
 
 func (t *topSymbols) find(sym uint32) int {
-	if t.idx != nil {
-		if int(sym) < len(t.idx) {
-			return int(t.idx[sym]) - 1
+	if t.indexed {
+		if i, ok := t.idx.get(sym); ok {
+			return int(i)
 		}
 		return -1
 	}
@@ -41,9 +48,9 @@ func (t *topSymbols) swap(i, j int) {
 		return
 	}
 	t.ents[i], t.ents[j] = t.ents[j], t.ents[i]
-	if t.idx != nil {
-		t.idx[t.ents[i].sym] = int32(i + 1)
-		t.idx[t.ents[j].sym] = int32(j + 1)
+	if t.indexed {
+		t.idx.set(t.ents[i].sym, int32(i))
+		t.idx.set(t.ents[j].sym, int32(j))
 	}
 }
 
@@ -52,15 +59,12 @@ func (t *topSymbols) inc(sym uint32) {
 	if i < 0 {
 		t.ents = append(t.ents, symCount{sym: sym, count: 1})
 		switch {
-		case t.idx != nil:
-			t.grow(sym)
-			t.idx[sym] = int32(len(t.ents))
+		case t.indexed:
+			t.idx.set(sym, int32(len(t.ents)-1))
 		case len(t.ents) > linearMax:
-			for _, e := range t.ents {
-				t.grow(e.sym)
-			}
+			t.indexed = true
 			for j, e := range t.ents {
-				t.idx[e.sym] = int32(j + 1)
+				t.idx.set(e.sym, int32(j))
 			}
 		}
 		return
@@ -99,10 +103,7 @@ func (t *topSymbols) dec(sym uint32) {
 	if i == n-1 || t.ents[i+1].count < c { // alone at its count: stays put
 		t.ents[i].count--
 		if t.ents[i].count == 0 {
-			if t.idx != nil {
-				t.idx[t.ents[i].sym] = 0
-			}
-			t.ents = t.ents[:i]
+			t.removeLast()
 		}
 		return
 	}
@@ -125,10 +126,23 @@ func (t *topSymbols) dec(sym uint32) {
 	t.swap(i, j)
 	t.ents[j].count--
 	if t.ents[j].count == 0 { // counts are ≥ 1 elsewhere, so j is last
-		if t.idx != nil {
-			t.idx[t.ents[j].sym] = 0
+		t.removeLast()
+	}
+}
+
+// removeLast drops the last entry, whose count fell to zero, and gives
+// back memory the window no longer needs.
+func (t *topSymbols) removeLast() {
+	n := len(t.ents) - 1
+	if t.indexed {
+		t.idx.del(t.ents[n].sym)
+		if n <= linearMin {
+			t.indexed, t.idx = false, symIndex{}
 		}
-		t.ents = t.ents[:j]
+	}
+	t.ents = t.ents[:n]
+	if c := cap(t.ents); c > minEntsCap && n < c/4 {
+		t.ents = append(make([]symCount, 0, c/2), t.ents...)
 	}
 }
 
@@ -141,19 +155,27 @@ func (t *topSymbols) top() (sym, count uint32, ok bool) {
 	return t.ents[0].sym, t.ents[0].count, true
 }
 
-// grow makes idx long enough to hold sym.
-func (t *topSymbols) grow(sym uint32) {
-	if int(sym) < len(t.idx) {
-		return
-	}
-	t.idx = append(t.idx, make([]int32, int(sym)+1-len(t.idx)+len(t.idx)/2)...)
-}
-
 func (t *topSymbols) reset() {
+	if cap(t.ents) > minEntsCap {
+		t.ents = nil
+	}
 	t.ents = t.ents[:0]
-	clear(t.idx)
+	t.indexed, t.idx = false, symIndex{}
 }
 
 func (t *topSymbols) capBytes() int {
-	return cap(t.ents)*8 + cap(t.idx)*4
+	return cap(t.ents)*8 + t.idx.capBytes()
+}
+
+// renumber rewrites the symbol ids after the engine compacted its symbols.
+func (t *topSymbols) renumber(to []uint32) {
+	for i := range t.ents {
+		t.ents[i].sym = to[t.ents[i].sym]
+	}
+	if t.indexed {
+		t.idx.reset()
+		for j, e := range t.ents {
+			t.idx.set(e.sym, int32(j))
+		}
+	}
 }

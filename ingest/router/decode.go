@@ -20,11 +20,17 @@ import (
 // The strings of the returned order alias b: b must not change while the
 // order is in use.
 func DecodeOrder(b []byte) (domain.Order, error) {
+	return DecodeOrderWithin(b, domain.OrderBounds{})
+}
+
+// DecodeOrderWithin is DecodeOrder with the given qty and price bounds: the
+// result and the error are those of domain.DecodeOrderWithin.
+func DecodeOrderWithin(b []byte, bounds domain.OrderBounds) (domain.Order, error) {
 	var o domain.Order
-	if fastDecodeOrder(b, &o) && o.Validate() == nil {
+	if fastDecodeOrder(b, &o) && o.ValidateWithin(bounds) == nil {
 		return o, nil
 	}
-	return domain.DecodeOrder(b)
+	return domain.DecodeOrderWithin(b, bounds)
 }
 
 // checkOrderKey requires an orders.v1 record to be keyed by its account_id:

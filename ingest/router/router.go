@@ -86,6 +86,10 @@ type Config struct {
 	// Default 30s. The state topic is probed every MaxStateAge/4, at most
 	// every second.
 	MaxStateAge time.Duration
+	// OrderBounds are the largest qty and price an order may have; beyond
+	// them it is REJECTed. Zero fields mean domain's defaults. The
+	// detector must be given the same bounds.
+	OrderBounds domain.OrderBounds
 }
 
 // Router decides orders. Build it with New and run it with Run.
@@ -163,6 +167,9 @@ func New(cfg Config) (*Router, error) {
 		if err := domain.ValidateID(cfg.InstanceID); err != nil {
 			return nil, fmt.Errorf("router instance id: %w", err)
 		}
+	}
+	if err := cfg.OrderBounds.Validate(); err != nil {
+		return nil, fmt.Errorf("router order bounds: %w", err)
 	}
 	r := &Router{
 		cfg:    cfg,
@@ -635,7 +642,7 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 	for i, in := range recs {
 		it := &items[i]
 		it.in = in
-		it.o, it.err = DecodeOrder(in.Value)
+		it.o, it.err = DecodeOrderWithin(in.Value, r.cfg.OrderBounds)
 		if it.err == nil {
 			it.err = checkOrderKey(in.Key, &it.o)
 		}

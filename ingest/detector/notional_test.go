@@ -1,0 +1,134 @@
+package detector
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/riskgate/riskgate/domain"
+)
+
+func TestNotionalUnitsSaturates(t *testing.T) {
+	tests := []struct {
+		name       string
+		qty, price float64
+		want       int64
+	}{
+		{"ordinary", 10, 187.5, 18_750_000},
+		{"the order bounds' product fits", 1e8, 1e6, 1e18},
+		{"a $1e16 fat finger saturates", 1e6, 1e10, math.MaxInt64},
+		{"just past int64 saturates", 1e15, 1e3, math.MaxInt64},
+		{"infinite saturates", math.Inf(1), 1, math.MaxInt64},
+		{"not a number counts as the most", math.NaN(), 1, math.MaxInt64},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := NotionalUnits(tc.qty, tc.price); got != tc.want {
+				t.Fatalf("NotionalUnits(%v, %v) = %d, want %d", tc.qty, tc.price, got, tc.want)
+			}
+		})
+	}
+}
+
+func notionalRule(th float64) Rules {
+	return oneRule(Rule{Name: "notional", Dimension: domain.ScopeAccount, Window: time.Minute, Metric: MetricNotional,
+		Threshold: th, Action: domain.ActionKill})
+}
+
+// A fat-finger order used to wrap the window's notional to MinInt64, which
+// hid a following burst for the whole window.
+func TestFatFingerDoesNotHideABurst(t *testing.T) {
+	for _, d := range dimTypes {
+		t.Run(string(d), func(t *testing.T) {
+			r := oneRule(Rule{Name: "notional", Dimension: d, Window: time.Minute, Metric: MetricNotional,
+				Threshold: 1_000_000, Action: domain.ActionKill})
+			e, s := newTestEngine(t, r, nil)
+			fat := obs(t0, "A", "X")
+			fat.Notional = NotionalUnits(1e6, 1e10) // $1e16
+			e.ObserveAll(fat, 0, true)
+			if len(s.breaches) != 1 {
+				t.Fatalf("a $1e16 order is not a breach of a $1M rule: %d breaches", len(s.breaches))
+			}
+			if s.breaches[0].Value <= 1_000_000 {
+				t.Fatalf("breach value %v", s.breaches[0].Value)
+			}
+			// $50M more in the same window: the window still reads past the
+			// threshold, never negative.
+			for i := range 50 {
+				o := obs(t0+1000+int64(i)*10, "A", "X")
+				o.Notional = NotionalUnits(1000, 1000)
+				e.ObserveAll(o, 0, true)
+			}
+			k := e.lookup(dim(slicesIndex(d)), keyID(d, "A", "X"), 0, false)
+			if k.win[0].notional != math.MaxInt64 {
+				t.Fatalf("window notional %d, want it saturated at %d", k.win[0].notional, int64(math.MaxInt64))
+			}
+			if last := s.risks[len(s.risks)-1]; last.Notional <= 1_000_000 {
+				t.Fatalf("risk signal notional %v", last.Notional)
+			}
+		})
+	}
+}
+
+// Orders at the validation bounds (1e18 units each) overflow an int64 sum
+// after ten; the window saturates, and once they leave it the sum is exact
+// again.
+func TestWindowNotionalSaturatesAndRecovers(t *testing.T) {
+	e, s := newTestEngine(t, notionalRule(1e12), nil)
+	big := NotionalUnits(1e8, 1e6)
+	for i := range 30 {
+		o := obs(t0+int64(i)*100, "A", "X")
+		o.Notional = big
+		e.ObserveAll(o, 0, true)
+	}
+	k := e.lookup(dimAccount, "A", 0, false)
+	if k.win[0].notional != math.MaxInt64 {
+		t.Fatalf("30 orders of 1e18 units: window notional %d, want saturated", k.win[0].notional)
+	}
+	if len(s.breaches) != 1 {
+		t.Fatalf("%d breaches, want 1", len(s.breaches))
+	}
+	// Half a minute on, ten more: still saturated, never wrapped.
+	for i := range 10 {
+		o := obs(t0+30_000+int64(i)*100, "A", "X")
+		o.Notional = big
+		e.ObserveAll(o, 0, true)
+		if k.win[0].notional != math.MaxInt64 {
+			t.Fatalf("window notional %d after more orders, want saturated", k.win[0].notional)
+		}
+	}
+	// The first thirty (seconds 0-2) leave the window; the ten of second 30
+	// stay: 1e19 units still do not fit.
+	o := obs(t0+62_000, "A", "X")
+	e.ObserveAll(o, 0, true)
+	if k.win[0].notional != math.MaxInt64 {
+		t.Fatalf("window notional %d with 1e19 units left, want saturated", k.win[0].notional)
+	}
+	// Second 30 leaves too: only the small order is left, exactly.
+	o = obs(t0+91_000, "A", "X")
+	e.ObserveAll(o, 0, true)
+	if want := o.Notional * 2; k.win[0].notional != want {
+		t.Fatalf("window notional %d after the big orders left, want exactly %d", k.win[0].notional, want)
+	}
+}
+
+func slicesIndex(d domain.ScopeType) int {
+	for i, t := range dimTypes {
+		if t == d {
+			return i
+		}
+	}
+	return -1
+}
+
+func keyID(d domain.ScopeType, acct, sym string) string {
+	switch d {
+	case domain.ScopeAccount:
+		return acct
+	case domain.ScopeSymbol:
+		return sym
+	case domain.ScopeStrategy:
+		return "S1"
+	}
+	return ""
+}
