@@ -1,0 +1,126 @@
+package limits
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"unsafe"
+)
+
+// index finds a scope's key by its id. It is an open-addressing table
+// (linear probing, backward-shift deletion) of 64-bit seeded hashes of the
+// ids with their keys, four slots to a cache line. A slot's hash picks the
+// candidate; a second, independent 64-bit hash kept in the key's first
+// cache line (which the check reads anyway) confirms it, so a lookup never
+// reads the id itself, which sits elsewhere in memory. Two ids share both
+// hashes with negligible probability.
+type index struct {
+	slots []slot // power-of-two length
+	n     int
+	seed  maphash.Seed
+}
+
+type slot struct {
+	h uint64
+	k *key // nil: empty
+}
+
+func newIndex() index {
+	return index{slots: make([]slot, 64), seed: maphash.MakeSeed()}
+}
+
+// ident is an id's two hashes: h (seeded) places it in the index, check
+// confirms the key. Placing needs the seed, so nobody can choose an id that
+// lands on another's slot; check only has to tell apart the rare ids whose
+// h collide, so a fast fold of the bytes does.
+type ident struct{ h, check uint64 }
+
+func (x *index) hash(id string) ident {
+	return ident{maphash.String(x.seed, id), fold(id)}
+}
+
+// fold mixes an id's bytes, eight at a time, into 64 bits.
+func fold(id string) uint64 {
+	b := unsafe.Slice(unsafe.StringData(id), len(id))
+	h := uint64(len(id)) * 0x9e3779b97f4a7c15
+	for len(b) >= 8 {
+		h = (h ^ binary.LittleEndian.Uint64(b)) * 0xff51afd7ed558ccd
+		h ^= h >> 32
+		b = b[8:]
+	}
+	var w uint64
+	for i := len(b) - 1; i >= 0; i-- {
+		w = w<<8 | uint64(b[i])
+	}
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53
+	return h ^ h>>29
+}
+
+// find returns the slot holding the key of id, or the empty slot where it
+// belongs.
+func (x *index) find(id ident) int {
+	mask := uint64(len(x.slots) - 1)
+	for i := id.h & mask; ; i = (i + 1) & mask {
+		s := &x.slots[i]
+		if s.k == nil || s.h == id.h && s.k.check == id.check {
+			return int(i)
+		}
+	}
+}
+
+func (x *index) get(id string) *key { return x.at(x.hash(id)) }
+
+// at returns the key of the id whose hashes are id, or nil.
+func (x *index) at(id ident) *key { return x.slots[x.find(id)].k }
+
+// put adds k, which must not be held yet, and sets its check hash.
+func (x *index) put(k *key) {
+	id := x.hash(k.id)
+	k.check = id.check
+	x.slots[x.find(id)] = slot{h: id.h, k: k}
+	x.n++
+	if x.n*4 > len(x.slots)*3 {
+		old := x.slots
+		x.slots = make([]slot, 2*len(old))
+		for _, s := range old {
+			if s.k != nil {
+				x.slots[x.find(ident{s.h, s.k.check})] = s
+			}
+		}
+	}
+}
+
+// remove deletes the key of id, if held.
+func (x *index) remove(id string) {
+	i := x.find(x.hash(id))
+	if x.slots[i].k == nil {
+		return
+	}
+	// Backward-shift deletion: move later members of the probe run into
+	// the hole unless their home slot lies cyclically in (hole, j].
+	mask := len(x.slots) - 1
+	for j := (i + 1) & mask; x.slots[j].k != nil; j = (j + 1) & mask {
+		home := int(x.slots[j].h) & mask
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			x.slots[i] = x.slots[j]
+			i = j
+		}
+	}
+	x.slots[i] = slot{}
+	x.n--
+}
+
+// each calls fn for every key held; fn must not add or remove keys.
+func (x *index) each(fn func(*key)) {
+	for i := range x.slots {
+		if k := x.slots[i].k; k != nil {
+			fn(k)
+		}
+	}
+}
+
+// keys returns every key held, for a caller that removes some.
+func (x *index) keys() []*key {
+	out := make([]*key, 0, x.n)
+	x.each(func(k *key) { out = append(out, k) })
+	return out
+}
