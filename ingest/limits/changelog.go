@@ -67,7 +67,7 @@ func (e *Engine) record(r *Result) {
 	b := binary.AppendUvarint(cl.buf, uint64(int64(r.sec)-cl.prevSec))
 	b = binary.AppendUvarint(b, uint64(r.day-cl.prevDay))
 	b = binary.AppendUvarint(b, uint64(r.n))
-	for _, id := range r.ids[tAccount:] {
+	for _, id := range [...]string{r.o.AccountID, r.o.Symbol, r.o.Strategy} {
 		b = binary.AppendUvarint(b, uint64(len(id)))
 		b = append(b, id...)
 	}

@@ -251,10 +251,11 @@ func (e *Engine) keyFor(typ int, id string) *key {
 // constants; per order the most restrictive of the order's scopes (GLOBAL,
 // ACCOUNT, SYMBOL, STRATEGY) decides, and among equals the most general.
 // Check does not allocate.
-func (e *Engine) Check(o *domain.Order, part int32, now int64) Result {
+func (e *Engine) Check(o *domain.Order, part int32, now int64) (r Result) {
 	var p Prepared
 	e.Prepare(o, &p)
-	return e.CheckPrepared(o, &p, part, now)
+	e.check(o, &p, part, now, &r)
+	return r
 }
 
 // Prepared is an order's scope ids, hashed by Prepare for CheckPrepared.
@@ -302,11 +303,17 @@ func (e *Engine) Touch(ps []Prepared) {
 
 // CheckPrepared is Check of an order whose ids Prepare hashed into p.
 func (e *Engine) CheckPrepared(o *domain.Order, p *Prepared, part int32, now int64) (r Result) {
+	e.check(o, p, part, now, &r)
+	return r
+}
+
+// check is Check into a zero r. It works on locals and writes r once it
+// has decided, so that its loops compile tight.
+func (e *Engine) check(o *domain.Order, p *Prepared, part int32, now int64, r *Result) {
 	if o.Type == domain.OrderCancel {
-		return r
+		return
 	}
 	x := &e.byType
-	ha, hs, ht := p.ids[tAccount-1], p.ids[tSymbol-1], p.ids[tStrategy-1]
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ts := o.TS
@@ -323,74 +330,81 @@ func (e *Engine) CheckPrepared(o *domain.Order, p *Prepared, part int32, now int
 	sec := ts / 1000
 	n := notionalUnits(o.Qty, o.Price)
 
-	r.ids = [4]string{"", o.AccountID, o.Symbol, o.Strategy}
-	r.nscope = 3
-	r.keys[tGlobal] = e.global
-	r.keys[tAccount] = x[tAccount-1].at(ha)
-	r.keys[tSymbol] = x[tSymbol-1].at(hs)
+	keys := [4]*key{e.global, x[tAccount-1].at(p.ids[tAccount-1]), x[tSymbol-1].at(p.ids[tSymbol-1])}
+	ns := 3
 	if o.Strategy != "" {
-		r.nscope = 4
-		r.keys[tStrategy] = x[tStrategy-1].at(ht)
+		ns = 4
+		keys[tStrategy] = x[tStrategy-1].at(p.ids[tStrategy-1])
 	}
-	var lims [4]*resolved
-	for i := 0; i < r.nscope; i++ {
-		if k := r.keys[i]; k != nil {
+	r.o, r.keys, r.nscope = o, keys, ns
+	// An order without a strategy is held to no STRATEGY limits, so every
+	// pass below runs over four scopes, unrolled.
+	lims := [4]*resolved{&e.def[tGlobal], &e.def[tAccount], &e.def[tSymbol], &e.def[tStrategy]}
+	for i, k := range keys {
+		if k != nil {
 			lims[i] = k.lim
-		} else {
-			lims[i] = &e.def[i]
 		}
+	}
+	if ns == 3 {
+		lims[tStrategy] = &unlimited
 	}
 
 	// Per order.
+	qi, ni, ci, ri := tightest(&lims)
+	minQty, minNotional := lims[qi].maxQty, lims[ni].maxOrderNotional
+	var collar int64
+	if ci >= 0 {
+		collar = lims[ci].collar
+	}
 	if lims[tSymbol].restricted {
-		r.block(KindRestricted, tSymbol, e.meta(&r, tSymbol), 0, 0, 0)
-		return r
+		r.block(KindRestricted, tSymbol, e.meta(r, tSymbol), 0, 0, 0)
+		return
 	}
-	if i := minQty(lims, r.nscope); o.Qty > lims[i].maxQty {
-		r.block(KindMaxOrderQty, i, e.meta(&r, i), lims[i].maxQty, lims[i].maxQty, o.Qty)
-		return r
+	if o.Qty > minQty {
+		r.block(KindMaxOrderQty, qi, e.meta(r, qi), minQty, minQty, o.Qty)
+		return
 	}
-	if i := minOrderNotional(lims, r.nscope); n > lims[i].maxOrderNotional {
-		lim := fromUnits(lims[i].maxOrderNotional)
-		r.block(KindMaxOrderNotional, i, e.meta(&r, i), lim, lim, fromUnits(n))
-		return r
+	if n > minNotional {
+		lim := fromUnits(minNotional)
+		r.block(KindMaxOrderNotional, ni, e.meta(r, ni), lim, lim, fromUnits(n))
+		return
 	}
-	if e.checkReference(&r, o, lims, ts) {
-		return r
+	if (ci >= 0 || ri >= 0) && e.checkReference(r, o, lims[tSymbol], ci, collar, ri, ts) {
+		return
 	}
 
-	// Per window and per day: what this order would make of each scope's
-	// usage.
-	var counts, notionals [4]int64
-	for i := 0; i < r.nscope; i++ {
-		if k := r.keys[i]; k != nil {
-			counts[i], notionals[i] = k.agg.sums(sec - int64(lims[i].window))
+	// Per window.
+	oi, vi := crossing(&keys, &lims, sec, n)
+	if oi >= 0 {
+		l, m := lims[oi], e.meta(r, oi)
+		var count int64
+		if k := keys[oi]; k != nil {
+			count, _ = k.agg.sums(sec - int64(l.window))
 		}
+		r.block(KindMaxOrders, oi, m, float64(l.capOrders), float64(m.maxOrders), float64(count+1))
+		r.WindowSeconds = int64(l.window)
+		return
 	}
-	for i := 0; i < r.nscope; i++ {
-		if l := lims[i]; counts[i]+1 > l.capOrders {
-			m := e.meta(&r, i)
-			r.block(KindMaxOrders, i, m, float64(l.capOrders), float64(m.maxOrders), float64(counts[i]+1))
-			r.WindowSeconds = int64(l.window)
-			return r
+	if vi >= 0 {
+		l, m := lims[vi], e.meta(r, vi)
+		var notional int64
+		if k := keys[vi]; k != nil {
+			_, notional = k.agg.sums(sec - int64(l.window))
 		}
+		r.block(KindMaxNotional, vi, m, fromUnits(l.capNotional), fromUnits(m.maxNotional), fromUnits(satAdd(notional, n)))
+		r.WindowSeconds = int64(l.window)
+		return
 	}
-	for i := 0; i < r.nscope; i++ {
-		if l := lims[i]; satAdd(notionals[i], n) > l.capNotional {
-			m := e.meta(&r, i)
-			r.block(KindMaxNotional, i, m, fromUnits(l.capNotional), fromUnits(m.maxNotional), fromUnits(satAdd(notionals[i], n)))
-			r.WindowSeconds = int64(l.window)
-			return r
-		}
-	}
+
+	// Per day.
 	if l := lims[tAccount]; l.credit != none {
 		var used int64
-		if k := r.keys[tAccount]; k != nil {
+		if k := keys[tAccount]; k != nil {
 			used = k.agg.creditOn(day)
 		}
 		if after := satAdd(used, n); after > l.credit {
-			r.block(KindCreditLimit, tAccount, e.meta(&r, tAccount), fromUnits(l.credit), fromUnits(l.credit), fromUnits(after))
-			return r
+			r.block(KindCreditLimit, tAccount, e.meta(r, tAccount), fromUnits(l.credit), fromUnits(l.credit), fromUnits(after))
+			return
 		}
 	}
 	r.pass = true
@@ -398,42 +412,29 @@ func (e *Engine) CheckPrepared(o *domain.Order, p *Prepared, part int32, now int
 	r.sec = uint32(sec)
 	r.day = day
 	r.n = n
-	return r
 }
 
-// checkReference applies collar_pct, require_reference and the symbol's
-// max_ref_age_seconds, and reports whether it blocked the order. Without a
-// collar or a required reference no reference is looked at. A reference
-// that is too old blocks every order in the symbol: an order cannot be
-// shown to be near a price nobody has seen lately.
-func (e *Engine) checkReference(r *Result, o *domain.Order, lims [4]*resolved, ts int64) bool {
-	ci, requiredBy := -1, -1
-	for i := 0; i < r.nscope; i++ {
-		if c := lims[i].collar; c > 0 && (ci < 0 || c < lims[ci].collar) {
-			ci = i
-		}
-		if lims[i].requireRef && requiredBy < 0 {
-			requiredBy = i
-		}
-	}
-	if ci < 0 && requiredBy < 0 {
-		return false
-	}
+// checkReference applies the tightest collar (scope ci, collar) and the
+// first scope requiring a reference (ri), either may be absent (-1), with
+// the symbol's max_ref_age_seconds, and reports whether it blocked the
+// order. A reference that is too old blocks every order in the symbol: an
+// order cannot be shown to be near a price nobody has seen lately.
+func (e *Engine) checkReference(r *Result, o *domain.Order, symLim *resolved, ci int, collar int64, ri int, ts int64) bool {
 	sym := r.keys[tSymbol]
 	if sym == nil || sym.ref.ts == 0 {
-		if requiredBy >= 0 {
-			r.block(KindRequireReference, requiredBy, e.meta(r, requiredBy), 0, 0, 0)
+		if ri >= 0 {
+			r.block(KindRequireReference, ri, e.meta(r, ri), 0, 0, 0)
 			return true
 		}
 		return false
 	}
-	if age, most := ts-sym.ref.ts, int64(lims[tSymbol].maxRefAge); age > most {
+	if age, most := ts-sym.ref.ts, int64(symLim.maxRefAge); age > most {
 		r.block(KindMaxRefAge, tSymbol, e.meta(r, tSymbol), float64(most)/1000, float64(most)/1000, float64(age)/1000)
 		return true
 	}
 	if ci >= 0 {
-		if p := toUnits(o.Price); outsideCollar(p, sym.ref.price, lims[ci].collar) {
-			pct := float64(lims[ci].collar) / collarScale
+		if p := toUnits(o.Price); outsideCollar(p, sym.ref.price, collar) {
+			pct := float64(collar) / collarScale
 			r.block(KindCollar, ci, e.meta(r, ci), pct, pct, deviationPct(p, sym.ref.price))
 			return true
 		}
@@ -441,31 +442,109 @@ func (e *Engine) checkReference(r *Result, o *domain.Order, lims [4]*resolved, t
 	return false
 }
 
-// minQty and minOrderNotional return the index of the scope with the
-// smallest limit, the most general among equals.
-func minQty(lims [4]*resolved, n int) int {
-	best := 0
-	for i := 1; i < n; i++ {
-		if lims[i].maxQty < lims[best].maxQty {
-			best = i
-		}
+// unlimited is the limits of a scope an order does not have.
+var unlimited = resolved{maxQty: math.Inf(1), maxOrderNotional: none, capOrders: none, capNotional: none,
+	credit: none, window: DefaultWindowSeconds, maxRefAge: math.MaxInt32}
+
+// tightest returns the scope with the smallest max_order_qty, the one with
+// the smallest max_order_notional, the one with the tightest collar (-1:
+// none) and the first requiring a reference (-1: none), the most general
+// among equals. It is written out for the four scopes: a loop costs
+// several times as many instructions here.
+func tightest(l *[4]*resolved) (qi, ni, ci, ri int) {
+	g, a, s, t := l[0], l[1], l[2], l[3]
+	q := g.maxQty
+	if a.maxQty < q {
+		qi, q = 1, a.maxQty
 	}
-	return best
+	if s.maxQty < q {
+		qi, q = 2, s.maxQty
+	}
+	if t.maxQty < q {
+		qi = 3
+	}
+	v := g.maxOrderNotional
+	if a.maxOrderNotional < v {
+		ni, v = 1, a.maxOrderNotional
+	}
+	if s.maxOrderNotional < v {
+		ni, v = 2, s.maxOrderNotional
+	}
+	if t.maxOrderNotional < v {
+		ni = 3
+	}
+	ci, c := -1, int64(math.MaxInt64)
+	if x := g.collar; x > 0 {
+		ci, c = 0, x
+	}
+	if x := a.collar; x > 0 && x < c {
+		ci, c = 1, x
+	}
+	if x := s.collar; x > 0 && x < c {
+		ci, c = 2, x
+	}
+	if x := t.collar; x > 0 && x < c {
+		ci = 3
+	}
+	switch {
+	case g.requireRef:
+		ri = 0
+	case a.requireRef:
+		ri = 1
+	case s.requireRef:
+		ri = 2
+	case t.requireRef:
+		ri = 3
+	default:
+		ri = -1
+	}
+	return qi, ni, ci, ri
 }
 
-func minOrderNotional(lims [4]*resolved, n int) int {
-	best := 0
-	for i := 1; i < n; i++ {
-		if lims[i].maxOrderNotional < lims[best].maxOrderNotional {
-			best = i
+// crossing returns the first scope whose max_orders, and the first whose
+// max_notional, an order of notional n in second sec would cross (-1:
+// none).
+func crossing(k *[4]*key, l *[4]*resolved, sec, n int64) (oi, vi int) {
+	o0, v0 := over(k[0], l[0], sec, n)
+	o1, v1 := over(k[1], l[1], sec, n)
+	o2, v2 := over(k[2], l[2], sec, n)
+	o3, v3 := over(k[3], l[3], sec, n)
+	return first(o0, o1, o2, o3), first(v0, v1, v2, v3)
+}
+
+// over reports whether one more order of notional n in second sec would
+// take key k over its max_orders, and over its max_notional.
+func over(k *key, l *resolved, sec, n int64) (orders, notional bool) {
+	var count, sum int64
+	if k != nil {
+		// usage.sums, written out: its fast path is this whole function's
+		// common case.
+		u := &k.agg
+		count, sum = u.count, u.notional
+		if cut := sec - int64(l.window); int64(u.first) <= cut {
+			count, sum = u.sumsAfter(cut)
 		}
 	}
-	return best
+	return count+1 > l.capOrders, satAdd(sum, n) > l.capNotional
+}
+
+func first(a, b, c, d bool) int {
+	switch {
+	case a:
+		return 0
+	case b:
+		return 1
+	case c:
+		return 2
+	case d:
+		return 3
+	}
+	return -1
 }
 
 func (r *Result) block(k Kind, scope int, m *meta, limit, group, value float64) {
 	r.Blocked, r.Kind = true, k
-	r.ScopeType, r.ScopeID = domain.ScopeTypes[scope], r.ids[scope]
+	r.ScopeType, r.ScopeID = domain.ScopeTypes[scope], r.id(scope)
 	r.Limit, r.GroupLimit, r.Value = limit, group, value
 	r.Version = m.version
 }
@@ -485,7 +564,7 @@ func (e *Engine) Commit(r *Result) (creditWarning int) {
 	for i := 0; i < r.nscope; i++ {
 		k := r.keys[i]
 		if k == nil {
-			k = e.keyFor(i, r.ids[i])
+			k = e.keyFor(i, r.id(i))
 		}
 		before := k.agg.creditOn(r.day)
 		c := e.count(k, r.part, r.sec, r.day, r.n)

@@ -2,21 +2,22 @@ package limits
 
 import (
 	"encoding/binary"
-	"hash/maphash"
+	"math/bits"
+	"math/rand/v2"
 	"unsafe"
 )
 
 // index finds a scope's key by its id. It is an open-addressing table
-// (linear probing, backward-shift deletion) of 64-bit seeded hashes of the
-// ids with their keys, four slots to a cache line. A slot's hash picks the
-// candidate; a second, independent 64-bit hash kept in the key's first
-// cache line (which the check reads anyway) confirms it, so a lookup never
-// reads the id itself, which sits elsewhere in memory. Two ids share both
-// hashes with negligible probability.
+// (linear probing, backward-shift deletion) of 64-bit hashes of the ids with
+// their keys, four slots to a cache line. A slot's hash picks the candidate;
+// a second 64-bit hash kept in the key's first cache line (which the check
+// reads anyway) confirms it, so a lookup never reads the id itself, which
+// sits elsewhere in memory. Two ids share both hashes with negligible
+// probability.
 type index struct {
 	slots []slot // power-of-two length
 	n     int
-	seed  maphash.Seed
+	seed  [4]uint64
 }
 
 type slot struct {
@@ -25,34 +26,47 @@ type slot struct {
 }
 
 func newIndex() index {
-	return index{slots: make([]slot, 64), seed: maphash.MakeSeed()}
+	return index{slots: make([]slot, 64), seed: [4]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64() | 1, rand.Uint64() | 1}}
 }
 
-// ident is an id's two hashes: h (seeded) places it in the index, check
-// confirms the key. Placing needs the seed, so nobody can choose an id that
-// lands on another's slot; check only has to tell apart the rare ids whose
-// h collide, so a fast fold of the bytes does.
+// ident is an id's two hashes: h places it in the index, check confirms the
+// key.
 type ident struct{ h, check uint64 }
 
+// hash computes both hashes in one pass over the id, eight bytes at a time
+// (the last eight overlapping the words before them; a shorter id in two
+// overlapping halves, so that with the length every byte counts). Each word
+// is mixed into two states by 128-bit multiplication with random seeds, as
+// Go's runtime hashes map keys where it has no AES: without the seeds,
+// nobody can choose ids that collide. It is a few multiplications for the
+// ids of orders, far less than hash/maphash's call chain.
 func (x *index) hash(id string) ident {
-	return ident{maphash.String(x.seed, id), fold(id)}
+	b := unsafe.Slice(unsafe.StringData(id), len(id))
+	n := len(b)
+	// The length is mixed in first: XORed into a word, it could cancel a
+	// difference in the bytes.
+	h, c := mum(x.seed[0]^uint64(n), x.seed[2]), mum(x.seed[1]^uint64(n), x.seed[3])
+	var w uint64
+	switch {
+	case n >= 8:
+		for rest := b; len(rest) > 8; rest = rest[8:] {
+			w := binary.LittleEndian.Uint64(rest)
+			h, c = mum(h^w, x.seed[2]), mum(c^w, x.seed[3])
+		}
+		w = binary.LittleEndian.Uint64(b[n-8:])
+	case n >= 4:
+		w = uint64(binary.LittleEndian.Uint32(b))<<32 | uint64(binary.LittleEndian.Uint32(b[n-4:]))
+	case n > 0:
+		w = uint64(b[0])<<16 | uint64(b[n/2])<<8 | uint64(b[n-1])
+	}
+	h, c = mum(h^w, x.seed[2]), mum(c^w, x.seed[3])
+	return ident{mum(h, x.seed[1]^0xa0761d6478bd642f), mum(c, x.seed[0]^0xe7037ed1a0b428db)}
 }
 
-// fold mixes an id's bytes, eight at a time, into 64 bits.
-func fold(id string) uint64 {
-	b := unsafe.Slice(unsafe.StringData(id), len(id))
-	h := uint64(len(id)) * 0x9e3779b97f4a7c15
-	for len(b) >= 8 {
-		h = (h ^ binary.LittleEndian.Uint64(b)) * 0xff51afd7ed558ccd
-		h ^= h >> 32
-		b = b[8:]
-	}
-	var w uint64
-	for i := len(b) - 1; i >= 0; i-- {
-		w = w<<8 | uint64(b[i])
-	}
-	h = (h ^ w) * 0xc4ceb9fe1a85ec53
-	return h ^ h>>29
+// mum folds the 128-bit product of a and b.
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
 }
 
 // find returns the slot holding the key of id, or the empty slot where it

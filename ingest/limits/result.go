@@ -62,7 +62,8 @@ func Kinds() []Kind {
 
 // Result is the outcome of checking one order. When Blocked, the other
 // exported fields describe the limit; otherwise the caller may Commit the
-// order's usage once it allows the order. The strings alias the order.
+// order's usage once it allows the order. A Result refers to its order,
+// which must not change until it is committed, and its strings alias it.
 type Result struct {
 	Blocked bool
 	Kind    Kind
@@ -97,8 +98,21 @@ type Result struct {
 	day    int32
 	n      int64
 	nscope int
-	ids    [4]string
+	o      *domain.Order
 	keys   [4]*key
+}
+
+// id is the id of the order's scope of type index i ("" for GLOBAL).
+func (r *Result) id(i int) string {
+	switch i {
+	case tAccount:
+		return r.o.AccountID
+	case tSymbol:
+		return r.o.Symbol
+	case tStrategy:
+		return r.o.Strategy
+	}
+	return ""
 }
 
 // AppendScope appends the deciding scope in its wire form.

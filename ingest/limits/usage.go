@@ -32,9 +32,14 @@ type bucket struct {
 // sums returns the orders and notional of the buckets after cut (Unix
 // seconds), without changing u.
 func (u *usage) sums(cut int64) (count, notional int64) {
-	if int64(u.first) > cut || u.b.n == 0 {
+	if int64(u.first) > cut { // also when there is no bucket
 		return u.count, u.notional
 	}
+	return u.sumsAfter(cut)
+}
+
+// sumsAfter is sums when some buckets have left the window.
+func (u *usage) sumsAfter(cut int64) (count, notional int64) {
 	count, notional = u.count, u.notional
 	i := 0
 	for ; i < u.b.n; i++ {
@@ -64,7 +69,7 @@ func (u *usage) sumFrom(i int) int64 {
 
 // prune drops the buckets at or before cut.
 func (u *usage) prune(cut int64) {
-	if int64(u.first) > cut || u.b.n == 0 {
+	if int64(u.first) > cut {
 		return
 	}
 	count, notional := u.sums(cut)
