@@ -52,7 +52,8 @@ func benchOrders(n int) []domain.Order {
 //   - check-64: 64 orders, every scope in cache (the cost of the code);
 //   - check-spread: 131,072 orders over every scope, mostly out of cache;
 //   - check+commit: Check, Commit and the changes record, a millisecond
-//     per order.
+//     per order, each account in one of three partitions (so accounts keep
+//     one usage, and the other scopes one per partition and a sum).
 func BenchmarkLimitsCheck(b *testing.B) {
 	e := benchEngine(b)
 	for _, bc := range []struct {
@@ -71,9 +72,13 @@ func BenchmarkLimitsCheck(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			orders := benchOrders(bc.orders)
 			ts := t0 + 1000
+			parts := make([]int32, len(orders))
 			for i := range orders { // every scope has usage in its window
+				if bc.commit {
+					parts[i] = int32(i * 37 % 80_000 % 3) // by account
+				}
 				orders[i].TS = ts
-				e.Decide(&orders[i], 0, ts)
+				e.Decide(&orders[i], parts[i], ts)
 			}
 			e.BeginTxn()
 			mask := len(orders) - 1
@@ -100,7 +105,7 @@ func BenchmarkLimitsCheck(b *testing.B) {
 				case bc.commit:
 					ts++ // a millisecond per order: buckets come and go
 					o.TS = ts
-					r = e.Check(o, 0, ts)
+					r = e.Check(o, parts[i&mask], ts)
 				default:
 					r = e.Check(o, 0, ts)
 				}
@@ -110,7 +115,9 @@ func BenchmarkLimitsCheck(b *testing.B) {
 				if bc.commit {
 					e.Commit(&r)
 					if i&mask == mask {
-						buf = e.AppendChanges(buf[:0], 0)
+						for p := range int32(3) {
+							buf = e.AppendChanges(buf[:0], p)
+						}
 						e.EndTxn()
 						e.BeginTxn()
 					}

@@ -128,12 +128,13 @@ func (e *Engine) Checkpoint(part int32, maxBytes int) [][]byte {
 			if c.part != part {
 				continue
 			}
-			c.u.prune(sec - int64(k.lim.window))
+			u := k.usageIn(c)
+			u.prune(sec - int64(k.lim.window))
 			at := len(rec)
 			rec = append(rec, byte(k.typ))
 			rec = binary.AppendUvarint(rec, uint64(len(k.id)))
 			rec = append(rec, k.id...)
-			rec = appendUsage(rec, &c.u)
+			rec = appendUsage(rec, u)
 			if len(rec) > maxBytes && at > header {
 				out = append(out, rec[:at])
 				rec = append(e.checkpointHeader(formatCheckpointMore), rec[at:]...)
@@ -188,6 +189,12 @@ func readRecord(b []byte, to *restorer) error {
 	clock := int64(r.uvarint(maxTS))
 	if r.err != nil {
 		return r.err
+	}
+	if to != nil {
+		// Later orders must count no earlier than what was restored, and
+		// what the record holds that is older than its windows then
+		// counts only against credit.
+		to.e.clock = max(to.e.clock, clock)
 	}
 	switch format {
 	case formatChanges:
@@ -244,10 +251,6 @@ func readRecord(b []byte, to *restorer) error {
 	default:
 		return fmt.Errorf("%w: unknown record format %d", ErrUsage, format)
 	}
-	if to != nil {
-		// Later orders must count no earlier than what was restored.
-		to.e.clock = max(to.e.clock, clock)
-	}
 	return nil
 }
 
@@ -294,7 +297,7 @@ func (to *restorer) clear() {
 		for _, c := range k.parts {
 			if c.part == to.part {
 				k.unmerge(c)
-				c.u.load(&Usage{})
+				c.u.load(&Usage{}, 0)
 			}
 		}
 	})
@@ -305,7 +308,7 @@ func (to *restorer) load(typ int, id string, s *Usage) {
 	k := to.e.keyFor(typ, id)
 	c := k.contrib(to.part)
 	k.unmerge(c)
-	c.u.load(s)
+	c.u.load(s, to.e.clock/1000-int64(k.lim.window))
 	k.merge(c)
 	if s.Credit > 0 {
 		to.e.today = max(to.e.today, s.Day)

@@ -130,13 +130,16 @@ func (r *reader) uvarint(most uint64) uint64 {
 	return v
 }
 
-// load replaces u's content with s.
-func (u *usage) load(s *Usage) {
+// load replaces u's content with s, leaving out the buckets at or before
+// cut (see Engine.count).
+func (u *usage) load(s *Usage, cut int64) {
 	*u = usage{b: u.b}
 	u.b.dropFront(u.b.n)
 	u.init()
 	for _, b := range s.Buckets {
-		u.add(b.Sec, b.Count, b.Notional)
+		if int64(b.Sec) > cut {
+			u.add(b.Sec, b.Count, b.Notional)
+		}
 	}
 	if s.Credit > 0 {
 		u.day, u.credit = s.Day, s.Credit

@@ -588,16 +588,28 @@ func (e *Engine) Commit(r *Result) (creditWarning int) {
 // count adds an allowed order to key k's usage in partition part and to its
 // aggregate, and returns the partition's usage. Credit is kept for
 // accounts only.
+//
+// An order older than the window at the engine's clock (only a changelog
+// replay brings one) counts against credit only: the aggregate may already
+// have dropped its second, and adding it back to the aggregate and not to
+// the partitions, or the other way round, would set them apart.
 func (e *Engine) count(k *key, part int32, sec uint32, day int32, n int64) *contrib {
 	c := k.contrib(part)
-	cut := int64(sec) - int64(k.lim.window)
-	k.agg.prune(cut)
-	k.agg.add(sec, 1, n)
-	c.u.prune(cut)
-	c.u.add(sec, 1, n)
+	solo := k.solo()
+	if w := int64(k.lim.window); int64(sec) > e.clock/1000-w {
+		cut := int64(sec) - w
+		k.agg.prune(cut)
+		k.agg.add(sec, 1, n)
+		if !solo {
+			c.u.prune(cut)
+			c.u.add(sec, 1, n)
+		}
+	}
 	if k.typ == tAccount {
 		k.agg.addCredit(day, n)
-		c.u.addCredit(day, n)
+		if !solo {
+			c.u.addCredit(day, n)
+		}
 	}
 	return c
 }
@@ -609,12 +621,30 @@ func (e *Engine) Decide(o *domain.Order, part int32, now int64) (Result, int) {
 	return r, e.Commit(&r)
 }
 
-// contrib returns k's usage in partition part, creating it.
+// solo reports whether one partition holds all of k's usage, which is then
+// kept in k.agg alone: an account lives in one partition, and so does every
+// scope of a router that owns one, so most commits update one usage, not
+// two.
+func (k *key) solo() bool { return len(k.parts) == 1 }
+
+// usageIn returns the usage of k in c's partition.
+func (k *key) usageIn(c *contrib) *usage {
+	if k.solo() {
+		return &k.agg
+	}
+	return &c.u
+}
+
+// contrib returns k's usage in partition part, creating it. A second
+// partition ends solo: the first one's usage is then the aggregate's.
 func (k *key) contrib(part int32) *contrib {
 	for _, c := range k.parts {
 		if c.part == part {
 			return c
 		}
+	}
+	if k.solo() {
+		k.parts[0].u.copyFrom(&k.agg)
 	}
 	c := &contrib{key: k, part: part}
 	c.u.init()

@@ -186,11 +186,15 @@ func (e *Engine) RollbackTxn() {
 	for i := len(e.undo) - 1; i >= 0; i-- {
 		u := &e.undo[i]
 		k := u.c.key
-		u.c.u.sub(u.sec, 1, u.n)
 		k.agg.sub(u.sec, 1, u.n)
+		if !k.solo() {
+			u.c.u.sub(u.sec, 1, u.n)
+		}
 		if k.typ == tAccount {
-			subCredit(&u.c.u, u.day, u.n)
-			if subCredit(&k.agg, u.day, u.n) {
+			if !k.solo() {
+				subCredit(&u.c.u, u.day, u.n)
+			}
+			if subCredit(&k.agg, u.day, u.n) && !k.solo() {
 				k.recomputeCredit()
 			}
 		}
@@ -242,6 +246,10 @@ func (k *key) merge(c *contrib) {
 
 // unmerge takes a partition's usage out of the key's aggregate.
 func (k *key) unmerge(c *contrib) {
+	if k.solo() {
+		k.agg.reset()
+		return
+	}
 	for i := 0; i < c.u.b.n; i++ {
 		b := c.u.b.at(i)
 		k.agg.sub(b.sec, b.count, b.notional)
@@ -298,7 +306,7 @@ func (e *Engine) Evict() int {
 			cut := sec - int64(k.lim.window)
 			parts := k.parts[:0]
 			for _, c := range k.parts {
-				if !c.u.empty(cut, e.today) {
+				if !k.usageIn(c).empty(cut, e.today) {
 					parts = append(parts, c)
 				} else {
 					k.unmerge(c)

@@ -152,6 +152,9 @@ func (u *usage) sub(sec uint32, count uint32, n int64) {
 		}
 	}
 	if b.count == 0 {
+		if b.notional != none && u.notional != none {
+			u.notional -= min(b.notional, u.notional)
+		}
 		u.b.removeAt(i)
 		u.setFirst()
 	}
@@ -160,19 +163,40 @@ func (u *usage) sub(sec uint32, count uint32, n int64) {
 	}
 }
 
+// copyFrom makes u a copy of v.
+func (u *usage) copyFrom(v *usage) {
+	b := u.b
+	*u = *v
+	u.b = b
+	u.b.dropFront(u.b.n)
+	for i := 0; i < v.b.n; i++ {
+		u.b.pushBack(*v.b.at(i))
+	}
+}
+
+// reset empties u, keeping its buffer.
+func (u *usage) reset() {
+	b := u.b
+	b.dropFront(b.n)
+	*u = usage{b: b}
+	u.init()
+}
+
 // creditOn returns the credit used on day.
 func (u *usage) creditOn(day int32) int64 {
-	if u.day == day {
-		return u.credit
-	}
-	if u.day > day { // the calendar never goes back; be safe if it did
+	if u.day >= day { // the calendar never goes back; be safe if it did
 		return u.credit
 	}
 	return 0
 }
 
-// addCredit counts n against day's credit. A new day starts from zero.
+// addCredit counts n against day's credit. A new day starts from zero; a
+// past day's order (replayed from the changelog after a newer one) no
+// longer counts.
 func (u *usage) addCredit(day int32, n int64) {
+	if day < u.day {
+		return
+	}
 	if day > u.day {
 		u.day, u.credit = day, 0
 	}
