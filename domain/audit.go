@@ -10,6 +10,8 @@ const (
 	DecisionThrottle  Decision = "THROTTLE"
 	DecisionDuplicate Decision = "DUPLICATE"
 	DecisionReject    Decision = "REJECT"
+	// DecisionBlock: the order would cross a pre-trade limit (DESIGN §9).
+	DecisionBlock Decision = "BLOCK"
 )
 
 // AuditRecord is a record of audit.v1, keyed by order_id: exactly one per order.
@@ -37,4 +39,12 @@ type AuditRecord struct {
 	// Partition and Offset locate the order in orders.v1.
 	Partition int32 `json:"partition"`
 	Offset    int64 `json:"offset"`
+
+	// Limit names the limit behind a BLOCK with its scope, e.g.
+	// "ACCOUNT:12345 max_orders=100/60s"; LimitValue is what the order
+	// would have produced (101), LimitsVersion the version of the scope's
+	// limits (0: the defaults file).
+	Limit         string  `json:"limit,omitempty"`
+	LimitValue    float64 `json:"limit_value,omitempty"`
+	LimitsVersion int64   `json:"limits_version,omitempty"`
 }
