@@ -74,10 +74,10 @@ func TestOrderValidate(t *testing.T) {
 		{"unknown side", func(o *Order) { o.Side = "HOLD" }, "side"},
 		{"unknown type", func(o *Order) { o.Type = "AMEND" }, "type"},
 		{"missing ts", func(o *Order) { o.TS = 0 }, "ts"},
-		{"qty at the maximum", func(o *Order) { o.Qty = 1e8 }, ""},
+		{"qty at the maximum", func(o *Order) { o.Qty = 1e10 }, ""},
 		{"price at the maximum", func(o *Order) { o.Price = 1e6 }, ""},
-		{"both at the maximum", func(o *Order) { o.Qty, o.Price = 1e8, 1e6 }, ""},
-		{"qty above the maximum", func(o *Order) { o.Qty = 100_000_001 }, "qty 1.00000001e+08 is above the maximum 1e+08"},
+		{"both at the maximum", func(o *Order) { o.Qty, o.Price = 1e10, 1e6 }, ""},
+		{"qty above the maximum", func(o *Order) { o.Qty = 10_000_000_001 }, "qty 1.0000000001e+10 is above the maximum 1e+10"},
 		{"price above the maximum", func(o *Order) { o.Price = 1_000_000.01 }, "price 1.00000001e+06 is above the maximum 1e+06"},
 		{"a $1e16 fat finger", func(o *Order) { o.Qty, o.Price = 1e6, 1e10 }, "price"},
 	}
@@ -103,15 +103,15 @@ func TestOrderValidate(t *testing.T) {
 // notional relies on qty × price staying finite and bounded.
 func TestOrderBounds(t *testing.T) {
 	o := validOrder()
-	o.Qty, o.Price = 5e8, 10
+	o.Qty, o.Price = 5e10, 10
 	if err := o.Validate(); err == nil {
-		t.Fatal("qty 5e8 accepted within the default bounds")
+		t.Fatal("qty 5e10 accepted within the default bounds")
 	}
-	if err := o.ValidateWithin(OrderBounds{MaxQty: 1e9}); err != nil {
-		t.Fatalf("qty 5e8 within a maximum of 1e9: %v", err)
+	if err := o.ValidateWithin(OrderBounds{MaxQty: 1e11}); err != nil {
+		t.Fatalf("qty 5e10 within a maximum of 1e11: %v", err)
 	}
 	o.Price = 2e6
-	if err := o.ValidateWithin(OrderBounds{MaxQty: 1e9}); err == nil || !strings.Contains(err.Error(), "price 2e+06 is above the maximum 1e+06") {
+	if err := o.ValidateWithin(OrderBounds{MaxQty: 1e11}); err == nil || !strings.Contains(err.Error(), "price 2e+06 is above the maximum 1e+06") {
 		t.Fatalf("price above the default maximum with only qty configured: %v", err)
 	}
 	b := []byte(`{"order_id":"o1","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":11,"price":1}`)

@@ -44,13 +44,16 @@ type Order struct {
 var ErrInvalidOrder = errors.New("invalid order")
 
 // Default bounds of an order's qty and price. An order beyond them is
-// invalid (the router REJECTs it): no real order is that large, and a
-// fat-finger one must not reach the market nor the detector's sums. Their
-// product, $1e14, is also the largest notional an order can have, which
-// keeps every order's notional exact in the detector's fixed point.
+// invalid (the router REJECTs it): no real order is that large. They are
+// bounds of what the system represents, not risk limits: a fat-finger order
+// within them (qty 1e9) is a valid order that the pre-trade limits BLOCK,
+// naming the limit it crosses (max_order_qty, max_order_notional). Notional
+// is exact in the detector's and the limits' fixed point up to about
+// $9.2e14 per order; beyond that it saturates, never wraps, so a giant
+// order still crosses every notional cap and hides no burst behind it.
 const (
 	// DefaultMaxOrderQty is the largest qty an order may have by default.
-	DefaultMaxOrderQty = 1e8
+	DefaultMaxOrderQty = 1e10
 	// DefaultMaxOrderPrice is the largest price an order may have by
 	// default (above the dearest listed share).
 	DefaultMaxOrderPrice = 1e6

@@ -20,7 +20,8 @@ func TestDecodeOrderWithinBounds(t *testing.T) {
 		valid  bool
 	}{
 		{"default maxima", order("1e8", "1e6"), domain.OrderBounds{}, true},
-		{"qty above the default", order("100000000.5", "1"), domain.OrderBounds{}, false},
+		{"qty above the default", order("10000000000.5", "1"), domain.OrderBounds{}, false},
+		{"a qty 1e9 fat finger is a valid order (the limits BLOCK it)", order("1e9", "100"), domain.OrderBounds{}, true},
 		{"price above the default", order("1", "1000000.01"), domain.OrderBounds{}, false},
 		{"a $1e16 fat finger", order("1e6", "1e10"), domain.OrderBounds{}, false},
 		{"configured qty maximum", order("5e8", "1"), domain.OrderBounds{MaxQty: 1e9}, true},
