@@ -70,6 +70,9 @@ type Options struct {
 	// Detector customises the detector; Kafka, Signaler, Log and
 	// Registerer are filled in by the stack.
 	Detector detector.Config
+	// Compression is the codec of every record the stack's components
+	// write. Default kafka.DefaultCompression.
+	Compression kafka.Compression
 	// OrderBounds are the largest qty and price of an order, the same for
 	// router and detector. Zero fields: domain's defaults.
 	OrderBounds domain.OrderBounds
@@ -167,7 +170,9 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	s.infraClosers = append(s.infraClosers, s.Kafka.Close)
 	s.Brokers = s.Kafka.ListenAddrs()
-	s.KafkaConfig = func(id string) kafka.Config { return kafka.Config{Brokers: s.Brokers, ClientID: id} }
+	s.KafkaConfig = func(id string) kafka.Config {
+		return kafka.Config{Brokers: s.Brokers, ClientID: id, Compression: o.Compression}
+	}
 	adm, err := s.KafkaConfig("riskgate-dev").NewClient()
 	if err != nil {
 		return err

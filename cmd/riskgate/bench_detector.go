@@ -172,7 +172,7 @@ func benchLatency(ctx context.Context, o benchDetectorOpts) ([]time.Duration, er
 		return nil, fmt.Errorf("start kfake: %w", err)
 	}
 	defer cluster.Close()
-	kc := kafka.Config{Brokers: cluster.ListenAddrs(), ClientID: "bench-detector"}
+	kc := kafka.Config{Brokers: cluster.ListenAddrs(), ClientID: "bench-detector", Compression: kafkaComp}
 	admc, err := kc.NewClient()
 	if err != nil {
 		return nil, err

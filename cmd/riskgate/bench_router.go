@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -42,8 +43,9 @@ func init() {
            router; latency is from producing an order to its audit record being
            readable (read_committed).
 
-The last line is machine-readable:
-router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y`,
+Every client writes with --kafka-compression, so the pipe pays for the codec
+as the router does. The last line is machine-readable:
+router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=C wire_bytes_per_order=B`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return benchRouter(cmd.Context(), cmd.OutOrStdout(), o)
@@ -83,13 +85,15 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 		return fmt.Errorf("start kfake: %w", err)
 	}
 	defer c.Close()
-	kc := kafka.Config{Brokers: c.ListenAddrs(), ClientID: "bench-router"}
+	written := &benchBatchBytes{}
+	kc := kafka.Config{Brokers: c.ListenAddrs(), ClientID: "bench-router", Compression: kafkaComp,
+		Extra: []kgo.Opt{kgo.WithHooks(written)}}
 	if err := benchRouterTopics(ctx, kc, o.partitions); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	fmt.Fprintf(out, "preparing %d orders and %d kill states …\n", o.orders, o.scopes)
+	fmt.Fprintf(out, "preparing %d orders and %d kill states (compression %s) …\n", o.orders, o.scopes, kafkaComp)
 	fillStart := time.Now()
 	if err := benchRouterFill(ctx, kc, o); err != nil {
 		return err
@@ -100,6 +104,7 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 	// load on the machine does not decide the ratio.
 	var pipeTook, routerTook, pipeCPU, routerCPU time.Duration
 	var pipeAllocs, routerAllocs float64
+	var routerRaw, routerWire int64
 	var stopRouter func()
 	for round := 1; round <= o.rounds; round++ {
 		cpu0, m0 := benchProcessCPU(), benchMallocs()
@@ -123,8 +128,10 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 		}
 		var took, cpu time.Duration
 		m0 = benchMallocs()
+		raw0, wire0 := written.raw.Load(), written.wire.Load()
 		took, cpu, stopRouter, err = benchRouterRun(ctx, kc, o, round, log, profile)
 		routerAllocs = float64(benchMallocs()-m0) / float64(o.orders)
+		routerRaw, routerWire = written.raw.Load()-raw0, written.wire.Load()-wire0
 		if err != nil {
 			return fmt.Errorf("router run %d: %w", round, err)
 		}
@@ -163,9 +170,20 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 	w.Flush()
 	fmt.Fprintf(out, "latency at %d orders/s for %v: %d orders, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		o.rate, o.latencyDur, len(lat), pct(0.50), pct(0.90), pct(0.99), pct(1))
-	fmt.Fprintf(out, "router_orders_per_s=%.0f pipe_orders_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f\n",
-		routerRate, pipeRate, routerRate/pipeRate, pct(0.50), pct(0.99))
+	fmt.Fprintf(out, "router wrote %.0f bytes/order in %s batches, %.0f before compression\n",
+		float64(routerWire)/float64(o.orders), kafkaComp, float64(routerRaw)/float64(o.orders))
+	fmt.Fprintf(out, "router_orders_per_s=%.0f pipe_orders_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f compression=%s wire_bytes_per_order=%.0f\n",
+		routerRate, pipeRate, routerRate/pipeRate, pct(0.50), pct(0.99), kafkaComp, float64(routerWire)/float64(o.orders))
 	return nil
+}
+
+// benchBatchBytes counts the record bytes of every batch the bench's
+// clients write, before and after compression.
+type benchBatchBytes struct{ raw, wire atomic.Int64 }
+
+func (b *benchBatchBytes) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+	b.raw.Add(int64(m.UncompressedBytes))
+	b.wire.Add(int64(m.CompressedBytes))
 }
 
 func benchRouterTopics(ctx context.Context, kc kafka.Config, partitions int32) error {

@@ -48,6 +48,7 @@ timer and topic.`,
 			if o.Token, err = devstack.ReadToken(dir); err != nil {
 				return err
 			}
+			o.Compression = kafkaComp
 			if o.OrderBounds, err = ob.bounds(cmd); err != nil {
 				return err
 			}

@@ -1,7 +1,7 @@
-// Kafka security flags shared by every command: TLS, SASL/SCRAM and MSK IAM.
-// They are resolved once before a command runs, so a bad CA file or an
-// incomplete SASL setting stops the process at start, not at the first
-// connection.
+// Kafka flags shared by every command: TLS, SASL/SCRAM and MSK IAM, and
+// the producers' compression. They are resolved once before a command runs,
+// so a bad CA file, an incomplete SASL setting or an unknown codec stops the
+// process at start, not at the first connection.
 
 package main
 
@@ -40,6 +40,11 @@ var (
 	kafkaSecOnce sync.Once
 	kafkaSec     *kafka.Security
 	kafkaSecErr  error
+
+	// kafkaCompressionFlag is the raw --kafka-compression; kafkaComp is
+	// what it parsed to before the command ran.
+	kafkaCompressionFlag string
+	kafkaComp            kafka.Compression
 )
 
 func init() {
@@ -53,6 +58,8 @@ func init() {
 	pf.StringVar(&ksf.user, "kafka-user", os.Getenv("RISKGATE_KAFKA_USER"), "SCRAM user; the password is read from env "+kafkaPasswordEnv+" only (env RISKGATE_KAFKA_USER)")
 	pf.StringVar(&ksf.awsRegion, "aws-region", os.Getenv("AWS_REGION"), "AWS region for MSK IAM, DynamoDB and S3 (env AWS_REGION; default from the AWS configuration)")
 	pf.DurationVar(&ksf.expiryWindow, "aws-credentials-expiry-window", kafka.DefaultExpiryWindow, "refresh AWS credentials this long before they expire")
+	pf.StringVar(&kafkaCompressionFlag, "kafka-compression", envOr("RISKGATE_KAFKA_COMPRESSION", string(kafka.DefaultCompression)),
+		"codec of the record batches riskgate produces: none, gzip, snappy, lz4 or zstd; consumers of snappy, lz4 and zstd may need extra codec libraries (env RISKGATE_KAFKA_COMPRESSION)")
 
 	prev := root.PersistentPreRunE
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
@@ -61,9 +68,23 @@ func init() {
 				return err
 			}
 		}
-		_, err := kafkaSecurity(cmd.Context())
+		var err error
+		if kafkaComp, err = kafkaCompression(cmd.CommandPath(), kafkaCompressionFlag); err != nil {
+			return err
+		}
+		_, err = kafkaSecurity(cmd.Context())
 		return err
 	}
+}
+
+// kafkaCompression parses --kafka-compression. cmd names the command, for
+// the error.
+func kafkaCompression(cmd, flag string) (kafka.Compression, error) {
+	c, err := kafka.ParseCompression(flag)
+	if err != nil {
+		return "", fmt.Errorf("%s --kafka-compression: %w", cmd, err)
+	}
+	return c, nil
 }
 
 // securityConfig turns the flags into a kafka.SecurityConfig.

@@ -122,8 +122,8 @@ func envOr(key, def string) string {
 }
 
 // kafkaConfig is the Kafka connection from the global flags, with the
-// security settings of kafkaflags.go (resolved before any command runs, so
-// an error here cannot happen after a successful start).
+// security and compression settings of kafkaflags.go (resolved before any
+// command runs, so an error here cannot happen after a successful start).
 func kafkaConfig(clientID string) kafka.Config {
 	sec, err := kafkaSecurity(context.Background())
 	if err != nil {
@@ -135,7 +135,7 @@ func kafkaConfig(clientID string) kafka.Config {
 		fmt.Fprintln(os.Stderr, "riskgate: --brokers is empty: give Kafka's seed brokers as host:port,... (env RISKGATE_BROKERS)")
 		os.Exit(2)
 	}
-	return kafka.Config{Brokers: brokers, ClientID: clientID, Security: sec}
+	return kafka.Config{Brokers: brokers, ClientID: clientID, Security: sec, Compression: kafkaComp}
 }
 
 // newLogger builds the logger of one component from the global flags.

@@ -27,6 +27,9 @@ type Config struct {
 	// Security is the brokers' TLS and SASL settings (NewSecurity). Nil is
 	// plaintext without authentication.
 	Security *Security
+	// Compression is the codec of every batch the client produces. Empty
+	// is DefaultCompression.
+	Compression Compression
 	// Extra options appended to every client.
 	Extra []kgo.Opt
 }
@@ -44,6 +47,7 @@ func (c Config) Opts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID(id),
+		c.Compression.opt(),
 	}
 	opts = append(opts, c.Security.Opts()...)
 	return append(opts, c.Extra...)
@@ -51,6 +55,9 @@ func (c Config) Opts() []kgo.Opt {
 
 // NewClient builds a client from the config plus role-specific options.
 func (c Config) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	if _, ok := c.Compression.codec(); !ok {
+		return nil, fmt.Errorf("kafka client for %v: unknown compression %q", c.Brokers, c.Compression)
+	}
 	cl, err := kgo.NewClient(append(c.Opts(), opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", c.Brokers, err)
