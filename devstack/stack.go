@@ -32,6 +32,7 @@ import (
 	"github.com/riskgate/riskgate/ingest/router"
 	"github.com/riskgate/riskgate/roles"
 	"github.com/riskgate/riskgate/workers"
+	"github.com/riskgate/riskgate/workflows"
 )
 
 // Component names, for Stop and Start.
@@ -237,7 +238,7 @@ func (s *Stack) start(ctx context.Context) error {
 			cfg := o.Detector
 			cfg.Kafka = s.KafkaConfig("riskgate-detector")
 			cfg.OrderBounds = o.OrderBounds
-			cfg.Signaler = detector.TemporalSignaler{Client: s.Client}
+			cfg.Signaler = workflows.Signaler{Client: s.Client}
 			cfg.Log = s.logger(Detector)
 			cfg.Registerer = reg
 			return roles.Detector(cfg)

@@ -30,3 +30,30 @@ type Breach struct {
 	Value     float64 `json:"value"`
 	Threshold float64 `json:"threshold"`
 }
+
+// BreachSignal tells a scope's workflow that the detector saw a rule breached.
+type BreachSignal struct {
+	CmdID     string  `json:"cmd_id"`
+	TS        int64   `json:"ts"`
+	Scope     Scope   `json:"scope"`
+	Rule      string  `json:"rule"`
+	Metric    string  `json:"metric"`
+	Value     float64 `json:"value"`
+	Threshold float64 `json:"threshold"`
+	Window    string  `json:"window"`
+	Reason    string  `json:"reason"`
+	// Action is KILL (default) or THROTTLE.
+	Action           Action  `json:"action,omitempty"`
+	MaxRatePerSecond float64 `json:"max_rate_per_second,omitempty"`
+	// CorrID identifies the incident; the workflow keeps the first one it sees.
+	CorrID string `json:"corr_id,omitempty"`
+}
+
+// NormalSignal tells a scope's workflow that the detector has seen the scope
+// under every threshold for its normal_after period.
+type NormalSignal struct {
+	CmdID  string `json:"cmd_id"`
+	TS     int64  `json:"ts"`
+	Scope  Scope  `json:"scope"`
+	Reason string `json:"reason,omitempty"`
+}

@@ -53,32 +53,14 @@ var SearchAttributes = map[string]string{
 	SAKillTrigger:   "Keyword",
 }
 
-// BreachSignal tells a scope's workflow that the detector saw a rule breached.
-type BreachSignal struct {
-	CmdID     string       `json:"cmd_id"`
-	TS        int64        `json:"ts"`
-	Scope     domain.Scope `json:"scope"`
-	Rule      string       `json:"rule"`
-	Metric    string       `json:"metric"`
-	Value     float64      `json:"value"`
-	Threshold float64      `json:"threshold"`
-	Window    string       `json:"window"`
-	Reason    string       `json:"reason"`
-	// Action is KILL (default) or THROTTLE.
-	Action           domain.Action `json:"action,omitempty"`
-	MaxRatePerSecond float64       `json:"max_rate_per_second,omitempty"`
-	// CorrID identifies the incident; the workflow keeps the first one it sees.
-	CorrID string `json:"corr_id,omitempty"`
-}
-
-// NormalSignal tells a scope's workflow that the detector has seen the scope
-// under every threshold for its normal_after period.
-type NormalSignal struct {
-	CmdID  string       `json:"cmd_id"`
-	TS     int64        `json:"ts"`
-	Scope  domain.Scope `json:"scope"`
-	Reason string       `json:"reason,omitempty"`
-}
+// BreachSignal and NormalSignal are the detector's signals to a scope's
+// workflow. They are wire contracts (their JSON is in every recorded
+// history), so they live in domain beside RiskSignal; these names keep the
+// workflow's public face in one place.
+type (
+	BreachSignal = domain.BreachSignal
+	NormalSignal = domain.NormalSignal
+)
 
 // OperatorRequest is the payload of every operator update.
 type OperatorRequest struct {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/riskgate/riskgate/ingest/detector"
 	"github.com/riskgate/riskgate/roles"
+	"github.com/riskgate/riskgate/workflows"
 )
 
 func init() {
@@ -46,7 +47,7 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 			defer tc.Close()
 			reg := newRoleRegistry()
 			cfg.Kafka = kafkaConfig("riskgate-detector")
-			cfg.Signaler = detector.TemporalSignaler{Client: tc}
+			cfg.Signaler = workflows.Signaler{Client: tc}
 			cfg.Log = log
 			cfg.Registerer = reg
 			u, err := roles.Detector(cfg)

@@ -13,13 +13,12 @@ import (
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
-	"github.com/riskgate/riskgate/workflows"
 )
 
 type nopSignaler struct{}
 
-func (nopSignaler) Breach(context.Context, workflows.BreachSignal) error { return nil }
-func (nopSignaler) Normal(context.Context, workflows.NormalSignal) error { return nil }
+func (nopSignaler) Breach(context.Context, domain.BreachSignal) error { return nil }
+func (nopSignaler) Normal(context.Context, domain.NormalSignal) error { return nil }
 
 func newTestDetector(t *testing.T, now time.Time) *Detector {
 	t.Helper()

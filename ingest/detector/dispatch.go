@@ -6,13 +6,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/riskgate/riskgate/workflows"
+	"github.com/riskgate/riskgate/domain"
 )
 
 // signalJob is one Breach or Normal to deliver.
 type signalJob struct {
-	breach   *workflows.BreachSignal
-	normal   *workflows.NormalSignal
+	breach   *domain.BreachSignal
+	normal   *domain.NormalSignal
 	consumed time.Time
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
-	"github.com/riskgate/riskgate/workflows"
 )
 
 var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -61,11 +60,11 @@ func (s *outageSignaler) attempt(ctx context.Context, scope domain.Scope, what s
 	return nil
 }
 
-func (s *outageSignaler) Breach(ctx context.Context, sig workflows.BreachSignal) error {
+func (s *outageSignaler) Breach(ctx context.Context, sig domain.BreachSignal) error {
 	return s.attempt(ctx, sig.Scope, "breach:"+sig.CmdID)
 }
 
-func (s *outageSignaler) Normal(ctx context.Context, sig workflows.NormalSignal) error {
+func (s *outageSignaler) Normal(ctx context.Context, sig domain.NormalSignal) error {
 	return s.attempt(ctx, sig.Scope, "normal:"+sig.CmdID)
 }
 
@@ -124,7 +123,7 @@ func TestEvaluationNeverBlocksOnDelivery(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := range scopes {
-			sink{d}.Breach(workflows.BreachSignal{CmdID: fmt.Sprint("c", i), Scope: domain.Scope(fmt.Sprint("ACCOUNT:A", i)), Rule: "r"})
+			sink{d}.Breach(domain.BreachSignal{CmdID: fmt.Sprint("c", i), Scope: domain.Scope(fmt.Sprint("ACCOUNT:A", i)), Rule: "r"})
 		}
 	}()
 	select {
@@ -143,7 +142,7 @@ func TestBreachNeverAbandoned(t *testing.T) {
 	sig.failFirst = 40
 	d := startedDetector(t, sig)
 	d.disp.retryMin, d.disp.retryMax = time.Millisecond, 2*time.Millisecond
-	sink{d}.Breach(workflows.BreachSignal{CmdID: "c1", Scope: "ACCOUNT:A", Rule: "r"})
+	sink{d}.Breach(domain.BreachSignal{CmdID: "c1", Scope: "ACCOUNT:A", Rule: "r"})
 	eventually(t, "the breach delivered after 40 failed attempts", func() bool { return len(sig.of("ACCOUNT:A")) == 1 })
 	if got := sig.of("ACCOUNT:A"); got[0] != "breach:c1" {
 		t.Fatalf("delivered %v", got)
@@ -159,10 +158,10 @@ func TestPendingSignalsPerScope(t *testing.T) {
 	d := startedDetector(t, sig)
 	d.disp.retryMin, d.disp.retryMax = time.Millisecond, 2*time.Millisecond
 	breach := func(scope domain.Scope, cmd string) {
-		sink{d}.Breach(workflows.BreachSignal{CmdID: cmd, Scope: scope, Rule: "r"})
+		sink{d}.Breach(domain.BreachSignal{CmdID: cmd, Scope: scope, Rule: "r"})
 	}
 	normal := func(scope domain.Scope, cmd string) {
-		sink{d}.Normal(workflows.NormalSignal{CmdID: cmd, Scope: scope})
+		sink{d}.Normal(domain.NormalSignal{CmdID: cmd, Scope: scope})
 	}
 	// A: resends of one incident's breach, then its normal.
 	for range 10_000 {

@@ -9,7 +9,6 @@ import (
 	"unsafe"
 
 	"github.com/riskgate/riskgate/domain"
-	"github.com/riskgate/riskgate/workflows"
 )
 
 // NotionalScale is the fixed-point scale of notional sums: qty × price is
@@ -36,10 +35,10 @@ type Observation struct {
 // Observe and Tick; implementations hand slow work to another goroutine.
 type Sink interface {
 	// Breach reports a new incident (or its escalation from THROTTLE to KILL).
-	Breach(sig workflows.BreachSignal)
+	Breach(sig domain.BreachSignal)
 	// Normal reports that a scope in an incident stayed under every
 	// threshold for NormalAfter.
-	Normal(sig workflows.NormalSignal)
+	Normal(sig domain.NormalSignal)
 	// Risk reports a key's window metrics: at most once per key per second
 	// of event time, and at once with every breach. rs is reused after the
 	// call returns.
@@ -1042,10 +1041,10 @@ func itoa(n int64) string {
 	return string(b[i:])
 }
 
-func (e *Engine) breachSignal(k *key, r *compiledRule, ob *Observation, cmdID string) workflows.BreachSignal {
+func (e *Engine) breachSignal(k *key, r *compiledRule, ob *Observation, cmdID string) domain.BreachSignal {
 	v, _ := e.value(k, r)
 	dc := &e.dims[k.dim]
-	sig := workflows.BreachSignal{
+	sig := domain.BreachSignal{
 		CmdID:     cmdID,
 		TS:        k.clock,
 		Scope:     k.scope,
@@ -1097,7 +1096,7 @@ func (e *Engine) closeIncident(k *key, live bool) {
 	if ok && st.Status != domain.StatusActive {
 		k.adopted = st.Version
 		e.stats.Normals++
-		e.sink.Normal(workflows.NormalSignal{
+		e.sink.Normal(domain.NormalSignal{
 			CmdID:  "det-normal:" + string(k.scope) + ":" + itoa(st.Version),
 			TS:     k.clock,
 			Scope:  k.scope,

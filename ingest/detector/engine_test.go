@@ -6,18 +6,17 @@ import (
 	"time"
 
 	"github.com/riskgate/riskgate/domain"
-	"github.com/riskgate/riskgate/workflows"
 )
 
 // recSink records what an engine reports.
 type recSink struct {
-	breaches []workflows.BreachSignal
-	normals  []workflows.NormalSignal
+	breaches []domain.BreachSignal
+	normals  []domain.NormalSignal
 	risks    []domain.RiskSignal
 }
 
-func (s *recSink) Breach(b workflows.BreachSignal) { s.breaches = append(s.breaches, b) }
-func (s *recSink) Normal(n workflows.NormalSignal) { s.normals = append(s.normals, n) }
+func (s *recSink) Breach(b domain.BreachSignal) { s.breaches = append(s.breaches, b) }
+func (s *recSink) Normal(n domain.NormalSignal) { s.normals = append(s.normals, n) }
 func (s *recSink) Risk(rs *domain.RiskSignal) {
 	c := *rs
 	c.Breaches = append([]domain.Breach(nil), rs.Breaches...)

@@ -4,34 +4,18 @@ import (
 	"context"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
-	"github.com/riskgate/riskgate/workflows"
+	"github.com/riskgate/riskgate/domain"
 )
 
 // Signaler delivers the detector's findings to the scope's KillSwitch
-// workflow. Tests fake it; TemporalSignaler is the real one.
+// workflow: the detector only needs this sink. Tests fake it; the Temporal
+// one is workflows.Signaler, wired in by the role and the dev stack, so
+// nothing under ingest/ depends on Temporal.
 type Signaler interface {
 	// Breach starts or signals the scope's workflow with a breach.
-	Breach(ctx context.Context, sig workflows.BreachSignal) error
+	Breach(ctx context.Context, sig domain.BreachSignal) error
 	// Normal tells the scope's open run that the scope is back to normal.
-	Normal(ctx context.Context, sig workflows.NormalSignal) error
-}
-
-// TemporalSignaler is the Signaler over a Temporal client
-// (SignalWithStart for a breach, a plain signal for normal).
-type TemporalSignaler struct {
-	Client client.Client
-}
-
-// Breach implements Signaler with workflows.SendBreach.
-func (t TemporalSignaler) Breach(ctx context.Context, sig workflows.BreachSignal) error {
-	return workflows.SendBreach(ctx, t.Client, sig)
-}
-
-// Normal implements Signaler with workflows.SendNormal.
-func (t TemporalSignaler) Normal(ctx context.Context, sig workflows.NormalSignal) error {
-	return workflows.SendNormal(ctx, t.Client, sig)
+	Normal(ctx context.Context, sig domain.NormalSignal) error
 }
 
 type consumedKey struct{}

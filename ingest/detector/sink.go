@@ -6,14 +6,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
-	"github.com/riskgate/riskgate/workflows"
 )
 
 // sink connects the engine to Kafka and the dispatcher. It runs under d.mu.
 type sink struct{ d *Detector }
 
 // Breach logs and counts the breach and queues its signal.
-func (s sink) Breach(sig workflows.BreachSignal) {
+func (s sink) Breach(sig domain.BreachSignal) {
 	d := s.d
 	d.m.breaches.WithLabelValues(sig.Rule).Inc()
 	d.log.Warn("breach", "scope", string(sig.Scope), "corr_id", sig.CorrID, "rule", sig.Rule,
@@ -22,7 +21,7 @@ func (s sink) Breach(sig workflows.BreachSignal) {
 }
 
 // Normal logs and counts the normal and queues its signal.
-func (s sink) Normal(sig workflows.NormalSignal) {
+func (s sink) Normal(sig domain.NormalSignal) {
 	d := s.d
 	d.m.normals.Inc()
 	d.log.Info("scope normal", "scope", string(sig.Scope), "corr_id", sig.CmdID)

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 
 	"github.com/riskgate/riskgate/domain"
-	"github.com/riskgate/riskgate/workflows"
 )
 
 // Workload is a synthetic order stream for measuring the engine: accounts,
@@ -71,10 +70,10 @@ type NopSink struct {
 }
 
 // Breach implements Sink.
-func (s *NopSink) Breach(workflows.BreachSignal) { s.Breaches++ }
+func (s *NopSink) Breach(domain.BreachSignal) { s.Breaches++ }
 
 // Normal implements Sink.
-func (s *NopSink) Normal(workflows.NormalSignal) { s.Normals++ }
+func (s *NopSink) Normal(domain.NormalSignal) { s.Normals++ }
 
 // Risk implements Sink.
 func (s *NopSink) Risk(*domain.RiskSignal) { s.Risks++ }
