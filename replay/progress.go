@@ -15,7 +15,6 @@ import (
 // loop touches no atomic per order.
 type Progress struct {
 	w            io.Writer
-	unit         string
 	total, done  atomic.Int64
 	orders       atomic.Int64
 	start        time.Time
@@ -26,12 +25,12 @@ type Progress struct {
 }
 
 // NewProgress returns a progress line on w, or nil when !enabled (w is not
-// a terminal). unit names what the total counts ("bytes", "records").
-func NewProgress(w io.Writer, enabled bool, unit string) *Progress {
+// a terminal).
+func NewProgress(w io.Writer, enabled bool) *Progress {
 	if !enabled {
 		return nil
 	}
-	return &Progress{w: w, unit: unit, every: 250 * time.Millisecond}
+	return &Progress{w: w, every: 250 * time.Millisecond}
 }
 
 // SetTotal sets how many units the whole input has, for the share and ETA.
