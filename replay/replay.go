@@ -59,8 +59,12 @@ type Replay struct {
 	first           int64
 	started         bool
 
-	// cur is the order being evaluated, for the breach it may cause.
-	cur *domain.Order
+	// curID and curTS are the order being evaluated, for the breach it
+	// may cause (not a pointer to it: the order would escape to the heap).
+	curID string
+	curTS int64
+	// checked is the order handed to PreTrade.
+	checked domain.Order
 	// syms interns symbols: the engine keeps the symbols it sees, and the
 	// decoded order's strings alias the input buffer.
 	syms map[string]string
@@ -166,14 +170,17 @@ func (r *Replay) Order(o *domain.Order, part int32) {
 	}
 	ob := detector.Observation{TS: ts, Notional: detector.NotionalUnits(o.Qty, o.Price), Symbol: sym,
 		Account: o.AccountID, Strategy: o.Strategy, OrderID: o.OrderID}
-	r.cur = o
+	r.curID, r.curTS = o.OrderID, o.TS
 	r.eng.ObserveAll(&ob, part, true)
-	r.cur = nil
+	r.curID = ""
 }
 
 // preTrade checks the order's limits; it reports whether they blocked it.
 func (r *Replay) preTrade(o *domain.Order, part int32) bool {
-	b := r.cfg.PreTrade.Check(o, part, r.clock)
+	// A copy: o passed through an interface would escape, and every order
+	// decoded would cost an allocation.
+	r.checked = *o
+	b := r.cfg.PreTrade.Check(&r.checked, part, r.clock)
 	if !b.Blocked {
 		return false
 	}
@@ -285,8 +292,8 @@ func (s sink) Breach(sig workflows.BreachSignal) {
 		if c.FirstBreach.Action == "" {
 			c.FirstBreach.Action = domain.ActionKill
 		}
-		if r.cur != nil {
-			c.FirstBreach.OrderID, c.FirstBreach.TS = strings.Clone(r.cur.OrderID), time.UnixMilli(r.cur.TS)
+		if r.curID != "" {
+			c.FirstBreach.OrderID, c.FirstBreach.TS = strings.Clone(r.curID), time.UnixMilli(r.curTS)
 		}
 	}
 	// The engine resends a breach under its cmd_id while nothing shows it
