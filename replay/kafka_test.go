@@ -83,6 +83,10 @@ func recordBaseline(t *testing.T, cl *kgo.Client) map[string]domain.Order {
 	drop("ACCOUNT:R1", "r1-", 12, 40)
 	kill("SYMBOL:PILE", "symbol_count_1m", "pile-31", 31, 30, 200)
 	drop("SYMBOL:PILE", "pile-", 32, 50)
+	// A scope killed and released long before the range: not part of it.
+	old := t0 - 3_600_000
+	produce(t, cl, domain.TopicState, "ACCOUNT:OLD", old, domain.State{Scope: "ACCOUNT:OLD", Status: domain.StatusActive,
+		UpdatedTS: old, Version: 50, Trigger: domain.TriggerSystem})
 	q3 := byID["q3-2"].TS + 500
 	produce(t, cl, domain.TopicCommands, "ACCOUNT:Q3", q3, domain.Command{CmdID: "op-1", TS: q3, Scope: "ACCOUNT:Q3",
 		Action: domain.ActionKill, TriggeredBy: domain.TriggerOperator, Operator: "olga", Reason: "desk asked", CorrID: "op-1",
@@ -155,6 +159,9 @@ func TestWhatIfTighterRules(t *testing.T) {
 	}
 	if q3 := byScope(t, res, "ACCOUNT:Q3"); q3.Diff.Kind != DiffOperator || q3.Actual.FirstBreach.By != "olga" {
 		t.Errorf("ACCOUNT:Q3 diff %s, actual %+v; want the operator's kill", q3.Diff, q3.Actual.FirstBreach)
+	}
+	if len(res.Scopes) != 4 {
+		t.Errorf("scopes %v, want ACCOUNT:R1, ACCOUNT:Q3, ACCOUNT:Q1 and SYMBOL:PILE", scopeNames(res))
 	}
 	if tt := res.Totals; tt.New != 1 || tt.Earlier != 1 || tt.Gone != 0 || tt.ActualKills != 3 || tt.CandidateKills != 3 {
 		t.Errorf("totals %+v; want 1 new, 1 earlier, 3 actual kills and 3 candidate kills", tt)

@@ -355,8 +355,12 @@ func (r *Replay) Finish(end int64) *Result {
 	}
 	if actual != nil {
 		res.Actual = true
+		// The state topic names every scope ever killed: list those that
+		// breached, held a kill or decided an order within the range.
 		for _, s := range actual.order {
-			r.scope(s)
+			if a := actual.outcome(s, at); a.FirstBreach != nil || len(a.Intervals) > 0 || a.Dropped+a.Throttled+a.Blocked > 0 {
+				r.scope(s)
+			}
 		}
 	}
 	for _, s := range r.order {
