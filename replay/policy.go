@@ -72,7 +72,7 @@ func (p *policy) incident(s domain.Scope) *incident {
 }
 
 // breach applies a detector breach at now (event time, ms): onBreach.
-func (p *policy) breach(sig workflows.BreachSignal, now int64) {
+func (p *policy) breach(sig domain.BreachSignal, now int64) {
 	inc := p.incident(sig.Scope)
 	if slices.Contains(inc.seen, sig.CmdID) {
 		return
@@ -141,7 +141,7 @@ func (p *policy) breach(sig workflows.BreachSignal, now int64) {
 
 // normal applies the detector's normal at now: onNormal. A normal decided
 // before the last breach is stale.
-func (p *policy) normal(sig workflows.NormalSignal, now int64) {
+func (p *policy) normal(sig domain.NormalSignal, now int64) {
 	inc := p.byScope[sig.Scope]
 	if inc == nil || sig.TS > 0 && sig.TS <= inc.lastBreachTS {
 		return

@@ -19,9 +19,9 @@ func TestPolicyFollowsTheWorkflow(t *testing.T) {
 		func(inc *incident, _ domain.Action, _ domain.Trigger, _ int64) { published = append(published, inc.st) })
 	const s = domain.Scope("ACCOUNT:A")
 	breach := func(cmd string, ts int64) {
-		p.breach(workflows.BreachSignal{CmdID: cmd, TS: ts, Scope: s, Action: domain.ActionKill, CorrID: cmd}, ts)
+		p.breach(domain.BreachSignal{CmdID: cmd, TS: ts, Scope: s, Action: domain.ActionKill, CorrID: cmd}, ts)
 	}
-	normal := func(ts int64) { p.normal(workflows.NormalSignal{TS: ts, Scope: s}, ts) }
+	normal := func(ts int64) { p.normal(domain.NormalSignal{TS: ts, Scope: s}, ts) }
 	runTo := func(ts int64) {
 		for d := p.nextDeadline(); d > 0 && d <= ts; d = p.nextDeadline() {
 			p.fire(d)

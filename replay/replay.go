@@ -282,7 +282,7 @@ type sink struct{ r *Replay }
 
 // Breach records the scope's first breach and, unless NoKills, hands it to
 // the scope's KillSwitch.
-func (s sink) Breach(sig workflows.BreachSignal) {
+func (s sink) Breach(sig domain.BreachSignal) {
 	r := s.r
 	sr := r.scope(sig.Scope)
 	c := &sr.Candidate
@@ -308,7 +308,7 @@ func (s sink) Breach(sig workflows.BreachSignal) {
 }
 
 // Normal hands the detector's normal to the scope's KillSwitch.
-func (s sink) Normal(sig workflows.NormalSignal) {
+func (s sink) Normal(sig domain.NormalSignal) {
 	if !s.r.cfg.NoKills {
 		s.r.policy.normal(sig, s.r.clock)
 	}
