@@ -17,6 +17,7 @@ import (
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/ingest/killstate"
+	"github.com/riskgate/riskgate/ingest/router"
 )
 
 // Config configures a Detector.
@@ -334,33 +335,45 @@ func (d *Detector) rebuilt(ps *partState, r *kgo.Record) {
 	d.log.Info("windows rebuilt", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "keys", d.engine.Keys())
 }
 
+// processOrder evaluates one orders.v1 record. It decodes with the router's
+// allocation-free decoder (its strings alias the record, which the engine
+// copies wherever it keeps one) and builds no string unless a debug line is
+// written, so an admitted order costs no allocation before the engine.
 func (d *Detector) processOrder(r *kgo.Record) (fw []*kgo.Record, live bool) {
 	ps, live := d.partition(r)
 	defer d.finishRebuild(ps, r)
-	o, err := domain.DecodeOrderWithin(r.Value, d.cfg.OrderBounds)
+	o, err := router.DecodeOrderWithin(r.Value, d.cfg.OrderBounds)
+	debug := d.log.Enabled(context.Background(), slog.LevelDebug)
 	if err != nil {
 		d.m.invalid.Inc()
-		d.log.Debug("undecodable order skipped (the router audits it)", "partition", r.Partition, "offset", r.Offset, "order_id", o.OrderID, "err", err)
+		if debug {
+			d.log.Debug("undecodable order skipped (the router audits it)", "partition", r.Partition, "offset", r.Offset, "order_id", o.OrderID, "err", err)
+		}
 		return nil, live
 	}
 	if reason := ignoreReason(r, &o); reason != "" {
 		d.m.ignored.WithLabelValues(reason).Inc()
-		d.log.Debug("order left out of the windows", "reason", reason, "scope", "ACCOUNT:"+o.AccountID,
-			"order_id", o.OrderID, "key", string(r.Key))
+		if debug {
+			d.log.Debug("order left out of the windows", "reason", reason, "scope", "ACCOUNT:"+o.AccountID,
+				"order_id", o.OrderID, "key", string(r.Key))
+		}
 		return nil, live
 	}
 	ts, clamped, ok := d.admit(ps, o.TS)
-	scope := "ACCOUNT:" + o.AccountID
 	if clamped {
 		d.m.clamped.Inc()
 		d.clamped.Add(1)
-		d.log.Debug("future order ts clamped", "scope", scope, "order_id", o.OrderID, "ts", o.TS, "clamped_to", ts)
+		if debug {
+			d.log.Debug("future order ts clamped", "scope", "ACCOUNT:"+o.AccountID, "order_id", o.OrderID, "ts", o.TS, "clamped_to", ts)
+		}
 	}
 	if !ok {
 		d.m.late.Inc()
 		d.late.Add(1)
 		d.engine.Count(o.AccountID, r.Partition, true, clamped)
-		d.log.Debug("late order not counted", "scope", scope, "order_id", o.OrderID, "ts", o.TS, "stream_time", ps.streamTime)
+		if debug {
+			d.log.Debug("late order not counted", "scope", "ACCOUNT:"+o.AccountID, "order_id", o.OrderID, "ts", o.TS, "stream_time", ps.streamTime)
+		}
 		return nil, live
 	}
 	if clamped {

@@ -15,7 +15,9 @@ import (
 // and leave it.
 const NotionalScale = 10_000
 
-// Observation is one admitted order as the engine sees it.
+// Observation is one admitted order as the engine sees it. Its strings may
+// alias the Kafka record it was decoded from: the engine keeps none of them
+// past the call without copying it.
 type Observation struct {
 	// TS is the order's event time in Unix milliseconds, after lateness and
 	// future-skew handling.

@@ -1,5 +1,7 @@
 package detector
 
+import "strings"
+
 // Symbols are interned to dense ids (uint32 in every per-second entry and
 // top-symbol count, instead of a 16-byte string). The table would otherwise
 // keep every symbol ever seen, so once a minute the engine checks which
@@ -19,6 +21,9 @@ func (e *Engine) symID(s string) uint32 {
 		return id
 	}
 	id := uint32(len(e.symName))
+	// An Observation's strings may alias a Kafka record (the detector
+	// decodes without copying); what the engine keeps, it copies.
+	s = strings.Clone(s)
 	e.symIDs[s] = id
 	e.symName = append(e.symName, s)
 	return id
