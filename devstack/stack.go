@@ -105,8 +105,7 @@ type Stack struct {
 	running      map[string]*running
 	makers       map[string]func() (roles.Unit, error)
 	failed       chan error
-	baseCtx      context.Context
-	cancelAll    context.CancelFunc
+	closed       bool // under mu: Close has begun, no component starts
 	closeOnce    sync.Once
 	infraClosers []func()
 }
@@ -135,7 +134,6 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		o.APIAddr = "127.0.0.1:0"
 	}
 	s := &Stack{opts: o, log: o.Log, running: map[string]*running{}, failed: make(chan error, 16)}
-	s.baseCtx, s.cancelAll = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.start(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -348,6 +346,9 @@ func (r *replacingRegisterer) Unregister(c prometheus.Collector) bool { return r
 func (s *Stack) StartComponent(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("start %s: the stack is closing", name)
+	}
 	if _, ok := s.running[name]; ok {
 		return fmt.Errorf("%s is already running", name)
 	}
@@ -359,7 +360,9 @@ func (s *Stack) StartComponent(name string) error {
 	if err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	ctx, cancel := context.WithCancel(s.baseCtx)
+	// A component lives until StopComponent or Close cancels it, not as
+	// long as whatever context started the stack.
+	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan struct{})}
 	s.running[name] = r
 	sup := roles.Supervisor{
@@ -425,6 +428,7 @@ func (s *Stack) Close() {
 		s.mu.Lock()
 		all := s.running
 		s.running = map[string]*running{}
+		s.closed = true
 		s.mu.Unlock()
 		for _, r := range all {
 			r.cancel()
@@ -438,7 +442,6 @@ func (s *Stack) Close() {
 				s.log.Warn("component did not stop in time; going on with shutdown", "component", name, "bound", componentStop)
 			}
 		}
-		s.cancelAll()
 		for i := len(s.infraClosers) - 1; i >= 0; i-- {
 			s.infraClosers[i]()
 		}

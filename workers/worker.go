@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,14 +121,22 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start killswitch worker on %s: %w", workflows.TaskQueue, err)
 	}
+	// The readiness notifier is owned here: Run waits for it, whichever way
+	// it ends.
+	notifyCtx, stopNotify := context.WithCancel(ctx)
+	var notifier sync.WaitGroup
+	defer func() {
+		stopNotify()
+		notifier.Wait()
+	}()
 	if cfg.Ready != nil {
-		go func() {
+		notifier.Go(func() {
 			select {
 			case <-follower.ReadyC():
 				cfg.Ready()
-			case <-ctx.Done():
+			case <-notifyCtx.Done():
 			}
-		}()
+		})
 	}
 	log.Info("killswitch worker started", "task_queue", workflows.TaskQueue,
 		"cooldown", settings.Cooldown, "probation", settings.Probation, "probation_rate", settings.ProbationRate,

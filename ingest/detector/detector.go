@@ -74,7 +74,6 @@ type Detector struct {
 	maxEvent  int64
 	wallAtMax time.Time
 	consumed  time.Time // when the batch being evaluated was fetched
-	runCtx    context.Context
 
 	cl       *kgo.Client
 	adm      *kadm.Client // its own client: the group may call adjustOffsets before cl is set
@@ -176,7 +175,6 @@ func (d *Detector) Run(ctx context.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d.runCtx = ctx
 	if err := d.ensureTopic(ctx); err != nil {
 		d.log.Warn("could not create the repartition topic; expecting it to exist", "topic", domain.TopicDetectorRepartition, "err", err)
 	}

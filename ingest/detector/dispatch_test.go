@@ -105,7 +105,6 @@ func startedDetector(t *testing.T, sig Signaler) *Detector {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	d.runCtx = ctx
 	d.disp.start(ctx)
 	t.Cleanup(func() { cancel(); d.disp.wait() })
 	return d

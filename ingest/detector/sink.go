@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"context"
 	"encoding/json"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -43,5 +44,7 @@ func (s sink) Risk(rs *domain.RiskSignal) {
 	// TryProduce: this runs under the detector's lock, and evaluation must
 	// not wait for Kafka to drain a full buffer; a risk signal that finds it
 	// full is dropped and counted (the next one follows within a second).
-	d.cl.TryProduce(d.runCtx, &kgo.Record{Topic: domain.TopicRiskSignals, Key: []byte(rs.Scope), Value: b}, d.produced)
+	// TryProduce never waits, so no context bounds it; closing the client
+	// at the end of Run fails what is still buffered.
+	d.cl.TryProduce(context.Background(), &kgo.Record{Topic: domain.TopicRiskSignals, Key: []byte(rs.Scope), Value: b}, d.produced)
 }
