@@ -117,9 +117,7 @@ type Router struct {
 	nparts    int                 // partitions of orders.v1
 	clParts   int32               // partitions of the dedup changelog
 	em        *emitter
-	clArena   []byte // changelog record values of the batch in flight
-	changelog [][]byte
-	clDirty   []bool
+	changelog *changelog
 	counts    [len(decisionKinds)]float64
 	lag       map[int32]int64
 
@@ -187,6 +185,7 @@ func New(cfg Config) (*Router, error) {
 		r.txnID = cfg.Group + "-" + domain.NewID()
 	}
 	r.promise = r.onProduced
+	r.changelog = newChangelog(cfg.DedupTopic, r.promise)
 	r.follower = killstate.NewFollower(cfg.Kafka, r.table, r.log,
 		killstate.ProbeEvery(min(cfg.MaxStateAge/4, time.Second)))
 	m, err := newMetrics(cfg.Registerer, r.table, r.follower, r.Ready)
@@ -226,8 +225,7 @@ func (r *Router) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	r.changelog = make([][]byte, n)
-	r.clDirty = make([]bool, n)
+	r.changelog.resize(int(n))
 	r.nparts = int(n)
 	r.clParts = n
 
@@ -493,7 +491,7 @@ func (r *Router) replay(ctx context.Context, parts []int32) error {
 		return err
 	}
 	start := time.Now()
-	stores, err := replayChangelog(ctx, r.cfg.Kafka, r.cfg.DedupTopic, parts, r.hash, r.cfg.Clock().Add(-r.cfg.DedupWindow).UnixMilli())
+	stores, err := r.changelog.replay(ctx, r.cfg.Kafka, parts, r.hash, r.cfg.Clock().Add(-r.cfg.DedupWindow).UnixMilli())
 	if err != nil {
 		return fmt.Errorf("replay dedup changelog for partitions %v: %w", parts, err)
 	}
@@ -519,7 +517,7 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 		s.begin()
 	}
 	r.em.reset()
-	r.clArena = r.clArena[:0]
+	r.changelog.begin()
 	r.counts = [len(decisionKinds)]float64{}
 	r.prodMu.Lock()
 	r.prodErr = nil
@@ -557,7 +555,7 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 	})
 	r.em.wait()
 	if loopErr == nil {
-		r.flushChangelog(ctx, sess, base)
+		r.changelog.flush(ctx, sess, base)
 	}
 	r.prodMu.Lock()
 	prodErr := r.prodErr
@@ -576,7 +574,7 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 		// The producer may be fenced or failed: a new session re-inits it.
 		// Records of this batch may still be referenced by the old client.
 		r.em.drop()
-		r.clArena = nil
+		r.changelog.drop()
 		return fmt.Errorf("end transaction: %w", errors.Join(err, loopErr, prodErr))
 	case loopErr != nil:
 		return loopErr
@@ -679,7 +677,7 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 			it.v = r.table.Decide(o, now.UnixNano(), cancelsAllowed)
 			allowed := !cancel && it.v.Decision == domain.DecisionAllow
 			store.record(pos, it.ts, allowed)
-			r.appendChangelog(ctx, sess, it.in.Partition, it.ts, o.OrderID, cancel, allowed)
+			r.changelog.add(ctx, sess, it.in.Partition, it.ts, o.OrderID, cancel, allowed)
 		}
 		end := time.Since(base)
 		it.took, t = it.took+int64(end-t), end
@@ -687,44 +685,4 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 		r.counts[decisionIndex(it.v.Decision)]++
 	}
 	c.n = len(recs)
-}
-
-// appendChangelog adds an identity to its partition's changelog record,
-// producing the record early when it grows large.
-func (r *Router) appendChangelog(ctx context.Context, sess *kgo.GroupTransactSession, p int32, ms int64, id string, cancel, allowed bool) {
-	for int(p) >= len(r.changelog) {
-		r.changelog = append(r.changelog, nil)
-		r.clDirty = append(r.clDirty, false)
-	}
-	if !r.clDirty[p] {
-		r.changelog[p] = beginChangelog(r.changelog[p][:0], ms)
-		r.clDirty[p] = true
-	}
-	r.changelog[p] = appendChangelogID(r.changelog[p], id, cancel, allowed)
-	if len(r.changelog[p]) >= changelogMaxBytes {
-		r.produceChangelog(ctx, sess, p, time.Now())
-	}
-}
-
-func (r *Router) flushChangelog(ctx context.Context, sess *kgo.GroupTransactSession, base time.Time) {
-	for p := range r.changelog {
-		if r.clDirty[p] {
-			r.produceChangelog(ctx, sess, int32(p), base)
-		}
-	}
-}
-
-func (r *Router) produceChangelog(ctx context.Context, sess *kgo.GroupTransactSession, p int32, base time.Time) {
-	off := len(r.clArena)
-	r.clArena = append(r.clArena, r.changelog[p]...)
-	r.changelog[p] = r.changelog[p][:0]
-	r.clDirty[p] = false
-	// A few records per batch: not worth a pool.
-	rec := &kgo.Record{
-		Topic:     r.cfg.DedupTopic,
-		Partition: p,
-		Timestamp: base,
-		Value:     r.clArena[off:len(r.clArena):len(r.clArena)],
-	}
-	sess.Produce(ctx, rec, r.promise)
 }
