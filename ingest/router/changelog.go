@@ -10,12 +10,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/limits"
 )
 
 // changelog is the router's transactional changelog (Config.DedupTopic),
 // partitioned like orders.v1: what a transaction decided is written in that
 // transaction, so it is durable exactly when the decisions are, and
-// replayed when a partition is assigned. It is owned by the routing loop.
+// replayed when a partition is assigned. It carries two kinds of records:
+// the dedup window's identities, and the pre-trade limits' usage (the
+// engine's changes and checkpoints, see ingest/limits), so a crash or a
+// partition move resets neither. It is owned by the routing loop.
+//
+// A record's first byte tells them apart: changelogVersion for identities,
+// changelogUsage followed by a limits record for usage.
 type changelog struct {
 	topic   string
 	promise func(*kgo.Record, error)
@@ -81,16 +88,69 @@ func (c *changelog) produce(ctx context.Context, sess *kgo.GroupTransactSession,
 	sess.Produce(ctx, rec, c.promise)
 }
 
+// usage produces the limits usage that partition p's orders changed in this
+// transaction, if any. Call it after the transaction's last Commit.
+func (c *changelog) usage(ctx context.Context, sess *kgo.GroupTransactSession, eng *limits.Engine, p int32, ts time.Time) {
+	off := len(c.arena)
+	c.arena = append(c.arena, changelogUsage)
+	c.arena = eng.AppendChanges(c.arena, p)
+	if len(c.arena) == off+1 {
+		c.arena = c.arena[:off]
+		return
+	}
+	c.produceValue(ctx, sess, p, ts, off)
+}
+
+// checkpoint produces the whole limits usage of partition p, after its
+// changes (usage): replay may then start anywhere before it.
+func (c *changelog) checkpoint(ctx context.Context, sess *kgo.GroupTransactSession, eng *limits.Engine, p int32, ts time.Time) {
+	for _, b := range eng.Checkpoint(p, changelogMaxBytes) {
+		off := len(c.arena)
+		c.arena = append(c.arena, changelogUsage)
+		c.arena = append(c.arena, b...)
+		c.produceValue(ctx, sess, p, ts, off)
+	}
+}
+
+// produceValue produces the arena from off as a record of partition p.
+func (c *changelog) produceValue(ctx context.Context, sess *kgo.GroupTransactSession, p int32, ts time.Time, off int) {
+	rec := &kgo.Record{
+		Topic:     c.topic,
+		Partition: p,
+		Timestamp: ts,
+		Value:     c.arena[off:len(c.arena):len(c.arena)],
+	}
+	sess.Produce(ctx, rec, c.promise)
+}
+
 // replay rebuilds the dedup window of the given orders.v1 partitions from
-// the committed changelog records written since cutoff (Unix ms).
-func (c *changelog) replay(ctx context.Context, kc kafka.Config, parts []int32, h hasher, cutoff int64) (map[int32]*dedupStore, error) {
+// the committed changelog records written since cutoff (Unix ms) and, when
+// eng is not nil, their limits usage from the records written since
+// usageFrom (Unix ms, before cutoff: the router checkpoints the usage more
+// often than that). The partitions' usage in eng must be empty (Revoke).
+// A usage record that does not restore is reported through bad and
+// skipped.
+func (c *changelog) replay(ctx context.Context, kc kafka.Config, parts []int32, h hasher, cutoff int64,
+	eng *limits.Engine, usageFrom int64, bad func(p int32, offset int64, err error)) (map[int32]*dedupStore, error) {
 	stores := make(map[int32]*dedupStore, len(parts))
 	for _, p := range parts {
 		stores[p] = newDedupStore()
 	}
-	err := readTopic(ctx, kc, c.topic, parts, cutoff, func(rec *kgo.Record) {
+	from := cutoff
+	if eng != nil {
+		from = min(from, usageFrom)
+	}
+	err := readTopic(ctx, kc, c.topic, parts, from, func(rec *kgo.Record) {
 		s := stores[rec.Partition]
 		if s == nil {
+			return
+		}
+		if len(rec.Value) > 0 && rec.Value[0] == changelogUsage {
+			if eng != nil {
+				if err := eng.Restore(rec.Partition, rec.Value[1:]); err != nil {
+					bad(rec.Partition, rec.Offset, err)
+				}
+			}
 			return
 		}
 		// A malformed record is skipped: it can only make the window
@@ -115,6 +175,7 @@ func (c *changelog) replay(ctx context.Context, kc kafka.Config, parts []int32, 
 // of such an order is REJECTed under a kill: fail closed.
 const (
 	changelogVersion  = 1
+	changelogUsage    = 0x10 // then a limits changelog record
 	changelogMaxBytes = 256 << 10
 
 	changelogCancel  = 1 // the identity is a CANCEL's
