@@ -55,7 +55,7 @@ type emitter struct {
 	arena    []byte
 	limitBuf []byte // the BLOCK's limit name being written
 	recs     []kgo.Record
-	nrec  int
+	nrec     int
 }
 
 const chunksInFlight = 8
