@@ -1,6 +1,7 @@
 package router
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -108,6 +109,45 @@ func TestRouterBlocksAtTheCap(t *testing.T) {
 		id := fmt.Sprintf("o%03d", i)
 		if as := got[id]; len(as) != 1 || as[0].Decision != domain.DecisionBlock {
 			t.Errorf("%s after restart: %+v, want one BLOCK", id, as)
+		}
+	}
+}
+
+// TestRouterReadsLimitsTopics bootstraps an override on risk.limits.v1 and
+// a reference price on marketdata.ref.v1 written before the router starts:
+// the override's max_order_qty and the collar around the reference decide
+// from the first order.
+func TestRouterReadsLimitsTopics(t *testing.T) {
+	kc := newCluster(t)
+	now := time.Now().UnixMilli()
+	qty := 5.0
+	lrec, _ := json.Marshal(domain.LimitsRecord{Scope: "ACCOUNT:ACC2", Limits: domain.LimitValues{MaxOrderQty: &qty},
+		Version: 7, UpdatedTS: now, UpdatedBy: "test", Reason: "test"})
+	ref, _ := json.Marshal(domain.RefPrice{Symbol: "MSFT", Price: 100, TS: now})
+	produce(t, kc, &kgo.Record{Topic: domain.TopicLimits, Key: []byte("ACCOUNT:ACC2"), Value: lrec},
+		&kgo.Record{Topic: domain.TopicRefPrices, Key: []byte("MSFT"), Value: ref})
+	startRouter(t, Config{Kafka: kc})
+
+	mk := func(id, acct string, qty, price float64) *kgo.Record {
+		o := newOrder(id, acct, "MSFT")
+		o.TS, o.Qty, o.Price = time.Now().UnixMilli(), qty, price
+		return orderRecord(t, o)
+	}
+	produce(t, kc, mk("q-ok", "ACC2", 5, 100), mk("q-big", "ACC2", 6, 100),
+		mk("c-ok", "ACC3", 1, 105), mk("c-far", "ACC3", 1, 150))
+	got := audits(t, consumeN(t, kc, domain.TopicAudit, 4))
+	want := map[string]string{"q-ok": "", "q-big": "ACCOUNT:ACC2 max_order_qty=5", "c-ok": "", "c-far": "SYMBOL:MSFT collar_pct=10"}
+	for id, limit := range want {
+		as := got[id]
+		if len(as) != 1 {
+			t.Fatalf("%s: %d audits", id, len(as))
+		}
+		a := as[0]
+		if (limit == "") != (a.Decision == domain.DecisionAllow) || a.Limit != limit {
+			t.Errorf("%s: %s limit %q, want limit %q", id, a.Decision, a.Limit, limit)
+		}
+		if id == "q-big" && a.LimitsVersion != 7 {
+			t.Errorf("q-big: limits_version %d, want 7", a.LimitsVersion)
 		}
 	}
 }

@@ -132,6 +132,7 @@ type Router struct {
 	cpDue     []int32           // partitions checkpointed in the transaction in flight
 	evicted   time.Time
 	blocks    []float64 // by limits.Kind, in the transaction in flight
+	feeds     []*feed   // risk.limits.v1 and marketdata.ref.v1
 	counts    [len(decisionKinds)]float64
 	lag       map[int32]int64
 
@@ -224,7 +225,9 @@ func New(cfg Config) (*Router, error) {
 
 // Ready reports whether the kill state is bootstrapped to the high
 // watermark, no older than Config.MaxStateAge, and orders are being routed.
-func (r *Router) Ready() bool { return r.ready.Load() && r.stateAge() <= r.cfg.MaxStateAge }
+func (r *Router) Ready() bool {
+	return r.ready.Load() && r.stateAge() <= r.cfg.MaxStateAge && r.feedsReady()
+}
 
 // Table is the router's kill-state table.
 func (r *Router) Table() *Table { return r.table }
@@ -243,6 +246,16 @@ func (r *Router) Run(ctx context.Context) error {
 		return fmt.Errorf("bootstrap kill state: %w", err)
 	}
 	r.m.bootstrap.Set(r.follower.BootstrapDuration().Seconds())
+	if r.lim != nil {
+		// Fail closed: no order is decided before the limits and the
+		// reference prices are read to their high watermarks.
+		if err := r.startFeeds(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
 
 	n, err := ensureChangelog(ctx, r.cfg.Kafka, r.cfg.DedupTopic, r.cfg.DedupWindow, r.log)
 	if err != nil {
