@@ -29,6 +29,7 @@ import (
 	"github.com/riskgate/riskgate/ingest/gen"
 	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/ingest/killstate"
+	"github.com/riskgate/riskgate/ingest/limits"
 	"github.com/riskgate/riskgate/ingest/router"
 	"github.com/riskgate/riskgate/roles"
 	"github.com/riskgate/riskgate/workers"
@@ -77,6 +78,9 @@ type Options struct {
 	// OrderBounds are the largest qty and price of an order, the same for
 	// router and detector. Zero fields: domain's defaults.
 	OrderBounds domain.OrderBounds
+	// Limits are the router's pre-trade limits (deploy/limits.yaml); nil
+	// means limits.Default().
+	Limits *limits.Config
 	// Log is the parent logger. Default slog.Default().
 	Log *slog.Logger
 	// OnTemporalChange, if set, hears the Temporal dev server going down
@@ -230,7 +234,8 @@ func (s *Stack) start(ctx context.Context) error {
 			return roles.Worker(s.Client, workers.Config{Kafka: s.KafkaConfig("riskgate-worker"), Cooldown: o.Cooldown, Log: s.logger(Worker), Registerer: reg}), nil
 		},
 		Router: func() (roles.Unit, error) {
-			return roles.Router(router.Config{Kafka: s.KafkaConfig("riskgate-router"), Log: s.logger(Router), Registerer: reg, OrderBounds: o.OrderBounds})
+			return roles.Router(router.Config{Kafka: s.KafkaConfig("riskgate-router"), Log: s.logger(Router), Registerer: reg, OrderBounds: o.OrderBounds,
+				Limits: o.Limits})
 		},
 		Detector: func() (roles.Unit, error) {
 			cfg := o.Detector

@@ -25,6 +25,7 @@ import (
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/limits"
 	"github.com/riskgate/riskgate/ingest/router"
 )
 
@@ -60,6 +61,7 @@ router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=
 	f.DurationVar(&o.latencyDur, "latency-duration", 5*time.Second, "length of the latency run")
 	f.IntVar(&o.rounds, "rounds", 2, "pipe and router runs, alternated; the best of each counts")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the last router run to this file")
+	f.BoolVar(&o.noLimits, "no-limits", false, "run the router without its pre-trade limits (by default they check and count every order, with caps the traffic never reaches)")
 	benchCmd.AddCommand(cmd)
 }
 
@@ -68,6 +70,22 @@ type benchRouterOpts struct {
 	partitions                             int32
 	latencyDur                             time.Duration
 	cpuProfile                             string
+	noLimits                               bool
+}
+
+// benchLimits holds every scope to window and credit caps the bench's
+// traffic never reaches, so every order pays for its limits check and the
+// usage it counts (the costly part) and none is BLOCKed.
+func benchLimits() *limits.Config {
+	c := limits.Config{}
+	for _, t := range domain.ScopeTypes {
+		l := c.Defaults.Of(t)
+		l.MaxOrders, l.MaxNotional = domain.MaxLimitOrders, domain.MaxLimitNotional
+		if t == domain.ScopeAccount {
+			l.CreditLimit = domain.MaxLimitNotional
+		}
+	}
+	return &c
 }
 
 // Topics of the pass-through pipe, apart from the router's.
@@ -309,7 +327,7 @@ func benchRouterRun(ctx context.Context, kc kafka.Config, o benchRouterOpts, rou
 	reg := prometheus.NewRegistry()
 	id := "bench-router-" + strconv.Itoa(round)
 	r, err := router.New(router.Config{Kafka: kc, Group: id, DedupTopic: id + ".dedup", Log: log,
-		Registerer: reg, InstanceID: id, MaxBatch: o.maxBatch})
+		Registerer: reg, InstanceID: id, MaxBatch: o.maxBatch, Limits: benchLimits(), NoLimits: o.noLimits})
 	if err != nil {
 		return 0, 0, nil, err
 	}

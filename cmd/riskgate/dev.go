@@ -14,11 +14,12 @@ import (
 
 func init() {
 	var (
-		o     devstack.Options
-		data  string
-		noGen bool
-		rules string
-		ob    orderBoundsFlags
+		o          devstack.Options
+		data       string
+		noGen      bool
+		rules      string
+		ob         orderBoundsFlags
+		limitsFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -52,6 +53,9 @@ timer and topic.`,
 			if o.OrderBounds, err = ob.bounds(cmd); err != nil {
 				return err
 			}
+			if o.Limits, err = loadLimits(limitsFile); err != nil {
+				return err
+			}
 			if rules != "" {
 				r, err := detector.LoadRules(rules)
 				if err != nil {
@@ -78,6 +82,7 @@ timer and topic.`,
 		},
 	}
 	addOrderBoundsFlags(cmd, &ob)
+	addLimitsFlag(cmd, &limitsFile)
 	f := cmd.Flags()
 	f.StringVar(&data, "data", "./data", "data directory for Kafka, Temporal and the dev token")
 	f.BoolVar(&noGen, "no-gen", false, "do not generate normal demo traffic")

@@ -23,7 +23,8 @@ func init() {
 		Short: "Check that every order has exactly one audit record and every ALLOW one gated order",
 		Long: `Reads orders.v1, audit.v1, orders.gated.v1 and orders.dlq.v1 (committed records only) and
 reports orders of the time range with no audit record or more than one, ALLOWs with no gated
-order, and orders gated more than once. Exits 2 if it finds any.
+order, and orders gated more than once or without an ALLOW. A DROP, THROTTLE, DUPLICATE, BLOCK
+or REJECT is audited and never gated. Exits 2 if it finds any.
 
 Times are RFC 3339, Unix milliseconds, "now", or a duration before now ("15m", "-2h").`,
 		Args: cobra.NoArgs,
@@ -89,7 +90,7 @@ func printReconcile(out io.Writer, rep *router.ReconcileReport, show int) {
 	fmt.Fprintf(w, "range\t%s … %s\n", rep.From.UTC().Format(time.RFC3339Nano), rep.To.UTC().Format(time.RFC3339Nano))
 	fmt.Fprintf(w, "orders\t%d\n", rep.Orders)
 	fmt.Fprintf(w, "audited exactly once\t%d\n", rep.Audited)
-	for _, d := range []domain.Decision{domain.DecisionAllow, domain.DecisionDrop, domain.DecisionThrottle, domain.DecisionDuplicate, domain.DecisionReject} {
+	for _, d := range []domain.Decision{domain.DecisionAllow, domain.DecisionDrop, domain.DecisionThrottle, domain.DecisionDuplicate, domain.DecisionBlock, domain.DecisionReject} {
 		fmt.Fprintf(w, "  %s\t%d\n", d, rep.Decisions[d])
 	}
 	fmt.Fprintf(w, "gated orders\t%d\n", rep.Gated)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/limits"
 	"github.com/riskgate/riskgate/ingest/router"
 	"github.com/riskgate/riskgate/roles"
 )
@@ -13,6 +16,7 @@ func init() {
 		metricsAddr string
 		cfg         router.Config
 		ob          orderBoundsFlags
+		limitsFile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "router",
@@ -30,6 +34,9 @@ could not be decoded.`,
 			reg := newRoleRegistry()
 			var err error
 			if cfg.OrderBounds, err = ob.bounds(cmd); err != nil {
+				return err
+			}
+			if cfg.Limits, err = loadLimits(limitsFile); err != nil {
 				return err
 			}
 			cfg.Kafka = kafkaConfig("riskgate-router")
@@ -53,5 +60,25 @@ could not be decoded.`,
 	f.IntVar(&cfg.MaxBatch, "max-batch", router.DefaultMaxBatch, "most orders decided in one transaction")
 	f.DurationVar(&cfg.TransactionTimeout, "txn-timeout", router.DefaultTransactionTimeout, "transaction timeout: how long a crashed instance's open transaction can block readers")
 	f.DurationVar(&cfg.MaxStateAge, "max-state-age", router.DefaultMaxStateAge, "stop routing (fail closed, not ready) while killswitch.state.v1 cannot be read to its end for longer than this")
+	addLimitsFlag(cmd, &limitsFile)
 	root.AddCommand(cmd)
+}
+
+// addLimitsFlag adds --limits, the router's pre-trade limits file.
+func addLimitsFlag(cmd *cobra.Command, path *string) {
+	cmd.Flags().StringVar(path, "limits", envOr("RISKGATE_LIMITS", ""),
+		"pre-trade limits file (defaults and ceilings per scope type, see deploy/limits.yaml); empty: the built-in defaults (env RISKGATE_LIMITS)")
+}
+
+// loadLimits reads a limits file; empty: nil, the built-in defaults. A bad
+// file is refused naming its line and field.
+func loadLimits(path string) (*limits.Config, error) {
+	if path == "" {
+		return nil, nil
+	}
+	c, err := limits.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("--limits: %w", err)
+	}
+	return &c, nil
 }

@@ -99,11 +99,11 @@ func Topics(partitions int32) []TopicSpec {
 		{domain.TopicOrders, partitions, retention(7 * day)},
 		{domain.TopicRiskSignals, partitions, retention(7 * day)},
 		{domain.TopicCommands, partitions, retention(30 * day)},
-		{domain.TopicState, partitions, map[string]string{
-			"cleanup.policy":            "compact",
-			"min.cleanable.dirty.ratio": "0.01",
-			"segment.ms":                "60000",
-		}},
+		{domain.TopicState, partitions, compacted()},
+		// The pre-trade limits' overrides and reference prices: compacted,
+		// read from the start by every router.
+		{domain.TopicLimits, partitions, compacted()},
+		{domain.TopicRefPrices, partitions, compacted()},
 		{domain.TopicGated, partitions, retention(7 * day)},
 		{domain.TopicAudit, partitions, retention(90 * day)},
 		{domain.TopicDLQ, 1, retention(30 * day)},
@@ -111,6 +111,16 @@ func Topics(partitions int32) []TopicSpec {
 		{domain.TopicDedup, partitions, retention(2 * time.Hour)},
 		// The detector rebuilds its windows from the last 15 minutes.
 		{domain.TopicDetectorRepartition, partitions, retention(day)},
+	}
+}
+
+// compacted is the config of a topic keyed by scope or symbol whose latest
+// record per key is the truth, read from the start.
+func compacted() map[string]string {
+	return map[string]string{
+		"cleanup.policy":            "compact",
+		"min.cleanable.dirty.ratio": "0.01",
+		"segment.ms":                "60000",
 	}
 }
 

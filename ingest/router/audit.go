@@ -1,6 +1,7 @@
 package router
 
 import (
+	"math"
 	"strconv"
 	"unicode/utf8"
 
@@ -67,6 +68,19 @@ func appendAudit(buf []byte, a *domain.AuditRecord, validated bool) []byte {
 	buf = strconv.AppendInt(buf, int64(a.Partition), 10)
 	buf = append(buf, `,"offset":`...)
 	buf = strconv.AppendInt(buf, a.Offset, 10)
+	if a.Limit != "" {
+		buf = append(buf, `,"limit":`...)
+		buf = appendString(buf, a.Limit)
+	}
+	// A value is finite (the limits' sums saturate); NaN is no JSON.
+	if a.LimitValue != 0 && !math.IsNaN(a.LimitValue) && !math.IsInf(a.LimitValue, 0) {
+		buf = append(buf, `,"limit_value":`...)
+		buf = strconv.AppendFloat(buf, a.LimitValue, 'g', -1, 64)
+	}
+	if a.LimitsVersion != 0 {
+		buf = append(buf, `,"limits_version":`...)
+		buf = strconv.AppendInt(buf, a.LimitsVersion, 10)
+	}
 	return append(buf, '}')
 }
 

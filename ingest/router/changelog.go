@@ -2,136 +2,155 @@ package router
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
-	"fmt"
-	"log/slog"
-	"strconv"
 	"time"
 	"unsafe"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/limits"
 )
 
-// ensureChangelog waits for orders.v1 and makes sure the dedup changelog
-// exists with the same partition count (creating it, or adding the
-// partitions orders.v1 gained), since its partition p holds the window of
-// orders.v1 partition p. It returns that partition count.
-func ensureChangelog(ctx context.Context, kc kafka.Config, topic string, window time.Duration, log *slog.Logger) (int32, error) {
-	for {
-		// A new client each time: a client caches topic metadata.
-		cl, err := kc.NewClient()
-		if err != nil {
-			return 0, fatalError{err}
-		}
-		n, err := checkChangelog(ctx, kadm.NewClient(cl), topic, window, log)
-		cl.Close()
-		if err == nil {
-			return n, nil
-		}
-		var fatal fatalError
-		if errors.As(err, &fatal) {
-			return 0, err
-		}
-		wait := time.Second
-		if errors.Is(err, errChangelogRace) {
-			wait = 50 * time.Millisecond
-		} else {
-			log.Warn("waiting for the orders topic", "topic", domain.TopicOrders, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("wait for %s: %w", domain.TopicOrders, ctx.Err())
-		case <-time.After(wait):
+// changelog is the router's transactional changelog (Config.DedupTopic),
+// partitioned like orders.v1: what a transaction decided is written in that
+// transaction, so it is durable exactly when the decisions are, and
+// replayed when a partition is assigned. It carries two kinds of records:
+// the dedup window's identities, and the pre-trade limits' usage (the
+// engine's changes and checkpoints, see ingest/limits), so a crash or a
+// partition move resets neither. It is owned by the routing loop.
+//
+// A record's first byte tells them apart: changelogVersion for identities,
+// changelogUsage followed by a limits record for usage.
+type changelog struct {
+	topic   string
+	promise func(*kgo.Record, error)
+	arena   []byte   // record values produced in the transaction in flight
+	open    [][]byte // per partition, the record being filled
+	dirty   []bool
+}
+
+func newChangelog(topic string, promise func(*kgo.Record, error)) *changelog {
+	return &changelog{topic: topic, promise: promise}
+}
+
+// resize makes room for n partitions.
+func (c *changelog) resize(n int) {
+	for len(c.open) < n {
+		c.open = append(c.open, nil)
+		c.dirty = append(c.dirty, false)
+	}
+}
+
+// begin starts a transaction: the previous one's records are done.
+func (c *changelog) begin() { c.arena = c.arena[:0] }
+
+// drop forgets the arena, for when a failed client may still reference its
+// records.
+func (c *changelog) drop() { c.arena = nil }
+
+// add adds a decided identity to its partition's record, producing the
+// record early when it grows large.
+func (c *changelog) add(ctx context.Context, sess *kgo.GroupTransactSession, p int32, ms int64, id string, cancel, allowed bool) {
+	c.resize(int(p) + 1)
+	if !c.dirty[p] {
+		c.open[p] = beginChangelog(c.open[p][:0], ms)
+		c.dirty[p] = true
+	}
+	c.open[p] = appendChangelogID(c.open[p], id, cancel, allowed)
+	if len(c.open[p]) >= changelogMaxBytes {
+		c.produce(ctx, sess, p, time.Now())
+	}
+}
+
+// flush produces every partition's open record.
+func (c *changelog) flush(ctx context.Context, sess *kgo.GroupTransactSession, ts time.Time) {
+	for p := range c.open {
+		if c.dirty[p] {
+			c.produce(ctx, sess, int32(p), ts)
 		}
 	}
 }
 
-func checkChangelog(ctx context.Context, adm *kadm.Client, topic string, window time.Duration, log *slog.Logger) (int32, error) {
-	md, err := adm.ListTopics(ctx, domain.TopicOrders, topic)
-	if err != nil {
-		return 0, err
+func (c *changelog) produce(ctx context.Context, sess *kgo.GroupTransactSession, p int32, ts time.Time) {
+	off := len(c.arena)
+	c.arena = append(c.arena, c.open[p]...)
+	c.open[p] = c.open[p][:0]
+	c.dirty[p] = false
+	// A few records per batch: not worth a pool.
+	rec := &kgo.Record{
+		Topic:     c.topic,
+		Partition: p,
+		Timestamp: ts,
+		Value:     c.arena[off:len(c.arena):len(c.arena)],
 	}
-	orders, ok := md[domain.TopicOrders]
-	if !ok || orders.Err != nil || len(orders.Partitions) == 0 {
-		if ok && orders.Err != nil {
-			return 0, orders.Err
-		}
-		return 0, errors.New("topic does not exist yet")
-	}
-	n := int32(len(orders.Partitions))
-	dedup, ok := md[topic]
-	if ok && dedup.Err == nil && len(dedup.Partitions) > 0 {
-		got := int32(len(dedup.Partitions))
-		if got > n {
-			// Partitions are never removed: orders.v1 was recreated, and
-			// the windows no longer match its partitions.
-			return 0, fatalError{fmt.Errorf("%s has %d partitions but %s has %d: the dedup changelog must be partitioned like the orders",
-				topic, got, domain.TopicOrders, n)}
-		}
-		if got < n {
-			return 0, growChangelog(ctx, adm, topic, got, n, log)
-		}
-		return n, nil
-	}
-	ret := strconv.FormatInt((2 * window).Milliseconds(), 10)
-	resp, err := adm.CreateTopic(ctx, n, -1, map[string]*string{"retention.ms": &ret}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return 0, fmt.Errorf("create %s: %w", topic, err)
-	}
-	if err != nil {
-		// Another instance created it first: look again with fresh
-		// metadata.
-		return 0, errChangelogRace
-	}
-	log.Info("created the dedup changelog topic", "topic", topic, "partitions", n, "retention_ms", ret)
-	return n, nil
+	sess.Produce(ctx, rec, c.promise)
 }
 
-// growChangelog adds the partitions orders.v1 gained to its changelog. The
-// windows of the existing partitions stay where they are; a new partition
-// starts with an empty window (Kafka moves the accounts whose hash now
-// lands on it, so their earlier order_ids are forgotten, as in any
-// repartitioning). It returns errChangelogRace on success too, so the
-// caller looks again with fresh metadata.
-func growChangelog(ctx context.Context, adm *kadm.Client, topic string, have, want int32, log *slog.Logger) error {
-	resp, err := adm.UpdatePartitions(ctx, int(want), topic)
-	if err == nil {
-		err = resp.Error()
+// usage produces the limits usage that partition p's orders changed in this
+// transaction, if any. Call it after the transaction's last Commit.
+func (c *changelog) usage(ctx context.Context, sess *kgo.GroupTransactSession, eng *limits.Engine, p int32, ts time.Time) {
+	off := len(c.arena)
+	c.arena = append(c.arena, changelogUsage)
+	c.arena = eng.AppendChanges(c.arena, p)
+	if len(c.arena) == off+1 {
+		c.arena = c.arena[:off]
+		return
 	}
-	switch {
-	case errors.Is(err, kerr.InvalidPartitions):
-		// Another instance grew it first.
-	case err != nil:
-		return fmt.Errorf("add partitions to %s (%d → %d, like %s): %w", topic, have, want, domain.TopicOrders, err)
-	default:
-		log.Info("added partitions to the dedup changelog topic, as orders.v1 gained them", "topic", topic,
-			"from", have, "to", want)
-	}
-	return errChangelogRace
+	c.produceValue(ctx, sess, p, ts, off)
 }
 
-// errChangelogRace makes ensureChangelog look again shortly.
-var errChangelogRace = errors.New("dedup changelog topic created concurrently")
+// checkpoint produces the whole limits usage of partition p, after its
+// changes (usage): replay may then start anywhere before it.
+func (c *changelog) checkpoint(ctx context.Context, sess *kgo.GroupTransactSession, eng *limits.Engine, p int32, ts time.Time) {
+	for _, b := range eng.Checkpoint(p, changelogMaxBytes) {
+		off := len(c.arena)
+		c.arena = append(c.arena, changelogUsage)
+		c.arena = append(c.arena, b...)
+		c.produceValue(ctx, sess, p, ts, off)
+	}
+}
 
-// replayChangelog rebuilds the dedup window of the given orders.v1
-// partitions from the committed changelog records written since cutoff
-// (Unix ms).
-func replayChangelog(ctx context.Context, kc kafka.Config, topic string, parts []int32, h hasher, cutoff int64) (map[int32]*dedupStore, error) {
+// produceValue produces the arena from off as a record of partition p.
+func (c *changelog) produceValue(ctx context.Context, sess *kgo.GroupTransactSession, p int32, ts time.Time, off int) {
+	rec := &kgo.Record{
+		Topic:     c.topic,
+		Partition: p,
+		Timestamp: ts,
+		Value:     c.arena[off:len(c.arena):len(c.arena)],
+	}
+	sess.Produce(ctx, rec, c.promise)
+}
+
+// replay rebuilds the dedup window of the given orders.v1 partitions from
+// the committed changelog records written since cutoff (Unix ms) and, when
+// eng is not nil, their limits usage from the records written since
+// usageFrom (Unix ms, before cutoff: the router checkpoints the usage more
+// often than that). The partitions' usage in eng must be empty (Revoke).
+// A usage record that does not restore is reported through bad and
+// skipped.
+func (c *changelog) replay(ctx context.Context, kc kafka.Config, parts []int32, h hasher, cutoff int64,
+	eng *limits.Engine, usageFrom int64, bad func(p int32, offset int64, err error)) (map[int32]*dedupStore, error) {
 	stores := make(map[int32]*dedupStore, len(parts))
 	for _, p := range parts {
 		stores[p] = newDedupStore()
 	}
-	err := readTopic(ctx, kc, topic, parts, cutoff, func(rec *kgo.Record) {
+	from := cutoff
+	if eng != nil {
+		from = min(from, usageFrom)
+	}
+	err := readTopic(ctx, kc, c.topic, parts, from, func(rec *kgo.Record) {
 		s := stores[rec.Partition]
 		if s == nil {
+			return
+		}
+		if len(rec.Value) > 0 && rec.Value[0] == changelogUsage {
+			if eng != nil {
+				if err := eng.Restore(rec.Partition, rec.Value[1:]); err != nil {
+					bad(rec.Partition, rec.Offset, err)
+				}
+			}
 			return
 		}
 		// A malformed record is skipped: it can only make the window
@@ -148,132 +167,60 @@ func replayChangelog(ctx context.Context, kc kafka.Config, topic string, parts [
 	return stores, nil
 }
 
-// readTopic calls fn, in offset order per partition, for the committed
-// records of topic's partitions parts (nil: all) from the first offset at or
-// after fromMS (Unix ms) up to the end offsets listed when it starts. Open
-// transactions below those ends are waited for.
-func readTopic(ctx context.Context, kc kafka.Config, topic string, parts []int32, fromMS int64, fn func(*kgo.Record)) error {
-	admCl, err := kc.NewClient()
-	if err != nil {
-		return err
-	}
-	adm := kadm.NewClient(admCl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	var starts kadm.ListedOffsets
-	if err == nil {
-		starts, err = adm.ListOffsetsAfterMilli(ctx, fromMS, topic)
-		if err == nil {
-			err = starts.Error()
-		}
-	}
-	admCl.Close()
-	if err != nil {
-		return fmt.Errorf("list offsets of %s: %w", topic, err)
-	}
-	if parts == nil {
-		ends.Each(func(o kadm.ListedOffset) { parts = append(parts, o.Partition) })
-	}
-	pending := make(map[int32]int64)
-	consume := make(map[int32]kgo.Offset)
-	for _, p := range parts {
-		end, ok := ends.Lookup(topic, p)
-		if !ok {
-			return fmt.Errorf("%s has no partition %d", topic, p)
-		}
-		from := end.Offset
-		if s, ok := starts.Lookup(topic, p); ok && s.Offset >= 0 {
-			from = s.Offset
-		}
-		if from < end.Offset {
-			pending[p] = end.Offset
-			consume[p] = kgo.NewOffset().At(from)
-		}
-	}
-	if len(pending) == 0 {
-		return nil
-	}
-	cl, err := kc.NewClient(
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(100*time.Millisecond),
-	)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	for len(pending) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("read %s: %w", topic, err)
-		}
-		var ferr error
-		fetches.EachError(func(_ string, p int32, err error) {
-			ferr = fmt.Errorf("fetch %s partition %d: %w", topic, p, err)
-		})
-		if ferr != nil {
-			return ferr
-		}
-		fetches.EachRecord(func(rec *kgo.Record) {
-			end, ok := pending[rec.Partition]
-			if !ok || rec.Offset >= end {
-				return
-			}
-			if rec.Offset+1 >= end {
-				delete(pending, rec.Partition)
-			}
-			if !rec.Attrs.IsControl() {
-				fn(rec)
-			}
-		})
-	}
-	return nil
+// Changelog record value: a version byte, the Unix ms the identities were
+// first seen, then per identity a flags byte (changelogCancel,
+// changelogAllowed), a uvarint length and the order_id bytes. One record
+// holds one transaction's identities of one partition. A record written
+// before changelogAllowed existed marks no order as ALLOWed, so a CANCEL
+// of such an order is REJECTed under a kill: fail closed.
+const (
+	changelogVersion  = 1
+	changelogUsage    = 0x10 // then a limits changelog record
+	changelogMaxBytes = 256 << 10
+
+	changelogCancel  = 1 // the identity is a CANCEL's
+	changelogAllowed = 2 // a NEW order that was ALLOWed
+)
+
+func beginChangelog(buf []byte, ms int64) []byte {
+	buf = append(buf, changelogVersion)
+	return binary.AppendVarint(buf, ms)
 }
 
-// coverChangelog makes sure the dedup changelog has a partition for each of
-// parts: orders.v1 may have gained partitions since the start, and its
-// changelog grows with it.
-func (r *Router) coverChangelog(ctx context.Context, parts []int32) error {
-	need := r.clParts
-	for _, p := range parts {
-		need = max(need, p+1)
+func appendChangelogID(buf []byte, id string, cancel, allowed bool) []byte {
+	var flags byte
+	if cancel {
+		flags |= changelogCancel
 	}
-	if need <= r.clParts {
-		return nil
+	if allowed {
+		flags |= changelogAllowed
 	}
-	n, err := ensureChangelog(ctx, r.cfg.Kafka, r.cfg.DedupTopic, r.cfg.DedupWindow, r.log)
-	if err != nil {
-		return err
-	}
-	if n < need {
-		// Assigned from fresher metadata than this listing: a new session
-		// looks again.
-		return fmt.Errorf("%s lists %d partitions but partition %d is assigned", domain.TopicOrders, n, need-1)
-	}
-	r.clParts = n
-	if r.em != nil {
-		awaitPartitions(ctx, r.em.sess.Client(), r.cfg.DedupTopic, n)
-	}
-	return nil
+	buf = append(buf, flags)
+	buf = binary.AppendUvarint(buf, uint64(len(id)))
+	return append(buf, id...)
 }
 
-// awaitPartitions has a client's producer learn that topic has n partitions
-// before it writes to the new ones: a record for a partition its metadata
-// does not have yet fails, and aborts the transaction (which is then
-// retried). A producer that has not written to topic yet loads fresh
-// metadata with its first record.
-func awaitPartitions(ctx context.Context, cl *kgo.Client, topic string, n int32) {
-	if leader, _, _ := cl.PartitionLeader(topic, 0); leader < 0 {
-		return
+var errChangelog = errors.New("malformed dedup changelog record")
+
+// readChangelog calls fn for every identity of a changelog record value.
+func readChangelog(b []byte, fn func(ms int64, id []byte, cancel, allowed bool)) error {
+	if len(b) < 1 || b[0] != changelogVersion {
+		return errChangelog
 	}
-	cl.ForceMetadataRefresh()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
-		if leader, _, _ := cl.PartitionLeader(topic, n-1); leader >= 0 {
-			return
+	ms, n := binary.Varint(b[1:])
+	if n <= 0 {
+		return errChangelog
+	}
+	b = b[1+n:]
+	for len(b) > 0 {
+		flags := b[0]
+		l, n := binary.Uvarint(b[1:])
+		if n <= 0 || flags&^(changelogCancel|changelogAllowed) != 0 || l > uint64(len(b)-1-n) {
+			return errChangelog
 		}
-		time.Sleep(10 * time.Millisecond)
+		b = b[1+n:]
+		fn(ms, b[:l], flags&changelogCancel != 0, flags&changelogAllowed != 0)
+		b = b[l:]
 	}
+	return nil
 }

@@ -141,9 +141,15 @@ func TestAppendAuditMatchesEncodingJSON(t *testing.T) {
 			KillswitchStatus: domain.StatusKilled, Reason: "GLOBAL KILLED: why", CorrID: "c", StateVersion: 12,
 			Service: "svc", DecisionNS: 150, Partition: 0, Offset: 0},
 		{Decision: domain.DecisionReject, OrderID: "bad\xffutf8", Reason: "r", Service: "s"},
+		{TS: 5, Decision: domain.DecisionBlock, OrderID: "o4", AccountID: "A", Symbol: "S", Service: "svc",
+			KillswitchStatus: domain.StatusActive, Reason: ReasonLimit, Partition: 1, Offset: 7,
+			Limit: "ACCOUNT:A max_notional=1000000/60s", LimitValue: 1000000.0625, LimitsVersion: 3},
+		{TS: 6, Decision: domain.DecisionBlock, OrderID: "o5", AccountID: "A", Symbol: "S", Service: "svc",
+			KillswitchStatus: domain.StatusActive, Reason: ReasonLimit, Limit: "SYMBOL:S max_order_qty=1e+06",
+			LimitValue: 1e21},
 	}
 	for i, a := range recs {
-		b := appendAudit(nil, &a, i < 2)
+		b := appendAudit(nil, &a, i != 2)
 		var got domain.AuditRecord
 		if err := json.Unmarshal(b, &got); err != nil {
 			t.Fatalf("appendAudit wrote invalid JSON %s: %v", b, err)

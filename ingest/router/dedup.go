@@ -1,10 +1,6 @@
 package router
 
-import (
-	"encoding/binary"
-	"errors"
-	"hash/maphash"
-)
+import "hash/maphash"
 
 // The dedup window remembers, per orders.v1 partition, every order identity
 // (order_id, and whether it is a CANCEL, so a CANCEL that carries the id of
@@ -261,60 +257,3 @@ func (s *dedupStore) rollback() {
 }
 
 func (s *dedupStore) len() int { return s.n }
-
-// Changelog record value: a version byte, the Unix ms the identities were
-// first seen, then per identity a flags byte (changelogCancel,
-// changelogAllowed), a uvarint length and the order_id bytes. One record
-// holds one transaction's identities of one partition. A record written
-// before changelogAllowed existed marks no order as ALLOWed, so a CANCEL
-// of such an order is REJECTed under a kill: fail closed.
-const (
-	changelogVersion  = 1
-	changelogMaxBytes = 256 << 10
-
-	changelogCancel  = 1 // the identity is a CANCEL's
-	changelogAllowed = 2 // a NEW order that was ALLOWed
-)
-
-func beginChangelog(buf []byte, ms int64) []byte {
-	buf = append(buf, changelogVersion)
-	return binary.AppendVarint(buf, ms)
-}
-
-func appendChangelogID(buf []byte, id string, cancel, allowed bool) []byte {
-	var flags byte
-	if cancel {
-		flags |= changelogCancel
-	}
-	if allowed {
-		flags |= changelogAllowed
-	}
-	buf = append(buf, flags)
-	buf = binary.AppendUvarint(buf, uint64(len(id)))
-	return append(buf, id...)
-}
-
-var errChangelog = errors.New("malformed dedup changelog record")
-
-// readChangelog calls fn for every identity of a changelog record value.
-func readChangelog(b []byte, fn func(ms int64, id []byte, cancel, allowed bool)) error {
-	if len(b) < 1 || b[0] != changelogVersion {
-		return errChangelog
-	}
-	ms, n := binary.Varint(b[1:])
-	if n <= 0 {
-		return errChangelog
-	}
-	b = b[1+n:]
-	for len(b) > 0 {
-		flags := b[0]
-		l, n := binary.Uvarint(b[1:])
-		if n <= 0 || flags&^(changelogCancel|changelogAllowed) != 0 || l > uint64(len(b)-1-n) {
-			return errChangelog
-		}
-		b = b[1+n:]
-		fn(ms, b[:l], flags&changelogCancel != 0, flags&changelogAllowed != 0)
-		b = b[l:]
-	}
-	return nil
-}

@@ -6,10 +6,12 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/limits"
 )
 
 // A batch is routed by two goroutines: the routing loop decodes,
@@ -26,6 +28,10 @@ type item struct {
 	ts   int64 // decision time, Unix ms, on the router's clock
 	wall time.Time
 	took int64 // decision latency, ns
+	// lim is the limits' result of a BLOCK, or of an ALLOW that set off
+	// a credit warning (creditWarning: 50, 75 or 90).
+	lim           limits.Result
+	creditWarning int
 }
 
 const chunkSize = 256
@@ -46,9 +52,10 @@ type emitter struct {
 	batch sync.WaitGroup // chunks handed over and not yet emitted
 	done  chan struct{}
 
-	arena []byte
-	recs  []kgo.Record
-	nrec  int
+	arena    []byte
+	limitBuf []byte // the BLOCK's limit name being written
+	recs     []kgo.Record
+	nrec     int
 }
 
 const chunksInFlight = 8
@@ -149,6 +156,11 @@ func (e *emitter) emit(it *item) {
 		DecisionNS:       max(it.took, 1),
 		Partition:        it.in.Partition,
 		Offset:           it.in.Offset,
+	}
+	if v.Decision == domain.DecisionBlock {
+		e.limitBuf = it.lim.AppendLimit(e.limitBuf[:0])
+		a.Limit = unsafe.String(unsafe.SliceData(e.limitBuf), len(e.limitBuf))
+		a.LimitValue, a.LimitsVersion = it.lim.Value, it.lim.Version
 	}
 	e.audit(&a, it.wall, true)
 	if v.Decision == domain.DecisionAllow {

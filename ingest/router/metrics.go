@@ -11,12 +11,13 @@ import (
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/killstate"
+	"github.com/riskgate/riskgate/ingest/limits"
 )
 
 // decisionKinds indexes the per-batch decision counts.
 var decisionKinds = [...]domain.Decision{
 	domain.DecisionAllow, domain.DecisionDrop, domain.DecisionThrottle,
-	domain.DecisionDuplicate, domain.DecisionReject,
+	domain.DecisionDuplicate, domain.DecisionReject, domain.DecisionBlock,
 }
 
 func decisionIndex(d domain.Decision) int {
@@ -29,6 +30,8 @@ func decisionIndex(d domain.Decision) int {
 		return 2
 	case domain.DecisionDuplicate:
 		return 3
+	case domain.DecisionBlock:
+		return 5
 	}
 	return 4
 }
@@ -36,6 +39,7 @@ func decisionIndex(d domain.Decision) int {
 type metrics struct {
 	decisions   [len(decisionKinds)]prometheus.Counter
 	decisionSec *latencyHistogram
+	blocks      []prometheus.Counter // by limits.Kind
 	bootstrap   prometheus.Gauge
 	lag         prometheus.Gauge
 	commits     prometheus.Counter
@@ -54,6 +58,14 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, read
 	}, []string{"decision"})
 	for i, d := range decisionKinds {
 		m.decisions[i] = decisions.WithLabelValues(string(d))
+	}
+	blocks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "riskgate_router_blocks_total",
+		Help: "Committed BLOCK decisions, by the kind of pre-trade limit that blocked the order.",
+	}, []string{"kind"})
+	m.blocks = make([]prometheus.Counter, len(limits.Kinds())+1)
+	for _, k := range limits.Kinds() {
+		m.blocks[k] = blocks.WithLabelValues(k.String())
 	}
 	m.decisionSec = newLatencyHistogram("riskgate_router_decision_seconds",
 		"Time to decode, deduplicate and decide one order inside the router.")
@@ -115,7 +127,7 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, read
 		}
 		return 0
 	})
-	m.all = []prometheus.Collector{decisions, m.decisionSec, m.bootstrap, m.lag, m.commits, m.aborts,
+	m.all = []prometheus.Collector{decisions, blocks, m.decisionSec, m.bootstrap, m.lag, m.commits, m.aborts,
 		m.dlq, m.ready, m.dedupIDs, scopes, stale, undecodable, failedClosed, age}
 	if reg == nil {
 		return m, nil

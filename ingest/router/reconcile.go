@@ -103,6 +103,8 @@ func Reconcile(ctx context.Context, kc kafka.Config, from, to time.Time) (*Recon
 		}
 		audits[k]++
 		rep.Decisions[a.Decision]++
+		// Only an ALLOW is gated: a BLOCK, like a DROP, is audited only,
+		// and one that was gated shows as gated without an ALLOW.
 		if a.Decision == domain.DecisionAllow {
 			allows[a.OrderID]++
 		}

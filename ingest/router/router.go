@@ -25,6 +25,7 @@ import (
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/ingest/killstate"
+	"github.com/riskgate/riskgate/ingest/limits"
 )
 
 // Defaults of Config.
@@ -90,6 +91,13 @@ type Config struct {
 	// them it is REJECTed. Zero fields mean domain's defaults. The
 	// detector must be given the same bounds.
 	OrderBounds domain.OrderBounds
+	// Limits are the pre-trade limits' defaults and ceilings (DESIGN §9,
+	// deploy/limits.yaml); nil means limits.Default().
+	Limits *limits.Config
+	// NoLimits turns the pre-trade limits off: no BLOCK, no usage in the
+	// changelog, no limits topics read. For measuring the path without
+	// them.
+	NoLimits bool
 }
 
 // Router decides orders. Build it with New and run it with Run.
@@ -117,9 +125,14 @@ type Router struct {
 	nparts    int                 // partitions of orders.v1
 	clParts   int32               // partitions of the dedup changelog
 	em        *emitter
-	clArena   []byte // changelog record values of the batch in flight
-	changelog [][]byte
-	clDirty   []bool
+	changelog *changelog
+	lim       *limits.Engine // nil: Config.NoLimits
+	prep      [chunkSize]limits.Prepared
+	cps       []checkpointState // by partition
+	cpDue     []int32           // partitions checkpointed in the transaction in flight
+	evicted   time.Time
+	blocks    []float64 // by limits.Kind, in the transaction in flight
+	feeds     []*feed   // risk.limits.v1 and marketdata.ref.v1
 	counts    [len(decisionKinds)]float64
 	lag       map[int32]int64
 
@@ -187,6 +200,19 @@ func New(cfg Config) (*Router, error) {
 		r.txnID = cfg.Group + "-" + domain.NewID()
 	}
 	r.promise = r.onProduced
+	r.changelog = newChangelog(cfg.DedupTopic, r.promise)
+	if !cfg.NoLimits {
+		lc := limits.Default()
+		if cfg.Limits != nil {
+			lc = *cfg.Limits
+		}
+		eng, err := limits.New(lc)
+		if err != nil {
+			return nil, fmt.Errorf("router limits: %w", err)
+		}
+		r.lim = eng
+	}
+	r.blocks = make([]float64, len(limits.Kinds())+1)
 	r.follower = killstate.NewFollower(cfg.Kafka, r.table, r.log,
 		killstate.ProbeEvery(min(cfg.MaxStateAge/4, time.Second)))
 	m, err := newMetrics(cfg.Registerer, r.table, r.follower, r.Ready)
@@ -199,7 +225,9 @@ func New(cfg Config) (*Router, error) {
 
 // Ready reports whether the kill state is bootstrapped to the high
 // watermark, no older than Config.MaxStateAge, and orders are being routed.
-func (r *Router) Ready() bool { return r.ready.Load() && r.stateAge() <= r.cfg.MaxStateAge }
+func (r *Router) Ready() bool {
+	return r.ready.Load() && r.stateAge() <= r.cfg.MaxStateAge && r.feedsReady()
+}
 
 // Table is the router's kill-state table.
 func (r *Router) Table() *Table { return r.table }
@@ -218,6 +246,16 @@ func (r *Router) Run(ctx context.Context) error {
 		return fmt.Errorf("bootstrap kill state: %w", err)
 	}
 	r.m.bootstrap.Set(r.follower.BootstrapDuration().Seconds())
+	if r.lim != nil {
+		// Fail closed: no order is decided before the limits and the
+		// reference prices are read to their high watermarks.
+		if err := r.startFeeds(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
 
 	n, err := ensureChangelog(ctx, r.cfg.Kafka, r.cfg.DedupTopic, r.cfg.DedupWindow, r.log)
 	if err != nil {
@@ -226,8 +264,7 @@ func (r *Router) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	r.changelog = make([][]byte, n)
-	r.clDirty = make([]bool, n)
+	r.changelog.resize(int(n))
 	r.nparts = int(n)
 	r.clParts = n
 
@@ -360,6 +397,11 @@ func (r *Router) runSession(ctx context.Context) error {
 	// and its first assignment must not be lost.
 	clear(r.stores)
 	clear(r.lag)
+	if r.lim != nil {
+		for p := range r.owned {
+			r.lim.Revoke(p)
+		}
+	}
 	r.setOwned(nil, false)
 	r.evMu.Lock()
 	r.events = nil
@@ -409,6 +451,10 @@ func (r *Router) runSession(ctx context.Context) error {
 			return err
 		}
 		if fetches.NumRecords() == 0 {
+			if err := r.checkpointIdle(ctx, sess); err != nil {
+				sess.AllowRebalance()
+				return err
+			}
 			sess.AllowRebalance()
 			continue
 		}
@@ -438,6 +484,10 @@ func (r *Router) applyEvents(ctx context.Context) error {
 		for _, p := range ev.parts {
 			delete(r.stores, p)
 			delete(r.lag, p)
+			if r.lim != nil {
+				// Assigned: replay restores it from nothing.
+				r.lim.Revoke(p)
+			}
 		}
 		r.setOwned(ev.parts, ev.assigned)
 		if ev.assigned {
@@ -469,6 +519,9 @@ func (r *Router) setOwned(parts []int32, assigned bool) {
 		}
 	}
 	r.table.SetPartitionShare(len(r.owned), r.nparts)
+	if r.lim != nil {
+		r.lim.SetPartitionShare(len(r.owned), r.nparts)
+	}
 }
 
 func removeAll(s, drop []int32) []int32 {
@@ -493,7 +546,16 @@ func (r *Router) replay(ctx context.Context, parts []int32) error {
 		return err
 	}
 	start := time.Now()
-	stores, err := replayChangelog(ctx, r.cfg.Kafka, r.cfg.DedupTopic, parts, r.hash, r.cfg.Clock().Add(-r.cfg.DedupWindow).UnixMilli())
+	if r.lim != nil {
+		for _, p := range parts {
+			r.lim.Revoke(p)
+		}
+	}
+	now := r.cfg.Clock()
+	stores, err := r.changelog.replay(ctx, r.cfg.Kafka, parts, r.hash, now.Add(-r.cfg.DedupWindow).UnixMilli(),
+		r.lim, now.Add(-r.usageReplay()).UnixMilli(), func(p int32, offset int64, err error) {
+			r.log.Error("limits usage record of the changelog skipped", "partition", p, "offset", offset, "err", err)
+		})
 	if err != nil {
 		return fmt.Errorf("replay dedup changelog for partitions %v: %w", parts, err)
 	}
@@ -501,6 +563,8 @@ func (r *Router) replay(ctx context.Context, parts []int32) error {
 	for p, s := range stores {
 		r.stores[p] = s
 		n += s.len()
+		// A checkpoint soon, so the next replay need not go back further.
+		r.checkpointState(p).reset()
 	}
 	r.log.Info("dedup window replayed", "partitions", parts, "ids", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -519,8 +583,12 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 		s.begin()
 	}
 	r.em.reset()
-	r.clArena = r.clArena[:0]
+	r.changelog.begin()
+	if r.lim != nil {
+		r.lim.BeginTxn()
+	}
 	r.counts = [len(decisionKinds)]float64{}
+	clear(r.blocks)
 	r.prodMu.Lock()
 	r.prodErr = nil
 	r.prodMu.Unlock()
@@ -557,7 +625,8 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 	})
 	r.em.wait()
 	if loopErr == nil {
-		r.flushChangelog(ctx, sess, base)
+		r.changelog.flush(ctx, sess, base)
+		r.writeUsage(ctx, sess, base)
 	}
 	r.prodMu.Lock()
 	prodErr := r.prodErr
@@ -569,14 +638,19 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 		for _, s := range r.stores {
 			s.rollback()
 		}
+		if r.lim != nil {
+			r.lim.RollbackTxn()
+		}
 		r.m.aborts.Inc()
+	} else {
+		r.usageCommitted(base)
 	}
 	switch {
 	case err != nil:
 		// The producer may be fenced or failed: a new session re-inits it.
 		// Records of this batch may still be referenced by the old client.
 		r.em.drop()
-		r.clArena = nil
+		r.changelog.drop()
 		return fmt.Errorf("end transaction: %w", errors.Join(err, loopErr, prodErr))
 	case loopErr != nil:
 		return loopErr
@@ -591,6 +665,11 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 	for i, c := range r.counts {
 		if c > 0 {
 			r.m.decisions[i].Add(c)
+		}
+	}
+	for k, c := range r.blocks {
+		if c > 0 {
+			r.m.blocks[k].Add(c)
 		}
 	}
 	var lag int64
@@ -648,11 +727,17 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 		}
 		if it.err == nil {
 			keys[i] = r.hash.key(it.o.OrderID, it.o.Type == domain.OrderCancel)
+			if r.lim != nil {
+				r.lim.Prepare(&it.o, &r.prep[i])
+			}
 		}
 		end := time.Since(base)
 		it.took, t = int64(end-t), end
 	}
 	store.touch(keys)
+	if r.lim != nil {
+		r.lim.Touch(r.prep[:len(recs)])
+	}
 	for i := range items {
 		it := &items[i]
 		it.wall = base.Add(t)
@@ -676,10 +761,27 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 			// A second probe for CANCELs only, into a slot a CANCEL's order
 			// recently filled.
 			cancelsAllowed := cancel && store.allowedNew(cancelled(keys[i]), cutoff)
-			it.v = r.table.Decide(o, now.UnixNano(), cancelsAllowed)
+			// The limits only look (Check changes nothing): a kill still
+			// DROPs, and a BLOCK takes no throttle's token.
+			var lim limits.Result
+			if r.lim != nil && !cancel {
+				lim = r.lim.CheckPrepared(o, &r.prep[i], it.in.Partition, it.ts)
+			}
+			it.v = r.table.DecideLimited(o, now.UnixNano(), cancelsAllowed, lim.Blocked)
 			allowed := !cancel && it.v.Decision == domain.DecisionAllow
+			switch {
+			case allowed && r.lim != nil:
+				it.creditWarning = r.lim.Commit(&lim)
+				if it.creditWarning > 0 {
+					it.lim = lim
+				}
+				r.checkpointState(it.in.Partition).orders++
+			case it.v.Decision == domain.DecisionBlock:
+				it.lim = lim
+				r.blocks[lim.Kind]++
+			}
 			store.record(pos, it.ts, allowed)
-			r.appendChangelog(ctx, sess, it.in.Partition, it.ts, o.OrderID, cancel, allowed)
+			r.changelog.add(ctx, sess, it.in.Partition, it.ts, o.OrderID, cancel, allowed)
 		}
 		end := time.Since(base)
 		it.took, t = it.took+int64(end-t), end
@@ -687,44 +789,4 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 		r.counts[decisionIndex(it.v.Decision)]++
 	}
 	c.n = len(recs)
-}
-
-// appendChangelog adds an identity to its partition's changelog record,
-// producing the record early when it grows large.
-func (r *Router) appendChangelog(ctx context.Context, sess *kgo.GroupTransactSession, p int32, ms int64, id string, cancel, allowed bool) {
-	for int(p) >= len(r.changelog) {
-		r.changelog = append(r.changelog, nil)
-		r.clDirty = append(r.clDirty, false)
-	}
-	if !r.clDirty[p] {
-		r.changelog[p] = beginChangelog(r.changelog[p][:0], ms)
-		r.clDirty[p] = true
-	}
-	r.changelog[p] = appendChangelogID(r.changelog[p], id, cancel, allowed)
-	if len(r.changelog[p]) >= changelogMaxBytes {
-		r.produceChangelog(ctx, sess, p, time.Now())
-	}
-}
-
-func (r *Router) flushChangelog(ctx context.Context, sess *kgo.GroupTransactSession, base time.Time) {
-	for p := range r.changelog {
-		if r.clDirty[p] {
-			r.produceChangelog(ctx, sess, int32(p), base)
-		}
-	}
-}
-
-func (r *Router) produceChangelog(ctx context.Context, sess *kgo.GroupTransactSession, p int32, base time.Time) {
-	off := len(r.clArena)
-	r.clArena = append(r.clArena, r.changelog[p]...)
-	r.changelog[p] = r.changelog[p][:0]
-	r.clDirty[p] = false
-	// A few records per batch: not worth a pool.
-	rec := &kgo.Record{
-		Topic:     r.cfg.DedupTopic,
-		Partition: p,
-		Timestamp: base,
-		Value:     r.clArena[off:len(r.clArena):len(r.clArena)],
-	}
-	sess.Produce(ctx, rec, r.promise)
 }

@@ -429,6 +429,7 @@ const (
 	ReasonNoKill    = "no matching kill"
 	ReasonCancel    = "CANCEL of an order ALLOWed within the dedup window is never blocked"
 	ReasonDuplicate = "order_id already seen within the dedup window"
+	ReasonLimit     = "the order would cross a pre-trade limit"
 )
 
 // Decide returns the verdict for o at time now (UnixNano). A CANCEL whose
@@ -445,6 +446,15 @@ const (
 // table's partition share of their rate (see Table). Decide does not
 // allocate.
 func (t *Table) Decide(o *domain.Order, now int64, cancelsAllowed bool) Verdict {
+	return t.DecideLimited(o, now, cancelsAllowed, false)
+}
+
+// DecideLimited is Decide for a NEW order that the pre-trade limits would
+// BLOCK when blocked is set: a kill still DROPs it (the kill is the larger
+// incident), else it is BLOCKed before any throttle is asked, so a BLOCKed
+// order takes no throttle's token. A CANCEL is never BLOCKed.
+func (t *Table) DecideLimited(o *domain.Order, now int64, cancelsAllowed, limited bool) Verdict {
+	limited = limited && o.Type != domain.OrderCancel
 	v := Verdict{Decision: domain.DecisionAllow, Status: domain.StatusActive, Reason: ReasonNoKill}
 	t.mu.Lock()
 	var es [4]*entry
@@ -465,6 +475,9 @@ func (t *Table) Decide(o *domain.Order, now int64, cancelsAllowed bool) Verdict 
 		t.mu.Unlock()
 		if o.Type == domain.OrderCancel && cancelsAllowed {
 			v.Reason = ReasonCancel
+		}
+		if limited {
+			v.Decision, v.Reason = domain.DecisionBlock, ReasonLimit
 		}
 		return v
 	}
@@ -497,6 +510,12 @@ func (t *Table) Decide(o *domain.Order, now int64, cancelsAllowed bool) Verdict 
 			t.mu.Unlock()
 			return v
 		}
+	}
+	if limited {
+		// Matches stay in the audit: the order is also under a throttle.
+		t.mu.Unlock()
+		v.Decision, v.Reason = domain.DecisionBlock, ReasonLimit
+		return v
 	}
 	// Every remaining match is THROTTLED: refill all, then take a token
 	// from each only if each has one.

@@ -1,0 +1,85 @@
+package router
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/limits"
+)
+
+// BenchmarkDecideLimits is BenchmarkDecide (mixed table of 100,000 kill
+// states) with the pre-trade limits on, as the router runs them per chunk:
+// Prepare while decoding, Touch the chunk, then CheckPrepared,
+// DecideLimited and Commit per order. The limits hold 100,000 accounts with
+// an override and 10,000 symbols with a reference; caps are high enough
+// that every order is allowed and counted (the costlier path).
+func BenchmarkDecideLimits(b *testing.B) {
+	tab := benchTable(100_000, false)
+	cfg := limits.Default()
+	cfg.Ceilings = limits.ByType{}
+	for _, t := range domain.ScopeTypes {
+		l := cfg.Defaults.Of(t)
+		l.MaxOrders, l.MaxNotional = domain.MaxLimitOrders, domain.MaxLimitNotional
+		if t == domain.ScopeAccount {
+			l.CreditLimit = domain.MaxLimitNotional
+		}
+	}
+	eng, err := limits.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nowMS := time.Now().UnixMilli()
+	maxOrders := int64(100_000_000)
+	for i := range 100_000 {
+		_, err := eng.ApplyLimits(domain.LimitsRecord{Scope: domain.Scope(fmt.Sprintf("ACCOUNT:%08d", i)),
+			Limits: domain.LimitValues{MaxOrders: &maxOrders}, Version: 1, UpdatedTS: nowMS, UpdatedBy: "bench", Reason: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range 10_000 {
+		if _, err := eng.ApplyReference(domain.RefPrice{Symbol: fmt.Sprintf("SYM%d", i*10), Price: 1, TS: nowMS}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const n = 1 << 16
+	orders := make([]domain.Order, n)
+	for i := range orders {
+		orders[i] = order(fmt.Sprintf("%08d", i*37%100000), fmt.Sprintf("SYM%d", i%10_000*10), fmt.Sprintf("strat-%d", i%1000*10+1))
+		orders[i].TS = nowMS
+	}
+	var prep [chunkSize]limits.Prepared
+	now := time.Now().UnixNano()
+	blocked := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		m := min(chunkSize, b.N-done)
+		base := done % n
+		if base+m > n {
+			m = n - base
+		}
+		chunk := orders[base : base+m]
+		for i := range chunk {
+			eng.Prepare(&chunk[i], &prep[i])
+		}
+		eng.Touch(prep[:m])
+		for i := range chunk {
+			o := &chunk[i]
+			r := eng.CheckPrepared(o, &prep[i], 0, nowMS)
+			v := tab.DecideLimited(o, now, false, r.Blocked)
+			if v.Decision == domain.DecisionAllow {
+				eng.Commit(&r)
+			} else if v.Decision == domain.DecisionBlock {
+				blocked++
+			}
+		}
+		done += m
+	}
+	b.StopTimer()
+	if blocked > 0 {
+		b.Fatalf("%d orders BLOCKed: the caps must let the traffic through", blocked)
+	}
+}
