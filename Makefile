@@ -5,6 +5,9 @@ TEMPORAL_VERSION := v1.5.1
 TOOLS            := $(CURDIR)/.bin
 TEMPORAL         := $(TOOLS)/temporal
 TEMPORAL_STAMP   := $(TOOLS)/.temporal-$(TEMPORAL_VERSION)
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK      := $(TOOLS)/staticcheck
+STATICCHECK_STAMP := $(TOOLS)/.staticcheck-$(STATICCHECK_VERSION)
 RISKGATE         := $(CURDIR)/bin/riskgate
 GO_TEST_FLAGS    ?= -race -count=1 -timeout 45m
 # Fuzz budgets are execution counts, not durations: Go 1.26's fuzz coordinator
@@ -16,14 +19,14 @@ FUZZTIME         ?= 40000x
 FUZZTIME_DOMAIN  ?= $(if $(filter command line environment,$(origin FUZZTIME)),$(FUZZTIME),400000x)
 export RISKGATE_TEMPORAL_BIN := $(TEMPORAL)
 
-.PHONY: dev test build tools browser check unit fuzz bench clean
+.PHONY: dev test build tools lint-tools browser check lint unit fuzz bench clean
 
 ## dev: run the whole system on the embedded stack (Kafka 9092, Temporal 7233, Web UI 8233, API 8080)
 dev: tools build
 	$(RISKGATE) dev $(ARGS)
 
 ## test: the full test suite (format, vet, unit, end-to-end, fuzz smoke)
-test: tools browser check
+test: tools lint-tools browser check lint
 	npm ci --prefix index/dynamo/testdata/node --no-audit --no-fund
 	go test $(GO_TEST_FLAGS) ./...
 	cd deploy && go test ./...
@@ -35,6 +38,18 @@ build:
 
 ## tools: the pinned Temporal CLI in .bin/ (about 11 minutes on a cold build cache)
 tools: $(TEMPORAL_STAMP)
+
+## lint-tools: the pinned staticcheck in .bin/ (about a minute to build)
+lint-tools: $(STATICCHECK_STAMP)
+
+$(STATICCHECK_STAMP):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@touch $@
+
+## lint: staticcheck over the whole module
+lint: lint-tools
+	$(STATICCHECK) ./...
 
 $(TEMPORAL_STAMP):
 	@mkdir -p $(TOOLS)

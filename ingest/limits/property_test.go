@@ -395,10 +395,10 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 				want.blocked, want.kind, domain.ScopeTypes[want.scope])
 		}
 		if got.Blocked {
-			scope := string(got.AppendScope(nil))
+			scope := got.AppendScope(nil)
 			var v int64
-			if _, ok := m.over[scope]; ok {
-				v = m.overVersion[scope]
+			if _, ok := m.over[string(scope)]; ok {
+				v = m.overVersion[string(scope)]
 			}
 			if got.Version != v {
 				t.Fatalf("order %d blocked by %s: version %d, want %d", i, got.LimitName(), got.Version, v)
