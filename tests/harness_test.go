@@ -23,6 +23,7 @@ import (
 	"github.com/riskgate/riskgate/devstack"
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/limits"
 )
 
 // startStack starts an in-memory embedded stack for one test, or skips the
@@ -244,4 +245,23 @@ func httpDo(t *testing.T, method, url, token string, body any) (int, http.Header
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, b
+}
+
+// looseLimits are the default pre-trade limits with window caps and credit
+// no test traffic reaches, for tests about something else than limits.
+func looseLimits() *limits.Config {
+	c := limits.Default()
+	c.Ceilings = limits.ByType{} // no ceilings: the defaults below are above them
+	for _, l := range []*limits.Limits{&c.Defaults.Global, &c.Defaults.Account, &c.Defaults.Symbol, &c.Defaults.Strategy} {
+		if l.MaxOrders > 0 {
+			l.MaxOrders = 1_000_000_000
+		}
+		if l.MaxNotional > 0 {
+			l.MaxNotional = 1e14
+		}
+		if l.CreditLimit > 0 {
+			l.CreditLimit = 1e14
+		}
+	}
+	return &c
 }
