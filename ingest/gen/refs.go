@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -38,6 +39,15 @@ func PublishRefs(ctx context.Context, cl *kgo.Client, refs []domain.RefPrice) er
 	}
 	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
+	// Ask for the topic first: producing to a missing topic retries until
+	// the deadline, which would hold the orders back for nothing.
+	details, err := kadm.NewClient(cl).ListTopics(pctx, domain.TopicRefPrices)
+	if err != nil {
+		return fmt.Errorf("look up topic %s: %w", domain.TopicRefPrices, err)
+	}
+	if d, ok := details[domain.TopicRefPrices]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		return errNoRefTopic
+	}
 	if err := cl.ProduceSync(pctx, recs...).FirstErr(); err != nil {
 		if errors.Is(err, kerr.UnknownTopicOrPartition) {
 			return errNoRefTopic
