@@ -158,9 +158,10 @@ func (s *Server) auditQuery(r *http.Request) (index.AuditQuery, error) {
 	if d := v.Get("decision"); d != "" {
 		q.Decision = domain.Decision(strings.ToUpper(d))
 		switch q.Decision {
-		case domain.DecisionAllow, domain.DecisionDrop, domain.DecisionThrottle, domain.DecisionDuplicate, domain.DecisionReject:
+		case domain.DecisionAllow, domain.DecisionDrop, domain.DecisionThrottle, domain.DecisionDuplicate,
+			domain.DecisionReject, domain.DecisionBlock:
 		default:
-			return q, fmt.Errorf("decision must be ALLOW, DROP, THROTTLE, DUPLICATE or REJECT, not %s", quote(d))
+			return q, fmt.Errorf("decision must be ALLOW, DROP, THROTTLE, DUPLICATE, REJECT or BLOCK, not %s", quote(d))
 		}
 	}
 	now := s.cfg.Now()
@@ -234,9 +235,13 @@ type OrderDetail struct {
 	Cause *domain.Command `json:"cause,omitempty"`
 	// CauseState is the state that command produced, when still current.
 	CauseState *domain.State `json:"cause_state,omitempty"`
+	// Limit names the pre-trade limit behind a BLOCK, with its scope
+	// (e.g. "ACCOUNT:12345 max_orders=100/60s").
+	Limit string `json:"limit,omitempty"`
 }
 
-// getOrder serves GET /v1/orders/{order_id}: the decision and its cause.
+// getOrder serves GET /v1/orders/{order_id}: the decision and its cause (the
+// kill or throttle behind a DROP or THROTTLE, the limit behind a BLOCK).
 func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 	if !s.needIndex(w, r) {
 		return
@@ -255,6 +260,11 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	out := OrderDetail{OrderID: id, Decision: recs[0].Decision, Records: recs}
 	first := recs[0]
+	if first.Decision == domain.DecisionBlock {
+		// A BLOCK has no incident behind it: the router names the limit in
+		// the record itself.
+		out.Limit = first.Limit
+	}
 	if first.CorrID != "" {
 		cmds, err := s.index.Commands(ctx, index.CommandQuery{CorrID: first.CorrID, Limit: 20})
 		if err != nil {

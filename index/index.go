@@ -171,6 +171,8 @@ type Rate struct {
 	Allow    int64 `json:"allow"`
 	Drop     int64 `json:"drop"`
 	Throttle int64 `json:"throttle"`
+	// Block counts orders stopped by a pre-trade limit.
+	Block int64 `json:"block"`
 	// Other counts DUPLICATE and REJECT.
 	Other int64 `json:"other"`
 }

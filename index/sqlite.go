@@ -453,6 +453,8 @@ func (s *SQLite) Rates(ctx context.Context, since int64) ([]Rate, error) {
 			r.Drop += n
 		case domain.DecisionThrottle:
 			r.Throttle += n
+		case domain.DecisionBlock:
+			r.Block += n
 		default:
 			r.Other += n
 		}

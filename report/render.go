@@ -22,7 +22,8 @@ type File struct {
 }
 
 // Files renders every output of the report: the HTML page, the kills, the
-// operator actions and a summary as CSV, and the whole report as JSON.
+// blocks by limit, the operator actions and a summary as CSV, and the whole
+// report as JSON.
 func (r *Report) Files() ([]File, error) {
 	base := "riskgate-report-" + r.Date
 	var html bytes.Buffer
@@ -32,6 +33,10 @@ func (r *Report) Files() ([]File, error) {
 	kills, err := csvBytes(r.killRows())
 	if err != nil {
 		return nil, fmt.Errorf("render kills CSV: %w", err)
+	}
+	blocks, err := csvBytes(r.blockRows())
+	if err != nil {
+		return nil, fmt.Errorf("render blocks CSV: %w", err)
 	}
 	actions, err := csvBytes(r.actionRows())
 	if err != nil {
@@ -48,6 +53,7 @@ func (r *Report) Files() ([]File, error) {
 	return []File{
 		{base + ".html", "text/html; charset=utf-8", html.Bytes()},
 		{base + "-kills.csv", "text/csv; charset=utf-8", kills},
+		{base + "-blocks.csv", "text/csv; charset=utf-8", blocks},
 		{base + "-operator-actions.csv", "text/csv; charset=utf-8", actions},
 		{base + "-summary.csv", "text/csv; charset=utf-8", summary},
 		{base + ".json", "application/json", append(js, '\n')},
@@ -112,6 +118,7 @@ func (r *Report) summaryRows() [][]string {
 		{"kills_in_force", strconv.Itoa(len(r.Kills))},
 		{"total_drops", strconv.FormatInt(r.TotalDrops, 10)},
 		{"unattributed_drops", strconv.FormatInt(r.UnattributedDrops, 10)},
+		{"total_blocks", strconv.FormatInt(r.TotalBlocks, 10)},
 		{"operator_actions", strconv.Itoa(len(r.OperatorActions))},
 		{"truncated", strconv.FormatBool(r.Truncated)},
 	}
@@ -283,6 +290,7 @@ footer{color:#5b6675;font-size:12px;margin-top:28px}
 <div class="cards">
 <div class="card"><b id="total-kills">{{.TotalKills}}</b><span>kills started</span></div>
 <div class="card"><b id="total-drops">{{.TotalDrops}}</b><span>orders dropped</span></div>
+<div class="card"><b id="total-blocks">{{.TotalBlocks}}</b><span>orders blocked by a limit</span></div>
 <div class="card"><b>{{len .OperatorActions}}</b><span>operator actions</span></div>
 <div class="card"><b>{{len .Kills}}</b><span>kills in force during the day</span></div>
 </div>
@@ -305,6 +313,14 @@ footer{color:#5b6675;font-size:12px;margin-top:28px}
 </table>{{else}}<p>No kill was in force this day.</p>{{end}}
 {{if .UnattributedDrops}}<p>{{.UnattributedDrops}} dropped orders carry no corr_id of a kill listed above.</p>{{end}}
 
+<h2>Blocks by limit</h2>
+{{if .Blocks}}<table id="blocks">
+<thead><tr><th>Limit</th><th>Scope</th><th>Orders blocked</th><th>First</th><th>Last</th></tr></thead>
+<tbody>
+{{range .Blocks}}<tr><td><code>{{.Limit}}</code></td><td>{{.Scope}}</td><td class="n">{{.Count}}</td><td>{{clock .First}}</td><td>{{clock .Last}}</td></tr>
+{{end}}</tbody>
+</table>{{else}}<p>No order was blocked by a pre-trade limit this day.</p>{{end}}
+
 <h2>Operator actions</h2>
 {{if .OperatorActions}}<table>
 <thead><tr><th>Time</th><th>Scope</th><th>Action</th><th>Operator</th><th>Reason</th><th>cmd_id</th></tr></thead>
@@ -313,7 +329,7 @@ footer{color:#5b6675;font-size:12px;margin-top:28px}
 {{end}}</tbody>
 </table>{{else}}<p>No operator action this day.</p>{{end}}
 
-<footer>Built by riskgate from the audit index: kill activations from the published kill states, drops from the router's audit records (decision DROP, by the kill's corr_id), operator actions from killswitch.commands.v1. Times in {{.From.Location}}.</footer>
+<footer>Built by riskgate from the audit index: kill activations from the published kill states, drops from the router's audit records (decision DROP, by the kill's corr_id), blocks from its BLOCK records (by the limit they name), operator actions from killswitch.commands.v1. Times in {{.From.Location}}.</footer>
 </main>
 </body>
 </html>

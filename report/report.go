@@ -103,6 +103,10 @@ type Report struct {
 	UnattributedDrops int64 `json:"unattributed_drops"`
 	// DropsByHour counts the day's drops per hour.
 	DropsByHour [24]int64 `json:"drops_by_hour"`
+	// TotalBlocks counts every BLOCK decision of the day (pre-trade limits).
+	TotalBlocks int64 `json:"total_blocks"`
+	// Blocks counts the day's BLOCKs by limit and scope, most first.
+	Blocks []Block `json:"blocks"`
 	// OperatorActions lists the operators' commands of the day, oldest first.
 	OperatorActions []Action `json:"operator_actions"`
 	Lanes           []Lane   `json:"lanes"`
@@ -144,7 +148,7 @@ func Build(ctx context.Context, r index.Reader, day time.Time, o Options) (*Repo
 	from := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	to := from.AddDate(0, 0, 1)
 	rep := &Report{Date: from.Format(time.DateOnly), From: from, To: to, Generated: now().In(loc),
-		Kills: []Kill{}, OperatorActions: []Action{}, Lanes: []Lane{}}
+		Kills: []Kill{}, OperatorActions: []Action{}, Lanes: []Lane{}, Blocks: []Block{}}
 	end := to
 	if n := now(); n.Before(end) {
 		end = n // a report of today covers the day so far
@@ -185,6 +189,9 @@ func Build(ctx context.Context, r index.Reader, day time.Time, o Options) (*Repo
 		}
 	}
 	if err := b.countDrops(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.countBlocks(ctx); err != nil {
 		return nil, err
 	}
 	sort.SliceStable(rep.Kills, func(i, j int) bool { return rep.Kills[i].Start.Before(rep.Kills[j].Start) })

@@ -309,7 +309,7 @@
     const svg = $("rates-chart");
     const W = 600, H = 140, pad = 4;
     const pts = state.rates;
-    const max = Math.max(1, ...pts.map((p) => Math.max(p.allow, p.drop, p.throttle)));
+    const max = Math.max(1, ...pts.map((p) => Math.max(p.allow, p.drop, p.throttle, p.block || 0)));
     const x = (i) => (W * i) / 119;
     const y = (v) => H - pad - ((H - 2 * pad) * v) / max;
     const n = pts.length;
@@ -317,18 +317,19 @@
     const line = (key) => {
       const pl = document.createElementNS(SVGNS, "polyline");
       pl.setAttribute("class", key);
-      pl.setAttribute("points", pts.map((p, i) => x(off + i).toFixed(1) + "," + y(p[key]).toFixed(1)).join(" "));
+      pl.setAttribute("points", pts.map((p, i) => x(off + i).toFixed(1) + "," + y(p[key] || 0).toFixed(1)).join(" "));
       return pl;
     };
     const label = document.createElementNS(SVGNS, "text");
     label.setAttribute("x", "4");
     label.setAttribute("y", "12");
     label.textContent = "max " + max + "/s";
-    svg.replaceChildren(label, line("allow"), line("throttle"), line("drop"));
-    const last = pts[n - 1] || { allow: 0, drop: 0, throttle: 0 };
+    svg.replaceChildren(label, line("allow"), line("throttle"), line("block"), line("drop"));
+    const last = pts[n - 1] || { allow: 0, drop: 0, throttle: 0, block: 0 };
     $("rate-allow").textContent = String(last.allow);
     $("rate-drop").textContent = String(last.drop);
     $("rate-throttle").textContent = String(last.throttle);
+    $("rate-block").textContent = String(last.block || 0);
   }
 
   // ---- Temporal health: routing goes on without it, kills and actions wait ----
@@ -350,16 +351,23 @@
     t.className = "conn " + (degraded ? "off" : "on");
   }
 
-  // ---- latest drops ----
+  // ---- latest drops and blocks ----
 
+  // DROPs (a kill) and BLOCKs (a pre-trade limit) side by side, newest
+  // first: a BLOCK names its limit where a DROP gives the kill's reason.
   async function refreshDrops() {
-    const r = await api("GET", "/v1/audit?decision=DROP&limit=15");
+    const [d, b] = await Promise.all([
+      api("GET", "/v1/audit?decision=DROP&limit=15"),
+      api("GET", "/v1/audit?decision=BLOCK&limit=15"),
+    ]);
     const tbody = $("drops").tBodies[0];
-    if (!r.ok) { $("drops-note").textContent = problemText(r); return; }
-    $("drops-note").textContent = r.body.records.length ? "" : "No drops recorded.";
-    tbody.replaceChildren(...r.body.records.map((a) => {
-      const tr = el("tr");
-      for (const v of [fmtTime(a.ts), a.order_id, a.account_id, a.symbol, a.strategy, a.reason]) tr.append(el("td", null, v));
+    for (const r of [d, b]) if (!r.ok) { $("drops-note").textContent = problemText(r); return; }
+    const recs = [...d.body.records, ...b.body.records].sort((x, y) => y.ts - x.ts).slice(0, 15);
+    $("drops-note").textContent = recs.length ? "" : "No drops or blocks recorded.";
+    tbody.replaceChildren(...recs.map((a) => {
+      const tr = el("tr", a.decision);
+      const why = a.decision === "BLOCK" ? a.limit || a.reason : a.reason;
+      for (const v of [fmtTime(a.ts), a.decision, a.order_id, a.account_id, a.symbol, a.strategy, why]) tr.append(el("td", null, v));
       return tr;
     }));
   }

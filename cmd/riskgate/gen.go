@@ -21,7 +21,12 @@ func init() {
   normal    background flow: random 5-digit accounts over 8 symbols, 5/s
   panic     one account (--account, default 12345) firing 50/s
   symbol    many accounts piling into one symbol (--symbol, default AAPL), 50/s
-  strategy  one strategy (--strategy, default ALGO_X) firing 50/s`,
+  strategy  one strategy (--strategy, default ALGO_X) firing 50/s
+
+Before the first order, and every --ref-refresh while it runs, gen publishes a
+reference price for each symbol it trades to marketdata.ref.v1 (the router's
+price collar reads it; a reference older than max_ref_age, 60 s by default,
+blocks the symbol). Orders are priced within 2 % of it.`,
 		Example: "  riskgate gen panic --account 12345 --duration 10s",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,5 +61,6 @@ func init() {
 	f.Float64Var(&cfg.Rate, "rate", 0, "orders per second (default 5 for normal, 50 otherwise)")
 	f.DurationVar(&cfg.Duration, "duration", 0, "how long to run (default: until Ctrl-C)")
 	f.IntVar(&cfg.Count, "count", 0, "stop after this many orders (default: unlimited)")
+	f.DurationVar(&cfg.RefRefresh, "ref-refresh", gen.DefaultRefRefresh, "how often to republish the reference prices to marketdata.ref.v1")
 	root.AddCommand(cmd)
 }

@@ -459,8 +459,13 @@ func auditCommand() *cobra.Command {
 			tw := c.table()
 			fmt.Fprintln(tw, "TIME\tDECISION\tORDER\tACCOUNT\tSYMBOL\tSTRATEGY\tCORR_ID\tREASON")
 			for _, a := range all {
+				// A BLOCK's reason is the limit it would have crossed.
+				why := a.Reason
+				if a.Limit != "" {
+					why = a.Limit
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtMS(a.TS), a.Decision, clean(a.OrderID), clean(a.AccountID),
-					clean(a.Symbol), clean(a.Strategy), a.CorrID, clean(a.Reason))
+					clean(a.Symbol), clean(a.Strategy), a.CorrID, clean(why))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -474,7 +479,7 @@ func auditCommand() *cobra.Command {
 	f.StringVar(&account, "account", "", "account id")
 	f.StringVar(&symbol, "symbol", "", "symbol")
 	f.StringVar(&strategy, "strategy", "", "strategy")
-	f.StringVar(&decision, "decision", "", "ALLOW, DROP, THROTTLE, DUPLICATE or REJECT")
+	f.StringVar(&decision, "decision", "", "ALLOW, DROP, THROTTLE, DUPLICATE, REJECT or BLOCK")
 	f.StringVar(&corrID, "corr-id", "", "records of one incident")
 	f.StringVar(&since, "since", "", "from: a duration before now (10m), Unix ms or RFC 3339")
 	f.StringVar(&until, "until", "", "to (exclusive): a duration before now, Unix ms or RFC 3339")
@@ -486,7 +491,7 @@ func orderCommand() *cobra.Command {
 	var c opsClient
 	cmd := &cobra.Command{
 		Use:   "order ORDER_ID",
-		Short: "Show an order's decision and the kill or throttle that caused it",
+		Short: "Show an order's decision and the kill, throttle or limit that caused it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c.out = cmd.OutOrStdout()
@@ -508,6 +513,11 @@ func orderCommand() *cobra.Command {
 					by += " " + k.Operator
 				}
 				fmt.Fprintf(c.out, "caused by %s of %s at %s by %s: %s (corr_id %s)\n", k.Action, k.Scope, fmtMS(k.TS), clean(by), clean(k.Reason), k.CorrID)
+			}
+			if d.Limit != "" {
+				a := d.Records[0]
+				fmt.Fprintf(c.out, "blocked by the limit %s: the order would have made it %v (limits version %d)\n",
+					clean(d.Limit), a.LimitValue, a.LimitsVersion)
 			}
 			return nil
 		},

@@ -116,6 +116,9 @@ func genStream(seed uint64, batches, perBatch int) *stream {
 						r.Decision, r.CorrID, r.KillswitchStatus = domain.DecisionThrottle, corr, domain.StatusThrottled
 					default:
 						r.Decision = domain.DecisionReject
+						if oid%2 == 0 {
+							r.Decision, r.Limit, r.LimitValue, r.LimitsVersion = domain.DecisionBlock, "ACCOUNT:A1 max_orders=100/60s", 101, int64(oid%3)
+						}
 					}
 				}
 				r.TS = ts
@@ -253,6 +256,7 @@ func TestQueryParityWithSQLite(t *testing.T) {
 		{"symbol", index.AuditQuery{Symbol: "TSLA", Limit: 50}},
 		{"strategy and symbol", index.AuditQuery{Strategy: "MM_1", Symbol: "AAPL", Limit: 9}},
 		{"decision", index.AuditQuery{Decision: domain.DecisionThrottle, Limit: 40}},
+		{"decision BLOCK", index.AuditQuery{Decision: domain.DecisionBlock, Limit: 40}},
 		{"corr_id", index.AuditQuery{CorrID: st.corrIDs[1], Limit: 30}},
 		{"corr_id and account", index.AuditQuery{CorrID: st.corrIDs[2], Account: "A3"}},
 		{"since", index.AuditQuery{Since: mid, Limit: 200}},

@@ -445,6 +445,8 @@ func (s *Store) Rates(ctx context.Context, since int64) ([]index.Rate, error) {
 			r.Drop++
 		case domain.DecisionThrottle:
 			r.Throttle++
+		case domain.DecisionBlock:
+			r.Block++
 		default:
 			r.Other++
 		}

@@ -1,5 +1,8 @@
 // Package gen produces synthetic order flow to orders.v1: steady normal
-// traffic, or a runaway burst for one account, symbol or strategy.
+// traffic, or a runaway burst for one account, symbol or strategy. It also
+// publishes a reference price for each symbol it trades to marketdata.ref.v1
+// and prices its orders close to it, so the router's price collar lets
+// normal traffic through.
 package gen
 
 import (
@@ -40,6 +43,30 @@ var Symbols = []struct {
 	{"TSLA", 250}, {"NVDA", 120}, {"META", 500}, {"JPM", 200},
 }
 
+// DefaultRefPrice is the reference price of a symbol not in Symbols.
+const DefaultRefPrice = 100
+
+// PriceBand is how far, as a fraction, an order's price may stray from its
+// symbol's reference: well inside the default 10 % collar
+// (deploy/limits.yaml), so generated traffic is never collared.
+const PriceBand = 0.02
+
+// DefaultRefRefresh is how often Run republishes the reference prices: well
+// within the router's default max_ref_age of 60 s, so a running generator's
+// symbols never go stale.
+const DefaultRefRefresh = 10 * time.Second
+
+// RefPrice returns the reference price of a symbol: its price in Symbols, or
+// DefaultRefPrice.
+func RefPrice(symbol string) float64 {
+	for _, s := range Symbols {
+		if s.Name == symbol {
+			return s.Price
+		}
+	}
+	return DefaultRefPrice
+}
+
 // Strategies are the strategy names normal traffic uses.
 var Strategies = []string{"MOMENTUM", "MEAN_REV", "VWAP", "TWAP"}
 
@@ -57,6 +84,9 @@ type Config struct {
 	Count int
 	// Seed makes the flow reproducible; zero seeds from the clock.
 	Seed uint64
+	// RefRefresh is how often the reference prices are republished
+	// (default DefaultRefRefresh).
+	RefRefresh time.Duration
 }
 
 // Validate checks the mode, rate and ids and fills defaults.
@@ -91,6 +121,12 @@ func (c *Config) Validate() error {
 	if c.Seed == 0 {
 		c.Seed = uint64(time.Now().UnixNano())
 	}
+	if c.RefRefresh < 0 {
+		return fmt.Errorf("reference refresh %s must be positive", c.RefRefresh)
+	}
+	if c.RefRefresh == 0 {
+		c.RefRefresh = DefaultRefRefresh
+	}
 	return nil
 }
 
@@ -119,30 +155,48 @@ func (g *Generator) Next(ts time.Time) domain.Order {
 		Symbol:    sym.Name,
 		Side:      domain.Buy,
 		Qty:       float64(1 + g.rng.IntN(100)),
-		Price:     round2(sym.Price * (0.98 + 0.04*g.rng.Float64())),
 		Strategy:  Strategies[g.rng.IntN(len(Strategies))],
 		Type:      domain.OrderNew,
 	}
+	band := 1 - PriceBand + 2*PriceBand*g.rng.Float64()
 	if g.rng.IntN(2) == 0 {
 		o.Side = domain.Sell
 	}
 	if g.cfg.Account != "" {
 		o.AccountID = g.cfg.Account
 	}
+	ref := sym.Price
 	if g.cfg.Symbol != "" {
 		o.Symbol = g.cfg.Symbol
+		ref = RefPrice(o.Symbol)
 	}
+	o.Price = round2(ref * band)
 	if g.cfg.Strategy != "" {
 		o.Strategy = g.cfg.Strategy
 	}
 	return o
 }
 
+// RefPrices returns the reference price, stamped ts, of every symbol the
+// generator trades: the pinned symbol, or all of Symbols.
+func (g *Generator) RefPrices(ts time.Time) []domain.RefPrice {
+	if g.cfg.Symbol != "" {
+		return []domain.RefPrice{{Symbol: g.cfg.Symbol, Price: RefPrice(g.cfg.Symbol), TS: ts.UnixMilli()}}
+	}
+	refs := make([]domain.RefPrice, len(Symbols))
+	for i, s := range Symbols {
+		refs[i] = domain.RefPrice{Symbol: s.Name, Price: s.Price, TS: ts.UnixMilli()}
+	}
+	return refs
+}
+
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 // Run produces orders to orders.v1 at the configured rate until the
 // duration or count is reached or ctx ends, and returns how many were
-// acknowledged by Kafka. Each order is keyed by account_id.
+// acknowledged by Kafka. Each order is keyed by account_id. Before the first
+// order it publishes the reference price of every symbol it trades to
+// marketdata.ref.v1, and again every RefRefresh while it runs.
 func Run(ctx context.Context, cl *kgo.Client, cfg Config) (int64, error) {
 	if err := cfg.Validate(); err != nil {
 		return 0, err
@@ -153,6 +207,11 @@ func Run(ctx context.Context, cl *kgo.Client, cfg Config) (int64, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
+	refs, err := startRefs(ctx, g, cl, cfg.RefRefresh)
+	if err != nil {
+		return 0, err
+	}
+	defer refs.stop()
 	var acked atomic.Int64
 	var firstErr atomic.Value
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
@@ -183,6 +242,9 @@ func Run(ctx context.Context, cl *kgo.Client, cfg Config) (int64, error) {
 			})
 		if e := firstErr.Load(); e != nil {
 			return acked.Load(), fmt.Errorf("produce to %s: %w", domain.TopicOrders, e.(error))
+		}
+		if err := refs.failed(); err != nil {
+			return acked.Load(), err
 		}
 	}
 	return finish(cl, &acked, &firstErr)
