@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -380,7 +379,3 @@ func (r *Replay) Finish(end int64) *Result {
 	res.Elapsed = time.Since(r.start)
 	return res
 }
-
-// ErrLimitsUnavailable is returned for candidate limits until the pre-trade
-// limits (DESIGN §9) are part of this build.
-var ErrLimitsUnavailable = errors.New("candidate pre-trade limits (--limits) are not available in this build yet: the replay runs rules and kills only")

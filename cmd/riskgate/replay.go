@@ -12,6 +12,7 @@ import (
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/detector"
+	"github.com/riskgate/riskgate/ingest/limits"
 	"github.com/riskgate/riskgate/replay"
 	"github.com/riskgate/riskgate/workflows"
 )
@@ -79,11 +80,17 @@ func runReplay(cmd *cobra.Command, o replayOptions) error {
 	if (o.input == "") == (o.from == "") {
 		return errors.New("give either --input FILE or --from (with --to) to read orders.v1")
 	}
-	if o.limits != "" {
-		return fmt.Errorf("--limits %s: %w", o.limits, replay.ErrLimitsUnavailable)
-	}
 	cfg := replay.Config{Settings: o.settings, NoKills: o.noKills}
 	var err error
+	if o.limits != "" {
+		lc, err := limits.Load(o.limits)
+		if err != nil {
+			return fmt.Errorf("--limits: %w", err)
+		}
+		if cfg.PreTrade, err = replay.NewLimits(lc); err != nil {
+			return fmt.Errorf("--limits %s: %w", o.limits, err)
+		}
+	}
 	if cfg.OrderBounds, err = o.ob.bounds(cmd); err != nil {
 		return err
 	}
