@@ -154,8 +154,9 @@ func (w *killSwitch) approve(ctx workflow.Context, req OperatorRequest, action d
 	st := &w.c.State
 	id, recorded := recordedIdentity(ctx)
 	if recorded && !id.Verified() && !w.s.FourEyesAcceptClaimed {
-		// The validator turns these away; one that got past it (a proof
-		// that expired between validation and execution) is not counted.
+		// The validator already refuses these (it sees the same verdict,
+		// at the same workflow time); should one get here all the same,
+		// it is recorded and not counted.
 		w.record(Transition{TS: now, From: st.Status, To: st.Status, Action: action,
 			Trigger: domain.TriggerOperator, Operator: req.Operator, CmdID: req.CmdID, Version: st.Version, Identity: id.Identity,
 			Reason: fmt.Sprintf("approval to %s not counted: %s's identity is only claimed (%s): %s",
