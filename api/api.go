@@ -28,7 +28,10 @@ import (
 // required; the rest has defaults.
 type Config struct {
 	// Temporal is the client for the KillSwitch workflows. Ignored when
-	// Control is set.
+	// Control is set. Give it a workflows.IdentitySigner interceptor: the
+	// API authenticated the operator, and the signature is how the workers
+	// know it (without one every action is recorded as claimed, and
+	// four-eyes releases are refused).
 	Temporal client.Client
 	// Namespace is the Temporal namespace, for visibility queries. Default "default".
 	Namespace string

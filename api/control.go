@@ -47,7 +47,8 @@ type Incident struct {
 // Open reports whether the run is still running.
 func (i Incident) Open() bool { return i.Status == "RUNNING" }
 
-// TemporalControl implements Control with a Temporal client.
+// TemporalControl implements Control with a Temporal client (one with a
+// workflows.IdentitySigner, so that the updates it sends are verified).
 type TemporalControl struct {
 	Client    client.Client
 	Namespace string

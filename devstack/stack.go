@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/riskgate/riskgate/api"
@@ -59,6 +60,10 @@ type Options struct {
 	APIAddr string
 	// Token is the dev operator token (admin). Default: generated.
 	Token string
+	// IdentityKeys sign (API) and verify (worker) operator identities.
+	// Default: the key in <DataDir>/identity-key, generated there if
+	// absent; a new one in memory without a DataDir.
+	IdentityKeys workflows.IdentityKeys
 	// Cooldown of detector kills. Default: the worker's default (5 min).
 	Cooldown time.Duration
 	// TemporalBin is the temporal CLI. Default FindTemporalBinary.
@@ -112,6 +117,9 @@ type Stack struct {
 	closed       bool // under mu: Close has begun, no component starts
 	closeOnce    sync.Once
 	infraClosers []func()
+
+	// IdentityKeys are the operator identity keys the API and worker share.
+	IdentityKeys workflows.IdentityKeys
 }
 
 // running is one supervised component.
@@ -164,6 +172,15 @@ func (s *Stack) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.IdentityKeys = o.IdentityKeys; len(s.IdentityKeys) == 0 {
+		if s.IdentityKeys, err = readIdentityKey(o.DataDir); err != nil {
+			return err
+		}
+	}
+	signer, err := workflows.NewIdentitySigner(s.IdentityKeys)
+	if err != nil {
+		return err
+	}
 	if err := checkPorts(o); err != nil {
 		return err
 	}
@@ -207,6 +224,16 @@ func (s *Stack) start(ctx context.Context) error {
 		return fmt.Errorf("connect to Temporal at %s: %w", s.Temporal.Addr, err)
 	}
 	s.infraClosers = append(s.infraClosers, s.Client.Close)
+	// The API's own client signs the operator updates it sends; nothing
+	// else in the stack holds a signing client.
+	apiClient, err := client.NewClientFromExistingWithContext(ctx, s.Client, client.Options{
+		Namespace: o.Namespace, Logger: tlog.NewStructuredLogger(o.Log.With("component", "temporal-client")),
+		Interceptors: []interceptor.ClientInterceptor{signer},
+	})
+	if err != nil {
+		return fmt.Errorf("connect the API to Temporal at %s: %w", s.Temporal.Addr, err)
+	}
+	s.infraClosers = append(s.infraClosers, apiClient.Close)
 
 	s.Registry = prometheus.NewRegistry()
 	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), roles.BuildInfoCollector())
@@ -231,7 +258,8 @@ func (s *Stack) start(ctx context.Context) error {
 	apiAddr := o.APIAddr
 	s.makers = map[string]func() (roles.Unit, error){
 		Worker: func() (roles.Unit, error) {
-			return roles.Worker(s.Client, workers.Config{Kafka: s.KafkaConfig("riskgate-worker"), Cooldown: o.Cooldown, Log: s.logger(Worker), Registerer: reg}), nil
+			return roles.Worker(s.Client, workers.Config{Kafka: s.KafkaConfig("riskgate-worker"), Cooldown: o.Cooldown,
+				IdentityKeys: s.IdentityKeys, Log: s.logger(Worker), Registerer: reg}), nil
 		},
 		Router: func() (roles.Unit, error) {
 			return roles.Router(router.Config{Kafka: s.KafkaConfig("riskgate-router"), Log: s.logger(Router), Registerer: reg, OrderBounds: o.OrderBounds,
@@ -253,7 +281,7 @@ func (s *Stack) start(ctx context.Context) error {
 		},
 		API: func() (roles.Unit, error) {
 			u, addr, err := roles.API(api.Config{
-				Temporal: s.Client, Namespace: o.Namespace, States: s.States,
+				Temporal: apiClient, Namespace: o.Namespace, States: s.States,
 				Index: s.Index, Tokens: tokens, Log: s.logger(API), Registerer: reg, Gatherer: s.Registry,
 			}, s.KafkaConfig("riskgate-api"), apiAddr)
 			if err != nil {
@@ -451,6 +479,29 @@ func (s *Stack) Close() {
 			s.infraClosers[i]()
 		}
 	})
+}
+
+// readIdentityKey returns the operator identity key kept in
+// <dir>/identity-key, writing a new one there if there is none; without a
+// dir, a new key.
+func readIdentityKey(dir string) (workflows.IdentityKeys, error) {
+	if dir == "" {
+		return workflows.ParseIdentityKeys([]byte(workflows.NewIdentityKey()))
+	}
+	path := filepath.Join(dir, "identity-key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		b = []byte(workflows.NewIdentityKey() + "\n")
+		err = os.WriteFile(path, b, 0o600)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dev identity key: %w", err)
+	}
+	keys, err := workflows.ParseIdentityKeys(b)
+	if err != nil {
+		return nil, fmt.Errorf("dev identity key %s: %w", path, err)
+	}
+	return keys, nil
 }
 
 // ReadToken returns $RISKGATE_DEV_TOKEN, else the token kept in

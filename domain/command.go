@@ -23,6 +23,19 @@ const (
 	TriggerSystem   Trigger = "system"
 )
 
+// Identity says how far the operator named in a command can be trusted.
+type Identity string
+
+// Operator identities.
+const (
+	// IdentityVerified: riskgate's API authenticated the operator and
+	// signed the request with the key it shares with the workers.
+	IdentityVerified Identity = "verified"
+	// IdentityClaimed: the operator is only what the sender typed (the
+	// Temporal Web UI or CLI, or a signature that did not check out).
+	IdentityClaimed Identity = "claimed"
+)
+
 // Command is a record of the append-only killswitch.commands.v1 topic: every
 // accepted command, in the order the scope's workflow applied it.
 type Command struct {
@@ -42,4 +55,7 @@ type Command struct {
 	MaxRatePerSecond float64 `json:"max_rate_per_second,omitempty"`
 	// StateVersion is the version of the state this command produced.
 	StateVersion int64 `json:"state_version,omitempty"`
+	// Identity says whether Operator was verified or only claimed. Set on
+	// operator commands; absent on those recorded before it existed.
+	Identity Identity `json:"identity,omitempty"`
 }

@@ -99,10 +99,10 @@ func (r *Report) killRows() [][]string {
 }
 
 func (r *Report) actionRows() [][]string {
-	rows := [][]string{{"date", "ts", "scope", "action", "operator", "reason", "cmd_id", "corr_id"}}
+	rows := [][]string{{"date", "ts", "scope", "action", "operator", "identity", "reason", "cmd_id", "corr_id"}}
 	for _, a := range r.OperatorActions {
 		rows = append(rows, []string{r.Date, fmtTime(a.TS), string(a.Scope), string(a.Action), csvSafe(a.Operator),
-			csvSafe(a.Reason), a.CmdID, a.CorrID})
+			string(a.Identity), csvSafe(a.Reason), a.CmdID, a.CorrID})
 	}
 	return rows
 }
@@ -274,6 +274,7 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{border-bottom:1px solid #e3e7ec;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#f4f6f9;font-weight:600}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.identity-claimed{color:#c62828;font-weight:600}
 .killed{color:#c62828;font-weight:600}
 .legend span{display:inline-block;margin-right:14px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:5px;vertical-align:-1px}
@@ -323,9 +324,9 @@ footer{color:#5b6675;font-size:12px;margin-top:28px}
 
 <h2>Operator actions</h2>
 {{if .OperatorActions}}<table>
-<thead><tr><th>Time</th><th>Scope</th><th>Action</th><th>Operator</th><th>Reason</th><th>cmd_id</th></tr></thead>
+<thead><tr><th>Time</th><th>Scope</th><th>Action</th><th>Operator</th><th title="verified: signed by riskgate's API; claimed: sent from the Temporal Web UI or CLI, the name is what was typed">Identity</th><th>Reason</th><th>cmd_id</th></tr></thead>
 <tbody>
-{{range .OperatorActions}}<tr><td>{{clock .TS}}</td><td>{{.Scope}}</td><td>{{.Action}}</td><td>{{.Operator}}</td><td>{{.Reason}}</td><td><code>{{.CmdID}}</code></td></tr>
+{{range .OperatorActions}}<tr><td>{{clock .TS}}</td><td>{{.Scope}}</td><td>{{.Action}}</td><td>{{.Operator}}</td><td class="identity-{{.Identity}}">{{if .Identity}}{{.Identity}}{{else}}not recorded{{end}}</td><td>{{.Reason}}</td><td><code>{{.CmdID}}</code></td></tr>
 {{end}}</tbody>
 </table>{{else}}<p>No operator action this day.</p>{{end}}
 

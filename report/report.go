@@ -66,9 +66,13 @@ type Action struct {
 	Scope    domain.Scope  `json:"scope"`
 	Action   domain.Action `json:"action"`
 	Operator string        `json:"operator"`
-	Reason   string        `json:"reason"`
-	CmdID    string        `json:"cmd_id"`
-	CorrID   string        `json:"corr_id"`
+	// Identity says whether the operator was verified (riskgate's API) or
+	// only claimed (Temporal Web UI or CLI); empty for commands recorded
+	// before it was.
+	Identity domain.Identity `json:"identity,omitempty"`
+	Reason   string          `json:"reason"`
+	CmdID    string          `json:"cmd_id"`
+	CorrID   string          `json:"corr_id"`
 }
 
 // Interval is a span of one status of a scope within the day, for the
@@ -179,7 +183,7 @@ func Build(ctx context.Context, r index.Reader, day time.Time, o Options) (*Repo
 			continue
 		}
 		rep.OperatorActions = append(rep.OperatorActions, Action{TS: ts, Scope: c.Scope, Action: c.Action,
-			Operator: c.Operator, Reason: c.Reason, CmdID: c.CmdID, CorrID: c.CorrID})
+			Operator: c.Operator, Identity: c.Identity, Reason: c.Reason, CmdID: c.CmdID, CorrID: c.CorrID})
 		b.actions[c.Scope] = append(b.actions[c.Scope], ts)
 	}
 

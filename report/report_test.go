@@ -164,6 +164,16 @@ func TestBuildRecordedDay(t *testing.T) {
 			t.Errorf("operator action %s without a reason", a.CmdID)
 		}
 	}
+	// The GLOBAL release was approved through the API; eve's unkill of
+	// SYMBOL:GME came from the Web UI; the others predate the field.
+	var ids []string
+	for _, a := range r.OperatorActions {
+		ids = append(ids, a.Operator+":"+string(a.Identity))
+	}
+	wantIDs := "alice: alice: bob: bob: carol:verified alice:verified dave:verified eve: eve:claimed"
+	if strings.Join(ids, " ") != wantIDs {
+		t.Errorf("operator identities\n got %s\nwant %s", strings.Join(ids, " "), wantIDs)
+	}
 	var hours int64
 	for _, n := range r.DropsByHour {
 		hours += n
@@ -208,7 +218,7 @@ func TestFilesCSVAndHTML(t *testing.T) {
 		col  string
 	}{
 		{"riskgate-report-2026-03-10-kills.csv", 1 + 5, "orders_dropped"},
-		{"riskgate-report-2026-03-10-operator-actions.csv", 1 + 9, "operator"},
+		{"riskgate-report-2026-03-10-operator-actions.csv", 1 + 9, "identity"},
 		{"riskgate-report-2026-03-10-summary.csv", 12, "value"},
 		{"riskgate-report-2026-03-10-blocks.csv", 1, "limit"},
 	} {
@@ -230,7 +240,8 @@ func TestFilesCSVAndHTML(t *testing.T) {
 		})
 	}
 	html := string(byName["riskgate-report-2026-03-10.html"].Body)
-	for _, want := range []string{`<svg`, `id="total-kills">4<`, `id="total-drops">97<`, "halt pending news &lt;embargo&gt;", "carol", "still killed"} {
+	for _, want := range []string{`<svg`, `id="total-kills">4<`, `id="total-drops">97<`, "halt pending news &lt;embargo&gt;", "carol", "still killed",
+		`<td class="identity-claimed">claimed</td>`, `<td class="identity-verified">verified</td>`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("HTML lacks %q", want)
 		}

@@ -21,6 +21,7 @@ func TestNoSecretInAnyHelp(t *testing.T) {
 		"RISKGATE_KAFKA_PASSWORD": "kafka-secret-password",
 		"TEMPORAL_API_KEY":        "temporal-secret-api-key",
 		"AWS_SECRET_ACCESS_KEY":   "aws-secret-access-key",
+		"RISKGATE_IDENTITY_KEY":   "identity-secret-key-0123456789abcdef0123",
 	}
 	env := os.Environ()
 	for k, v := range secrets {

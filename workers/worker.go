@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -49,6 +50,14 @@ type Config struct {
 	// FourEyes overrides the four-eyes policy per scope type. Default: GLOBAL
 	// needs two different operators within 10 min.
 	FourEyes map[domain.ScopeType]workflows.ApprovalPolicy
+	// FourEyesAcceptClaimed counts four-eyes approvals whose operator is
+	// only claimed (Temporal Web UI, CLI). Default: verified ones only.
+	FourEyesAcceptClaimed bool
+	// IdentityKeys are the keys shared with riskgate's API, which signs
+	// every operator update with the first; an update whose signature one
+	// of them checks is verified. None: every operator is claimed, and a
+	// four-eyes release needs FourEyesAcceptClaimed.
+	IdentityKeys workflows.IdentityKeys
 	// Settings, when non-nil, is used as is instead of the fields above.
 	Settings *workflows.Settings
 	// Registerer receives the publisher's metrics (publications, failures,
@@ -67,13 +76,14 @@ func (c Config) WorkflowSettings() workflows.Settings {
 		return c.Settings.WithDefaults()
 	}
 	return workflows.Settings{
-		Cooldown:            c.Cooldown,
-		MaxCooldown:         c.MaxCooldown,
-		MaxOperatorCooldown: c.MaxOperatorCooldown,
-		Probation:           c.Probation,
-		ProbationRate:       c.ProbationRate,
-		IgnoreNormal:        c.IgnoreNormal,
-		FourEyes:            c.FourEyes,
+		Cooldown:              c.Cooldown,
+		MaxCooldown:           c.MaxCooldown,
+		MaxOperatorCooldown:   c.MaxOperatorCooldown,
+		Probation:             c.Probation,
+		ProbationRate:         c.ProbationRate,
+		IgnoreNormal:          c.IgnoreNormal,
+		FourEyes:              c.FourEyes,
+		FourEyesAcceptClaimed: c.FourEyesAcceptClaimed,
 	}.WithDefaults()
 }
 
@@ -114,7 +124,13 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 	reader := activities.NewStateReader(table, follower.ReadyC())
 
 	settings := cfg.WorkflowSettings()
-	w := worker.New(c, workflows.TaskQueue, workerOptions())
+	if len(cfg.IdentityKeys) == 0 {
+		log.Warn("no identity key: every operator update is recorded as claimed, and four-eyes releases are refused " +
+			"unless claimed approvals are accepted; give the worker the key the API signs with")
+	}
+	wopts := workerOptions()
+	wopts.Interceptors = []interceptor.WorkerInterceptor{workflows.NewIdentityVerifier(cfg.IdentityKeys)}
+	w := worker.New(c, workflows.TaskQueue, wopts)
 	w.RegisterWorkflowWithOptions(workflows.New(settings), workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterActivityWithOptions(pub.Publish, activity.RegisterOptions{Name: activities.PublishName})
 	w.RegisterActivityWithOptions(reader.PriorState, activity.RegisterOptions{Name: activities.PriorStateName})
@@ -140,7 +156,8 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 	}
 	log.Info("killswitch worker started", "task_queue", workflows.TaskQueue,
 		"cooldown", settings.Cooldown, "probation", settings.Probation, "probation_rate", settings.ProbationRate,
-		"ignore_normal", settings.IgnoreNormal, "max_operator_cooldown", settings.MaxOperatorCooldown)
+		"ignore_normal", settings.IgnoreNormal, "max_operator_cooldown", settings.MaxOperatorCooldown,
+		"identity_keys", len(cfg.IdentityKeys), "four_eyes_accept_claimed", settings.FourEyesAcceptClaimed)
 	var ferr error
 	select {
 	case <-ctx.Done():

@@ -107,6 +107,10 @@ type Transition struct {
 	Reason   string         `json:"reason"`
 	CmdID    string         `json:"cmd_id"`
 	Version  int64          `json:"version"`
+	// Identity says whether Operator was verified (signed by riskgate's
+	// API) or only claimed (the Temporal Web UI or CLI). Set on operator
+	// transitions; absent on those applied before it was recorded.
+	Identity domain.Identity `json:"identity,omitempty"`
 }
 
 // ErrNoIncident is returned when an update needs an open run and there is none.

@@ -12,8 +12,10 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/riskgate/riskgate/activities"
@@ -115,6 +117,9 @@ type harness struct {
 	store *stateStore
 	scope domain.Scope
 	seq   int
+	// signer signs every update as riskgate's API would, but those sent
+	// with updateClaimed.
+	signer *apiSigner
 }
 
 func newHarness(t *testing.T, scope domain.Scope, s workflows.Settings) *harness {
@@ -134,12 +139,16 @@ func newIncident(t *testing.T, scope domain.Scope, s workflows.Settings, store *
 	if !start.IsZero() {
 		env.SetStartTime(start)
 	}
+	signer := &apiSigner{claimed: map[string]bool{}}
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{
+		signer, workflows.NewIdentityVerifier(testKeys),
+	}})
 	env.RegisterWorkflowWithOptions(workflows.New(s), workflow.RegisterOptions{Name: workflows.WorkflowName})
 	fp := &fakePublisher{env: env, start: env.Now(), store: store}
 	env.RegisterActivityWithOptions(fp.Publish, activity.RegisterOptions{Name: activities.PublishName})
 	env.RegisterActivityWithOptions(store.PriorState, activity.RegisterOptions{Name: activities.PriorStateName})
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: scope.WorkflowID(), TaskQueue: workflows.TaskQueue})
-	return &harness{t: t, env: env, pub: fp, store: store, scope: scope}
+	return &harness{t: t, env: env, pub: fp, store: store, scope: scope, signer: signer}
 }
 
 func (h *harness) at(d time.Duration, f func()) { h.env.RegisterDelayedCallback(f, d) }
@@ -189,6 +198,76 @@ func (h *harness) update(d time.Duration, name string, req workflows.OperatorReq
 		}, req)
 	})
 	return res
+}
+
+// updateClaimed sends an operator update at d as the Temporal Web UI or CLI
+// would: without a proof of identity.
+func (h *harness) updateClaimed(d time.Duration, name string, req workflows.OperatorRequest) *updateResult {
+	if req.CmdID == "" {
+		h.seq++
+		req.CmdID = fmt.Sprintf("%s-claimed-%d", name, h.seq)
+	}
+	h.signer.claim(req.CmdID)
+	return h.update(d, name, req)
+}
+
+// testKeys are the identity keys shared by the stand-in API and the worker.
+var testKeys = workflows.IdentityKeys{[]byte("riskgate-test-identity-key-000000000000")}
+
+// apiSigner stands in for riskgate's API in a time-skipping run, which
+// sends updates without headers: as the outermost worker interceptor it
+// writes the proof the API's client interceptor would have sent (with
+// IdentityKeys.SignHeader, as the API does) into the update's header, for
+// every update but the claimed ones.
+type apiSigner struct {
+	interceptor.WorkerInterceptorBase
+	mu      sync.Mutex
+	claimed map[string]bool // cmd_ids sent without a proof
+}
+
+func (s *apiSigner) claim(cmdID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.claimed[cmdID] = true
+}
+
+func (s *apiSigner) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
+	return &signingInbound{WorkflowInboundInterceptorBase: interceptor.WorkflowInboundInterceptorBase{Next: next}, s: s}
+}
+
+type signingInbound struct {
+	interceptor.WorkflowInboundInterceptorBase
+	s *apiSigner
+}
+
+func (i *signingInbound) sign(ctx workflow.Context, in *interceptor.UpdateInput) {
+	req, ok := in.Args[0].(workflows.OperatorRequest)
+	if !ok {
+		return
+	}
+	i.s.mu.Lock()
+	claimed := i.s.claimed[req.CmdID]
+	i.s.mu.Unlock()
+	if claimed {
+		return
+	}
+	info := workflow.GetInfo(ctx)
+	err := testKeys.SignHeader(interceptor.WorkflowHeader(ctx),
+		workflows.UpdateTarget{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Update: in.Name},
+		req, workflow.Now(ctx))
+	if err != nil {
+		panic(err)
+	}
+}
+
+func (i *signingInbound) ValidateUpdate(ctx workflow.Context, in *interceptor.UpdateInput) error {
+	i.sign(ctx, in)
+	return i.Next.ValidateUpdate(ctx, in)
+}
+
+func (i *signingInbound) ExecuteUpdate(ctx workflow.Context, in *interceptor.UpdateInput) (any, error) {
+	i.sign(ctx, in)
+	return i.Next.ExecuteUpdate(ctx, in)
 }
 
 func decodeState(t *testing.T, v any) domain.State {

@@ -540,6 +540,9 @@ func (w *killSwitch) handleUpdate(ctx workflow.Context, req OperatorRequest, app
 	}
 	w.markSeen(req.CmdID)
 	w.inputs++
+	if newPath(ctx, versionVerifiedIdentity) {
+		ctx = w.recordIdentity(ctx, req)
+	}
 	seq := apply(ctx, req)
 	st := w.stateView()
 	w.wakeUp()

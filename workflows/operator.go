@@ -18,8 +18,10 @@ import (
 //
 // Four eyes: on a scope whose policy needs several operators (GLOBAL by
 // default), only unkill and unpin can end or loosen a kill, and each waits
-// for the approvals of that many different operators. Kill, throttle and
-// extend may tighten it but are rejected where they would loosen it.
+// for the approvals of that many different operators, whose identities
+// riskgate's API verified (identity.go) unless the settings accept claimed
+// ones. Kill, throttle and extend may tighten it but are rejected where
+// they would loosen it.
 
 func invalid(format string, args ...any) error {
 	return temporal.NewApplicationError(fmt.Sprintf(format, args...), ErrTypeInvalid)
@@ -107,10 +109,19 @@ func (w *killSwitch) guardFourEyes(action string, next domain.State) error {
 		action, w.scope, w.scope.Type(), w.s.approvals(w.scope.Type()).Required)
 }
 
-// checkApprover rejects a second approval of the same action by the same
-// operator while the first is pending.
+// checkApprover rejects an approval whose operator is only claimed (unless
+// the settings accept those), and a second approval of the same action by
+// the same operator while the first is pending.
 func (w *killSwitch) checkApprover(ctx workflow.Context, action domain.Action, req OperatorRequest) error {
-	if !w.fourEyes() || len(w.c.State.Approvals) == 0 || w.approvalAction() != action ||
+	if !w.fourEyes() {
+		return nil
+	}
+	if id := UpdateIdentity(ctx); !id.Verified() && !w.s.FourEyesAcceptClaimed {
+		return conflict("%s %s: releasing a %s scope takes %d verified approvals, and %s's identity is only claimed (%s); "+
+			"approve through riskgate's API", strings.ToLower(string(action)), w.scope, w.scope.Type(),
+			w.s.approvals(w.scope.Type()).Required, req.Operator, id.Why)
+	}
+	if len(w.c.State.Approvals) == 0 || w.approvalAction() != action ||
 		workflow.Now(ctx).UnixMilli() >= w.approvalExpiry() {
 		return nil
 	}
@@ -141,6 +152,17 @@ func (w *killSwitch) approve(ctx workflow.Context, req OperatorRequest, action d
 	}
 	now := workflow.Now(ctx).UnixMilli()
 	st := &w.c.State
+	id, recorded := recordedIdentity(ctx)
+	if recorded && !id.Verified() && !w.s.FourEyesAcceptClaimed {
+		// The validator already refuses these (it sees the same verdict,
+		// at the same workflow time); should one get here all the same,
+		// it is recorded and not counted.
+		w.record(Transition{TS: now, From: st.Status, To: st.Status, Action: action,
+			Trigger: domain.TriggerOperator, Operator: req.Operator, CmdID: req.CmdID, Version: st.Version, Identity: id.Identity,
+			Reason: fmt.Sprintf("approval to %s not counted: %s's identity is only claimed (%s): %s",
+				strings.ToLower(string(action)), req.Operator, id.Why, req.Reason)})
+		return nil, false
+	}
 	if len(st.Approvals) > 0 && now >= w.approvalExpiry() {
 		st.Approvals, w.c.ApprovalAction = nil, ""
 	}
@@ -151,7 +173,7 @@ func (w *killSwitch) approve(ctx workflow.Context, req OperatorRequest, action d
 		st.Approvals = append(st.Approvals, domain.Approval{Operator: req.Operator, TS: now, Reason: req.Reason, CmdID: req.CmdID})
 		w.c.ApprovalAction = action
 		w.record(Transition{TS: now, From: st.Status, To: st.Status, Action: action,
-			Trigger: domain.TriggerOperator, Operator: req.Operator, CmdID: req.CmdID, Version: st.Version,
+			Trigger: domain.TriggerOperator, Operator: req.Operator, CmdID: req.CmdID, Version: st.Version, Identity: id.Identity,
 			Reason: fmt.Sprintf("approval %d of %d to %s: %s", len(st.Approvals), pol.Required,
 				strings.ToLower(string(action)), req.Reason)})
 		w.upsertVisibility(ctx)
@@ -267,20 +289,47 @@ func (w *killSwitch) validateUnpin(ctx workflow.Context, req OperatorRequest) er
 // Update appliers. Each runs after its validator accepted the request and
 // returns the publish sequence to wait for (0: nothing to publish).
 
-func (w *killSwitch) operatorCmd(req OperatorRequest, action domain.Action) domain.Command {
+func (w *killSwitch) operatorCmd(ctx workflow.Context, req OperatorRequest, action domain.Action) domain.Command {
+	id, _ := recordedIdentity(ctx)
 	return domain.Command{CmdID: req.CmdID, Action: action, Reason: req.Reason,
-		TriggeredBy: domain.TriggerOperator, Operator: req.Operator}
+		TriggeredBy: domain.TriggerOperator, Operator: req.Operator, Identity: id.Identity}
+}
+
+type recordedKey struct{}
+
+// recordIdentity records the verdict on req's operator in history, once,
+// with a side effect: a replay reads the recorded verdict instead of
+// asking the interceptor again, so it decides as the first execution did
+// whatever the replaying worker's keys. The appliers find the verdict in
+// the returned context (recordedIdentity).
+func (w *killSwitch) recordIdentity(ctx workflow.Context, req OperatorRequest) workflow.Context {
+	checked := UpdateIdentity(ctx)
+	var id IdentityCheck
+	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return checked }).Get(&id); err != nil || id.Identity == "" {
+		id = claimed("the recorded identity does not decode")
+	}
+	if !id.Verified() {
+		w.log.Info("operator identity claimed, not verified", "operator", req.Operator, "cmd_id", req.CmdID, "why", id.Why)
+	}
+	return workflow.WithValue(ctx, recordedKey{}, id)
+}
+
+// recordedIdentity is the verdict recordIdentity recorded for the update
+// being applied; false on the path before versionVerifiedIdentity.
+func recordedIdentity(ctx workflow.Context) (IdentityCheck, bool) {
+	id, ok := ctx.Value(recordedKey{}).(IdentityCheck)
+	return id, ok
 }
 
 func (w *killSwitch) applyKill(ctx workflow.Context, req OperatorRequest) int64 {
 	next := w.killed(workflow.Now(ctx).UnixMilli(), req)
 	w.c.ApprovalAction = ""
 	w.c.Probation, w.c.ProbationOver, w.c.CooldownExpired, w.c.Started = false, false, false, true
-	return w.transition(ctx, w.operatorCmd(req, domain.ActionKill), next)
+	return w.transition(ctx, w.operatorCmd(ctx, req, domain.ActionKill), next)
 }
 
 func (w *killSwitch) applyUnkill(ctx workflow.Context, req OperatorRequest) int64 {
-	cmd := w.operatorCmd(req, domain.ActionUnkill)
+	cmd := w.operatorCmd(ctx, req, domain.ActionUnkill)
 	names, done := w.approve(ctx, req, domain.ActionUnkill)
 	if !done {
 		return 0
@@ -296,7 +345,7 @@ func (w *killSwitch) applyThrottle(ctx workflow.Context, req OperatorRequest) in
 	next := w.throttled(workflow.Now(ctx).UnixMilli(), req)
 	w.c.ApprovalAction = ""
 	w.c.Probation, w.c.ProbationOver, w.c.CooldownExpired, w.c.Started = false, false, false, true
-	cmd := w.operatorCmd(req, domain.ActionThrottle)
+	cmd := w.operatorCmd(ctx, req, domain.ActionThrottle)
 	cmd.MaxRatePerSecond = req.MaxRatePerSecond
 	return w.transition(ctx, cmd, next)
 }
@@ -308,7 +357,7 @@ func (w *killSwitch) applyExtend(ctx workflow.Context, req OperatorRequest) int6
 	} else {
 		w.c.CooldownExpired = false
 	}
-	return w.transition(ctx, w.operatorCmd(req, domain.ActionExtend), next)
+	return w.transition(ctx, w.operatorCmd(ctx, req, domain.ActionExtend), next)
 }
 
 func (w *killSwitch) applyPin(ctx workflow.Context, req OperatorRequest) int64 {
@@ -318,14 +367,14 @@ func (w *killSwitch) applyPin(ctx workflow.Context, req OperatorRequest) int64 {
 	w.c.Pinned = true
 	next := w.c.State
 	next.AutoUnkillEnabled = false
-	return w.transition(ctx, w.operatorCmd(req, domain.ActionPin), next)
+	return w.transition(ctx, w.operatorCmd(ctx, req, domain.ActionPin), next)
 }
 
 func (w *killSwitch) applyUnpin(ctx workflow.Context, req OperatorRequest) int64 {
 	if !w.c.Pinned && w.c.State.AutoUnkillEnabled {
 		return 0
 	}
-	cmd := w.operatorCmd(req, domain.ActionUnpin)
+	cmd := w.operatorCmd(ctx, req, domain.ActionUnpin)
 	approved := false
 	if w.fourEyes() && newPath(ctx, versionFourEyesEveryRelease) {
 		names, done := w.approve(ctx, req, domain.ActionUnpin)

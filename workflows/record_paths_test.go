@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -20,9 +22,11 @@ import (
 )
 
 // TestRecordPathHistories records, like TestRecordHistories, one history per
-// path added by the versions breach-after-normal, four-eyes-every-release
-// and visibility-after-publish, so that TestReplay holds them too. It runs
-// only with -record (on its own dev server):
+// path added by the versions breach-after-normal, four-eyes-every-release,
+// visibility-after-publish and verified-identity, so that TestReplay holds
+// them too. Updates are signed as riskgate's API signs them, but those sent
+// with operateClaimed. It runs only with -record (on its own dev server);
+// -record-only NAME records one scenario:
 //
 //	go test ./workflows -run TestRecordPathHistories -record
 func TestRecordPathHistories(t *testing.T) {
@@ -48,8 +52,19 @@ func TestRecordPathHistories(t *testing.T) {
 	}
 	defer srv.Stop()
 	c := srv.Client()
+	signer, err := workflows.NewIdentitySigner(testKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := client.NewClientFromExistingWithContext(ctx, c, client.Options{Interceptors: []interceptor.ClientInterceptor{signer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
 
-	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w := worker.New(c, workflows.TaskQueue, worker.Options{
+		Interceptors: []interceptor.WorkerInterceptor{workflows.NewIdentityVerifier(testKeys)},
+	})
 	w.RegisterWorkflowWithOptions(workflows.New(recordSettings), workflow.RegisterOptions{Name: workflows.WorkflowName})
 	store := newStateStore()
 	pub := &flakyPublisher{memPublisher: memPublisher{store}, failFor: map[domain.Scope]int{}}
@@ -60,7 +75,7 @@ func TestRecordPathHistories(t *testing.T) {
 	}
 	defer w.Stop()
 
-	r := &recorder{t: t, ctx: ctx, c: c}
+	r := &recorder{t: t, ctx: ctx, c: api}
 	for _, sc := range []struct {
 		name  string
 		scope domain.Scope
@@ -74,13 +89,58 @@ func TestRecordPathHistories(t *testing.T) {
 			r.operate(workflows.UpdateKill, workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "olga", Reason: "outage"})
 			r.operate(workflows.UpdateUnkill, workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "olga", Reason: "done"})
 		}},
+		{"identity_global", domain.Global, func(r *recorder, scope domain.Scope) { scenarioIdentityGlobal(r, c, scope) }},
+		{"identity_account", "ACCOUNT:rec-identity", func(r *recorder, scope domain.Scope) { scenarioIdentityAccount(r, c, scope) }},
 	} {
+		if *only != "" && sc.name != *only {
+			continue
+		}
 		t.Run(sc.name, func(t *testing.T) {
 			r.t = t
 			sc.run(r, sc.scope)
 			r.waitClosed(sc.scope)
 			r.save(sc.name, sc.scope, 1)
 		})
+	}
+}
+
+// operateClaimed sends an update through c, which does not sign, as the
+// Temporal Web UI or CLI would.
+func operateClaimed(r *recorder, c client.Client, update string, req workflows.OperatorRequest) (domain.State, error) {
+	return workflows.Operate(r.ctx, c, update, req)
+}
+
+// scenarioIdentityGlobal: claimed approvals of a GLOBAL release are turned
+// away; a verified pin and two verified approvals release it.
+func scenarioIdentityGlobal(r *recorder, c client.Client, scope domain.Scope) {
+	req := func(who string) workflows.OperatorRequest {
+		return workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: who, Reason: "by " + who}
+	}
+	r.breachAt(scope, 1000, "", 0)
+	r.waitStatus(scope, domain.StatusKilled)
+	for _, who := range []string{"a", "b"} {
+		if _, err := operateClaimed(r, c, workflows.UpdateUnkill, req(who)); !workflows.IsConflict(err) {
+			r.t.Fatalf("claimed unkill of GLOBAL by %s: %v, want a conflict", who, err)
+		}
+	}
+	r.operate(workflows.UpdatePin, req("alice"))
+	if st := r.operate(workflows.UpdateUnkill, req("alice")); len(st.Approvals) != 1 {
+		r.t.Fatalf("verified unkill of GLOBAL by alice: %+v, want one approval", st)
+	}
+	r.operate(workflows.UpdateUnkill, req("bob"))
+}
+
+// scenarioIdentityAccount: a verified kill started by UpdateWithStart, a
+// claimed extend and a claimed unkill (no four eyes on an account).
+func scenarioIdentityAccount(r *recorder, c client.Client, scope domain.Scope) {
+	r.operate(workflows.UpdateKill, workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "olga", Reason: "fat finger"})
+	if _, err := operateClaimed(r, c, workflows.UpdateExtend,
+		workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "ui-user", Reason: "longer", CooldownSeconds: 60}); err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := operateClaimed(r, c, workflows.UpdateUnkill,
+		workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "ui-user", Reason: "fixed"}); err != nil {
+		r.t.Fatal(err)
 	}
 }
 

@@ -39,6 +39,11 @@ type Settings struct {
 	// within 10 min (also when empty). A type that is absent needs one
 	// operator; to turn four eyes off, give GLOBAL Required 1.
 	FourEyes map[domain.ScopeType]ApprovalPolicy `json:"four_eyes,omitempty"`
+	// FourEyesAcceptClaimed counts approvals whose operator is only
+	// claimed (sent from the Temporal Web UI or CLI rather than signed by
+	// riskgate's API). Off by default: anyone who can write to the
+	// namespace could then approve under any two names.
+	FourEyesAcceptClaimed bool `json:"four_eyes_accept_claimed,omitempty"`
 	// IdleTimeout ends a run that was started but never killed anything
 	// (a rejected or stray input). Default 1 min.
 	IdleTimeout time.Duration `json:"idle_timeout"`

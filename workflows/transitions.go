@@ -39,7 +39,7 @@ func (w *killSwitch) transition(ctx workflow.Context, cmd domain.Command, next d
 	w.c.State = next
 	w.record(Transition{
 		TS: next.UpdatedTS, From: prev.Status, To: next.Status, Action: cmd.Action, Trigger: cmd.TriggeredBy,
-		Operator: cmd.Operator, Reason: cmd.Reason, CmdID: cmd.CmdID, Version: next.Version,
+		Operator: cmd.Operator, Reason: cmd.Reason, CmdID: cmd.CmdID, Version: next.Version, Identity: cmd.Identity,
 	})
 	pub := activities.Publication{Command: cmd, State: next}
 	pub.State.Approvals = slices.Clone(next.Approvals)

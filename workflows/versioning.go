@@ -39,6 +39,12 @@ const (
 	// once it is published (routers enforce only what is published); until
 	// then the memo says what is pending and why.
 	versionVisibilityAfterPublish = "visibility-after-publish"
+	// versionVerifiedIdentity: every applied operator update records the
+	// verdict on its operator's identity (a side effect marker), its
+	// transition and command say verified or claimed, and four eyes count
+	// verified approvals only (unless FourEyesAcceptClaimed). A run that
+	// applied an update before the change keeps the old path to its end.
+	versionVerifiedIdentity = "verified-identity"
 )
 
 // newPath reports whether this run takes the new path of change id. Call it

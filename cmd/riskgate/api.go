@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/interceptor"
 
 	"github.com/riskgate/riskgate/api"
 	"github.com/riskgate/riskgate/index"
@@ -25,6 +26,7 @@ type apiOptions struct {
 	rateLimit   float64
 	timeout     time.Duration
 	maxCooldown time.Duration
+	keyFile     string
 }
 
 func init() {
@@ -51,6 +53,7 @@ Create entries with "riskgate token new --name alice --role operator".`,
 	f.Float64Var(&o.rateLimit, "rate-limit", 5, "mutating calls per second allowed per token")
 	f.DurationVar(&o.timeout, "upstream-timeout", 10*time.Second, "timeout of every call to Temporal or the index")
 	f.DurationVar(&o.maxCooldown, "max-operator-cooldown", workflows.DefaultMaxOperatorCooldown, "longest cooldown an operator may give (kill, throttle, extend); 400 beyond it; no larger than the worker's")
+	addIdentityKeyFlag(cmd, &o.keyFile)
 	root.AddCommand(cmd)
 }
 
@@ -63,9 +66,25 @@ func runAPI(ctx context.Context, o apiOptions) error {
 	if err != nil {
 		return err
 	}
+	keys, err := loadIdentityKeys(o.keyFile)
+	if err != nil {
+		return err
+	}
+	var signers []interceptor.ClientInterceptor
+	if len(keys) == 0 {
+		log.Warn("no identity key: operator updates go unsigned and are recorded as claimed, and the workers refuse " +
+			"four-eyes releases (GLOBAL unkill, unpin) unless they accept claimed approvals; give --identity-key-file")
+	} else {
+		// The API authenticated the operator: it signs the updates it sends.
+		s, err := workflows.NewIdentitySigner(keys)
+		if err != nil {
+			return err
+		}
+		signers = append(signers, s)
+	}
 	// A lazy client lets the API start, serve reads and answer 503 on
 	// actions while Temporal is down, instead of refusing to start.
-	tc, err := temporalLazyClient(log)
+	tc, err := temporalLazyClient(log, signers...)
 	if err != nil {
 		return err
 	}

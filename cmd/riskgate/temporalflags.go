@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/interceptor"
 )
 
 // Temporal connection settings are read the way Temporal's own tools read
@@ -120,11 +121,12 @@ func temporalClient(log *slog.Logger) (client.Client, error) {
 
 // temporalLazyClient is a client that connects on first use, so a role can
 // start and serve while Temporal is down.
-func temporalLazyClient(log *slog.Logger) (client.Client, error) {
+func temporalLazyClient(log *slog.Logger, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
 	opts, err := temporalOptions(log)
 	if err != nil {
 		return nil, err
 	}
+	opts.Interceptors = append(opts.Interceptors, interceptors...)
 	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return nil, fmt.Errorf("temporal client for %s: %w", opts.HostPort, err)

@@ -18,6 +18,7 @@ func init() {
 		metricsAddr  string
 		globalEyes   int
 		globalWindow time.Duration
+		keyFile      string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -33,6 +34,11 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 			cfg.FourEyes = map[domain.ScopeType]workflows.ApprovalPolicy{
 				domain.ScopeGlobal: {Required: globalEyes, Window: globalWindow},
 			}
+			keys, err := loadIdentityKeys(keyFile)
+			if err != nil {
+				return err
+			}
+			cfg.IdentityKeys = keys
 			cfg.Kafka = kafkaConfig("riskgate-worker")
 			cfg.Log = log
 			c, err := temporalClient(log)
@@ -54,6 +60,9 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 	f.BoolVar(&cfg.IgnoreNormal, "ignore-normal", false, "auto-unkill after the cooldown without the detector's normal signal")
 	f.IntVar(&globalEyes, "global-approvals", 2, "different operators needed to unkill GLOBAL (four eyes)")
 	f.DurationVar(&globalWindow, "global-approval-window", 10*time.Minute, "time within which the GLOBAL approvals must arrive")
+	f.BoolVar(&cfg.FourEyesAcceptClaimed, "four-eyes-accept-claimed", envBool("RISKGATE_FOUR_EYES_ACCEPT_CLAIMED"),
+		"count four-eyes approvals whose operator is only claimed (Temporal Web UI or CLI), not verified by the API's signature (env RISKGATE_FOUR_EYES_ACCEPT_CLAIMED)")
+	addIdentityKeyFlag(cmd, &keyFile)
 	f.StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_WORKER_METRICS_ADDR", ":9104"), "address serving /metrics, /healthz and /readyz; empty disables (env RISKGATE_WORKER_METRICS_ADDR)")
 	root.AddCommand(cmd)
 }

@@ -143,13 +143,17 @@ func genStream(seed uint64, batches, perBatch int) *stream {
 			ts := base + 50 + int64(rng.IntN(20))
 			action := []domain.Action{domain.ActionKill, domain.ActionUnkill, domain.ActionThrottle, domain.ActionPin}[rng.IntN(4)]
 			trig := domain.TriggerDetector
-			op := ""
+			op, identity := "", domain.Identity("")
 			if rng.IntN(2) == 0 {
-				trig, op = domain.TriggerOperator, "alice"
+				trig, op, identity = domain.TriggerOperator, "alice", domain.IdentityVerified
+				if i == 1 { // not drawn from rng, so the rest of the data is as before
+					op, identity = "a", domain.IdentityClaimed
+				}
 			}
 			version[sc]++
 			c := domain.Command{CmdID: fmt.Sprintf("cmd-%d-%d", bi, i), TS: ts, Scope: sc, Action: action,
-				Reason: "test " + string(action), TriggeredBy: trig, Operator: op, CorrID: corr, StateVersion: version[sc]}
+				Reason: "test " + string(action), TriggeredBy: trig, Operator: op, Identity: identity,
+				CorrID: corr, StateVersion: version[sc]}
 			off := next(domain.TopicCommands, p)
 			b.Commands = append(b.Commands, index.CommandEntry{Pos: index.Pos{Partition: p, Offset: off}, Command: c})
 			b.Advance(domain.TopicCommands, p, off+1)
@@ -310,6 +314,11 @@ func TestQueryParityWithSQLite(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameJSON(t, fmt.Sprintf("commands %+v", q), got, want)
+			for _, c := range want {
+				if (c.TriggeredBy == domain.TriggerOperator) != (c.Identity != "") {
+					t.Errorf("command %s by %s %q: identity %q, want one on operator commands only", c.CmdID, c.TriggeredBy, c.Operator, c.Identity)
+				}
+			}
 		})
 	}
 	signalQueries := []index.SignalQuery{
