@@ -86,6 +86,11 @@ func TestRouterCrashExactlyOnce(t *testing.T) {
 		producerDone <- nil
 	}()
 
+	// 400 orders per account and 200,000 in one symbol cross the default
+	// caps many times over: this test is about exactly-once decisions, so
+	// its router runs without caps (tests/router_limits_crash_test.go
+	// crashes one with them).
+	limitsFile := writeLimits(t, noCapsLimits)
 	logDir := t.TempDir()
 	run := 0
 	startRouter := func() *exec.Cmd {
@@ -95,7 +100,7 @@ func TestRouterCrashExactlyOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(bin, "router", "--brokers", brokers, "--instance-id", "crash-1",
-			"--metrics-addr", "", "--log-format", "text", "--max-batch", "2000")
+			"--limits", limitsFile, "--metrics-addr", "", "--log-format", "text", "--max-batch", "2000")
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -32,6 +32,8 @@ type item struct {
 	// a credit warning (creditWarning: 50, 75 or 90).
 	lim           limits.Result
 	creditWarning int
+	// breach: the BLOCK writes its scope's limit-breach record.
+	breach bool
 }
 
 const chunkSize = 256
@@ -163,6 +165,14 @@ func (e *emitter) emit(it *item) {
 		a.LimitValue, a.LimitsVersion = it.lim.Value, it.lim.Version
 	}
 	e.audit(&a, it.wall, true)
+	if it.breach {
+		rs := breachSignal(&it.lim, it.ts)
+		e.signal(&rs, it)
+	}
+	if it.creditWarning > 0 {
+		rs := creditSignal(&it.lim, o.AccountID, it.creditWarning, it.ts)
+		e.signal(&rs, it)
+	}
 	if v.Decision == domain.DecisionAllow {
 		g := e.record()
 		g.Topic = domain.TopicGated

@@ -132,7 +132,8 @@ type Router struct {
 	cpDue     []int32           // partitions checkpointed in the transaction in flight
 	evicted   time.Time
 	blocks    []float64 // by limits.Kind, in the transaction in flight
-	feeds     []*feed   // risk.limits.v1 and marketdata.ref.v1
+	breaches  *breachGate
+	feeds     []*feed // risk.limits.v1 and marketdata.ref.v1
 	counts    [len(decisionKinds)]float64
 	lag       map[int32]int64
 
@@ -212,6 +213,7 @@ func New(cfg Config) (*Router, error) {
 		}
 		r.lim = eng
 	}
+	r.breaches = newBreachGate()
 	r.blocks = make([]float64, len(limits.Kinds())+1)
 	r.follower = killstate.NewFollower(cfg.Kafka, r.table, r.log,
 		killstate.ProbeEvery(min(cfg.MaxStateAge/4, time.Second)))
@@ -587,6 +589,7 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 	if r.lim != nil {
 		r.lim.BeginTxn()
 	}
+	r.breaches.begin(now.Unix())
 	r.counts = [len(decisionKinds)]float64{}
 	clear(r.blocks)
 	r.prodMu.Lock()
@@ -641,6 +644,7 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 		if r.lim != nil {
 			r.lim.RollbackTxn()
 		}
+		r.breaches.rollback()
 		r.m.aborts.Inc()
 	} else {
 		r.usageCommitted(base)
@@ -778,6 +782,7 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 				r.checkpointState(it.in.Partition).orders++
 			case it.v.Decision == domain.DecisionBlock:
 				it.lim = lim
+				it.breach = r.breaches.allow(&lim, it.ts/1000)
 				r.blocks[lim.Kind]++
 			}
 			store.record(pos, it.ts, allowed)
