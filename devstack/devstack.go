@@ -99,6 +99,7 @@ type Temporal struct {
 	status   atomic.Pointer[string]
 	restarts atomic.Int64
 	pid      atomic.Int64
+	grace    atomic.Int64    // set once by Stop: how long a stop waits before SIGKILL
 	ctx      context.Context // ends at Stop
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the supervisor has stopped the child
@@ -354,7 +355,8 @@ func (t *Temporal) waitHealthy(ctx context.Context, limit time.Duration) error {
 }
 
 // stopChild asks the current child to shut down (SIGINT) and kills its
-// process group after 5 s. It returns once the child has exited.
+// process group after the grace period. It returns once the child has
+// exited.
 func (t *Temporal) stopChild() {
 	if t.cmd == nil || t.cmd.Process == nil {
 		return
@@ -365,26 +367,40 @@ func (t *Temporal) stopChild() {
 		return
 	default:
 	}
+	grace := time.Duration(t.grace.Load())
+	if grace <= 0 {
+		grace = DefaultStopGrace
+	}
 	_ = t.cmd.Process.Signal(os.Interrupt)
 	select {
 	case err := <-t.exited:
 		t.exited <- err
-	case <-time.After(5 * time.Second):
+	case <-time.After(grace):
 		_ = syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL)
 		err := <-t.exited
 		t.exited <- err
-		t.stopErr = errors.New("temporal dev server did not stop in 5 s; killed")
+		t.stopErr = fmt.Errorf("temporal dev server did not stop in %s; killed", grace)
 	}
 }
 
-// Stop ends supervision and the server: SIGINT, then SIGKILL after 5 s.
-// It is safe to call more than once and in every state.
-func (t *Temporal) Stop() error {
+// DefaultStopGrace is how long Stop waits for the server to shut down
+// before it kills it. Its SQLite file is safe either way; a clean stop is
+// quicker to start again.
+const DefaultStopGrace = 10 * time.Second
+
+// Stop ends supervision and the server: SIGINT, then SIGKILL after
+// DefaultStopGrace. It is safe to call more than once and in every state.
+func (t *Temporal) Stop() error { return t.StopWithin(DefaultStopGrace) }
+
+// StopWithin is Stop with another grace period before the SIGKILL, for a
+// caller with a shutdown budget of its own.
+func (t *Temporal) StopWithin(grace time.Duration) error {
+	t.grace.CompareAndSwap(0, int64(max(grace, time.Second)))
 	t.cancel()
 	select {
 	case <-t.done:
 		return t.stopErr
-	case <-time.After(10 * time.Second):
-		return errors.New("temporal dev server supervisor did not stop in 10 s")
+	case <-time.After(grace + 5*time.Second):
+		return fmt.Errorf("temporal dev server supervisor did not stop in %s", grace+5*time.Second)
 	}
 }

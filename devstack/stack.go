@@ -114,7 +114,8 @@ type Stack struct {
 	running      map[string]*running
 	makers       map[string]func() (roles.Unit, error)
 	failed       chan error
-	closed       bool // under mu: Close has begun, no component starts
+	closed       bool      // under mu: Close has begun, no component starts
+	closing      time.Time // when Close began
 	closeOnce    sync.Once
 	infraClosers []func()
 
@@ -212,7 +213,8 @@ func (s *Stack) start(ctx context.Context) error {
 		return err
 	}
 	s.infraClosers = append(s.infraClosers, func() {
-		if err := s.Temporal.Stop(); err != nil {
+		// What is left of the 14 s shutdown budget, at least 3 s.
+		if err := s.Temporal.StopWithin(max(3*time.Second, 14*time.Second-time.Since(s.closing))); err != nil {
 			s.log.Warn("stop Temporal dev server", "err", err)
 		}
 	})
@@ -458,6 +460,7 @@ func (s *Stack) Failed() <-chan error { return s.failed }
 // safe on a partly started stack and ends within about 15 s.
 func (s *Stack) Close() {
 	s.closeOnce.Do(func() {
+		s.closing = time.Now()
 		s.mu.Lock()
 		all := s.running
 		s.running = map[string]*running{}
