@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,6 +107,20 @@ func TestPublishMetrics(t *testing.T) {
 	kill := pub(scope, 1, domain.StatusKilled, domain.ActionKill)
 	kill.State.UpdatedTS = time.Now().Add(-30 * time.Second).UnixMilli()
 
+	// Before anything is published every command and failure series is
+	// there at 0, so an alert on increase() sees the first one.
+	fresh := gathered(t, reg)
+	for _, name := range []string{
+		"riskgate_worker_commands_total{KILL}{detector}", "riskgate_worker_commands_total{KILL}{operator}",
+		"riskgate_worker_commands_total{UNPIN}{system}",
+		"riskgate_worker_publish_failures_total{" + domain.TopicCommands + "}",
+		"riskgate_worker_publish_failures_total{" + domain.TopicState + "}",
+	} {
+		if v, ok := fresh[name]; !ok || v != 0 {
+			t.Errorf("%s = %v (present %v) before any publication, want 0", name, v, ok)
+		}
+	}
+
 	failing.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -120,7 +135,8 @@ func TestPublishMetrics(t *testing.T) {
 		t.Errorf("unpublished scopes %v, oldest %vs; want 1 scope at least 30 s behind",
 			down["riskgate_worker_unpublished_scopes"], down["riskgate_worker_unpublished_age_seconds"])
 	}
-	if down["riskgate_worker_publications_total"] != 0 || down["riskgate_worker_publish_lag_seconds"] != 0 {
+	if down["riskgate_worker_publications_total"] != 0 || down["riskgate_worker_publish_lag_seconds"] != 0 ||
+		down["riskgate_worker_commands_total{KILL}{detector}"] != 0 {
 		t.Errorf("publications counted during the outage: %v", down)
 	}
 
@@ -136,6 +152,45 @@ func TestPublishMetrics(t *testing.T) {
 	}
 	if up["riskgate_worker_unpublished_scopes"] != 0 || up["riskgate_worker_unpublished_age_seconds"] != 0 {
 		t.Errorf("still unpublished after the publish landed: %v", up)
+	}
+	if up["riskgate_worker_commands_total{KILL}{detector}"] != 1 || up["riskgate_worker_commands_total{KILL}{operator}"] != 0 {
+		t.Errorf("commands after the kill landed: %v", up)
+	}
+}
+
+// TestPublishMetricsBoundCommandLabels: a command with an action or trigger
+// outside the domain's is counted as a publication but creates no series.
+func TestPublishMetricsBoundCommandLabels(t *testing.T) {
+	cfg := failingCluster(t, new(atomic.Bool))
+	reg := prometheus.NewRegistry()
+	m, err := activities.NewPublishMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := activities.NewPublisher(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), activities.WithMetrics(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	odd := pub("ACCOUNT:1", 1, domain.StatusKilled, domain.Action("SELF_DESTRUCT"))
+	if err := p.Publish(context.Background(), []activities.Publication{odd}); err != nil {
+		t.Fatal(err)
+	}
+	got := gathered(t, reg)
+	if got["riskgate_worker_publications_total"] != 1 {
+		t.Errorf("publications %v, want 1", got["riskgate_worker_publications_total"])
+	}
+	n := 0
+	for name := range got {
+		if strings.HasPrefix(name, "riskgate_worker_commands_total{") {
+			n++
+			if strings.Contains(name, "SELF_DESTRUCT") {
+				t.Errorf("series %s created from a command's action", name)
+			}
+		}
+	}
+	if n != 6*3 {
+		t.Errorf("%d command series, want 18 (6 actions × 3 triggers)", n)
 	}
 }
 

@@ -60,8 +60,9 @@ type Config struct {
 	IdentityKeys workflows.IdentityKeys
 	// Settings, when non-nil, is used as is instead of the fields above.
 	Settings *workflows.Settings
-	// Registerer receives the publisher's metrics (publications, failures,
-	// publish lag, unpublished transitions). Nil: no metrics.
+	// Registerer receives the publisher's metrics (publications, commands,
+	// failures, publish lag, unpublished transitions) and the kill state's
+	// (scopes by status, the oldest kill's age). Nil: no metrics.
 	Registerer prometheus.Registerer
 	// Log receives the worker's and the workflows' logs. Default slog.Default.
 	Log *slog.Logger
@@ -114,6 +115,11 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 	defer pub.Close()
 
 	follower := killstate.NewFollower(cfg.Kafka, table, log)
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(newStateMetrics(table, follower.Ready)); err != nil {
+			return fmt.Errorf("killswitch worker: register kill-state metrics: %w", err)
+		}
+	}
 	fctx, stopFollower := context.WithCancel(ctx)
 	followed := make(chan error, 1)
 	go func() { followed <- follower.Run(fctx) }()

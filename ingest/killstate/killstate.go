@@ -341,6 +341,17 @@ func (t *Table) All() []domain.State {
 	return out
 }
 
+// Each calls fn with every state held, in no order, under the table's read
+// lock: fn must be quick and must not call the table. It costs no copy of
+// the table, so a metrics scrape can count a large one.
+func (t *Table) Each(fn func(domain.State)) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, st := range t.states {
+		fn(st)
+	}
+}
+
 // Len is the number of scopes held.
 func (t *Table) Len() int {
 	t.mu.RLock()

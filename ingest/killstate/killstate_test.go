@@ -325,3 +325,25 @@ func TestFollowerFreshAsOf(t *testing.T) {
 		t.Fatal("FreshAsOf does not advance again")
 	}
 }
+
+// TestTableEach: Each visits every state held once, the newest version of
+// each scope, and none that was deleted.
+func TestTableEach(t *testing.T) {
+	tb := killstate.NewTable(nil)
+	tb.ApplyState(domain.State{Scope: "ACCOUNT:1", Status: domain.StatusKilled, Version: 1})
+	tb.ApplyState(domain.State{Scope: "ACCOUNT:1", Status: domain.StatusActive, Version: 2})
+	tb.ApplyState(domain.State{Scope: "SYMBOL:AAPL", Status: domain.StatusThrottled, MaxRatePerSecond: 1, Version: 1})
+	tb.ApplyState(domain.State{Scope: "GLOBAL", Status: domain.StatusKilled, Version: 1})
+	tb.DeleteState("GLOBAL")
+	seen := map[domain.Scope]domain.Status{}
+	tb.Each(func(st domain.State) {
+		if _, dup := seen[st.Scope]; dup {
+			t.Errorf("%s visited twice", st.Scope)
+		}
+		seen[st.Scope] = st.Status
+	})
+	want := map[domain.Scope]domain.Status{"ACCOUNT:1": domain.StatusActive, "SYMBOL:AAPL": domain.StatusThrottled}
+	if len(seen) != len(want) || seen["ACCOUNT:1"] != want["ACCOUNT:1"] || seen["SYMBOL:AAPL"] != want["SYMBOL:AAPL"] {
+		t.Errorf("Each visited %v, want %v", seen, want)
+	}
+}
