@@ -29,6 +29,7 @@ import (
 	"github.com/riskgate/riskgate/devstack"
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/detector"
+	"github.com/riskgate/riskgate/ingest/kafka"
 )
 
 func init() {
@@ -60,6 +61,7 @@ Prints a table, then one line: kill_p50_ms=X kill_p99_ms=Y mass_kill_1000_s=Z`,
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (detector, router, worker, Kafka) during the mass kill")
 	f.BoolVar(&o.withIndexer, "with-indexer", false, "keep the audit indexer running (it is not on the kill path, and indexing the warm-up orders competes for the CPU)")
 	f.BoolVar(&o.verbose, "verbose", false, "log the stack's warnings")
+	addExternalFlags(f, &o)
 	benchCmd.AddCommand(cmd)
 }
 
@@ -68,6 +70,17 @@ type benchKSOptions struct {
 	limit                                 time.Duration
 	cpuProfile                            string
 	withIndexer, verbose                  bool
+	external                              bool     // measure running roles (bench_killswitch_external.go)
+	detectorMetrics                       []string // their detectors' /metrics URLs, if known
+	tag                                   string   // in the accounts' names, so runs on one stack differ
+}
+
+// ksTarget is what the measurement needs of the stack it measures.
+type ksTarget struct {
+	kafka func(clientID string) kafka.Config
+	// breaches is the number of breach signals the detectors have
+	// delivered so far; nil when it cannot be known.
+	breaches func() int
 }
 
 // firstSeen records when something was first seen per account.
@@ -117,6 +130,9 @@ func (f *firstSeen) lastOf(accounts []string) (time.Time, int) {
 }
 
 func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error {
+	if o.external {
+		return benchKillSwitchExternal(ctx, out, o)
+	}
 	lvl := slog.LevelError + 4
 	if o.verbose {
 		lvl = slog.LevelWarn
@@ -143,14 +159,20 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 		}
 		fmt.Fprintln(out, "audit indexer stopped: it is not on the kill path (--with-indexer keeps it)")
 	}
+	return measureKillSwitch(ctx, out, o, ksTarget{kafka: s.KafkaConfig, breaches: func() int { return breachesSignalled(s.Registry) }})
+}
 
-	prod, err := s.KafkaConfig("bench-producer").NewClient(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+// measureKillSwitch runs both measurements against a running stack and
+// prints the table.
+func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s ksTarget) error {
+	start := time.Now()
+	prod, err := s.kafka("bench-producer").NewClient(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
 	if err != nil {
 		return fmt.Errorf("bench producer: %w", err)
 	}
 	defer prod.Close()
 	drops, killed := newFirstSeen(), newFirstSeen()
-	if err := watchTopics(ctx, s, drops, killed); err != nil {
+	if err := watchTopics(ctx, s.kafka("bench-watch"), drops, killed); err != nil {
 		return err
 	}
 
@@ -175,7 +197,7 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 	// (a) incidents one after another.
 	var lat []time.Duration
 	for i := range o.incidents {
-		account := fmt.Sprintf("BK%05d", i)
+		account := fmt.Sprintf("BK%s%05d", o.tag, i)
 		warm := make([]*kgo.Record, o.threshold)
 		for j := range warm {
 			warm[j] = order(account)
@@ -206,7 +228,7 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 	accounts := make([]string, o.mass)
 	var warm []*kgo.Record
 	for i := range accounts {
-		accounts[i] = fmt.Sprintf("BM%05d", i)
+		accounts[i] = fmt.Sprintf("BM%s%05d", o.tag, i)
 		for range o.threshold {
 			warm = append(warm, order(accounts[i]))
 		}
@@ -226,8 +248,11 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 	for i, a := range accounts {
 		crossing[i] = order(a)
 	}
-	signalled0 := breachesSignalled(s.Registry)
-	signalled := watchSignals(ctx, s.Registry, signalled0+len(accounts))
+	signalled0 := 0
+	if s.breaches != nil {
+		signalled0 = s.breaches()
+	}
+	signalled := watchSignals(ctx, s.breaches, signalled0+len(accounts))
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
@@ -259,13 +284,14 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 	fmt.Fprintf(tw, "%d scopes at once, from their breaching orders (s)\tscopes\t\t\t\tat\t\n", o.mass)
 	if at, ok := signalled(); ok {
 		fmt.Fprintf(tw, "  detector: every breach signalled to its workflow\t%d\t\t\t\t%s\t\n", o.mass, sec(at.Sub(t0)))
-	} else {
-		fmt.Fprintf(tw, "  detector: breaches signalled\t%d\t\t\t\t—\t\n", breachesSignalled(s.Registry)-signalled0)
+	} else if s.breaches != nil {
+		fmt.Fprintf(tw, "  detector: breaches signalled\t%d\t\t\t\t—\t\n", s.breaches()-signalled0)
 	}
 	fmt.Fprintf(tw, "  workflows: every KILLED state on %s\t%d\t\t\t\t%s\t\n", domain.TopicState, nPublished, sec(published.Sub(t0)))
 	fmt.Fprintf(tw, "  router: every scope DROPping orders\t%d\t\t\t\t%s\t\n", o.mass, sec(mass))
 	tw.Flush()
-	if len(cpu0) > 0 && len(cpu1) > 0 {
+	// Externally the other processes are not ours to read.
+	if len(cpu0) > 0 && len(cpu1) > 0 && !o.external {
 		fmt.Fprintf(out, "CPU during the mass kill (%s s wall, %d cores):", sec(mass), runtime.NumCPU())
 		for _, name := range slices.Sorted(func(yield func(string) bool) {
 			for k := range cpu1 {
@@ -284,8 +310,8 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 
 // watchTopics reads audit.v1 and killswitch.state.v1 from their ends and
 // notes each account's first DROP and first KILLED state.
-func watchTopics(ctx context.Context, s *devstack.Stack, drops, killed *firstSeen) error {
-	cl, err := s.KafkaConfig("bench-watch").NewClient(
+func watchTopics(ctx context.Context, kc kafka.Config, drops, killed *firstSeen) error {
+	cl, err := kc.NewClient(
 		kgo.ConsumeTopics(domain.TopicAudit, domain.TopicState),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -348,16 +374,17 @@ func breachesSignalled(g prometheus.Gatherer) int {
 	return 0
 }
 
-// watchSignals polls the detector's metrics until want breaches have been
-// signalled; the returned function reports when that happened.
-func watchSignals(ctx context.Context, g prometheus.Gatherer, want int) func() (time.Time, bool) {
+// watchSignals polls the detectors' breach count until want breaches have
+// been signalled; the returned function reports when that happened. With
+// no count it never does.
+func watchSignals(ctx context.Context, count func() int, want int) func() (time.Time, bool) {
 	var (
 		mu sync.Mutex
 		at time.Time
 	)
 	go func() {
-		for ctx.Err() == nil {
-			if breachesSignalled(g) >= want {
+		for count != nil && ctx.Err() == nil {
+			if count() >= want {
 				mu.Lock()
 				at = time.Now()
 				mu.Unlock()
