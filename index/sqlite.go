@@ -40,8 +40,10 @@ func OpenDir(dir string) (*SQLite, error) {
 // Open opens (creating if needed) the SQLite index at path.
 func Open(path string) (*SQLite, error) {
 	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
+	// The busy timeout first: switching to WAL takes a lock that another
+	// process opening the same file (API and indexer at start) may hold.
 	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(OFF)")
 	q.Set("_txlock", "immediate")

@@ -35,6 +35,31 @@ rules:
     action: KILL
 `
 
+// looseLimits are pre-trade limits this harness's traffic never reaches:
+// its tests are about kills, restarts and outages (the limits have their
+// own tests), and a window cap would BLOCK what they expect ALLOWed.
+const looseLimits = `
+defaults:
+  ACCOUNT:
+    max_orders: 1000000000
+    max_notional: 100000000000000
+    window_seconds: 60
+    credit_limit: 100000000000000
+  SYMBOL:
+    max_orders: 1000000000
+    max_notional: 100000000000000
+    window_seconds: 60
+  STRATEGY:
+    max_orders: 1000000000
+    max_notional: 100000000000000
+    window_seconds: 60
+  GLOBAL:
+    max_orders: 1000000000
+    max_notional: 100000000000000
+    window_seconds: 60
+ceilings: {}
+`
+
 // BenchThreshold is the account count threshold of the harness's rules,
 // for `riskgate bench killswitch --threshold`.
 const BenchThreshold = 100
@@ -45,7 +70,7 @@ func (s *Stack) roleArgs(name string, port int) []string {
 	ops := fmt.Sprintf("127.0.0.1:%d", port)
 	switch name {
 	case "router-1", "router-2":
-		return []string{"router", "--instance-id", name, "--metrics-addr", ops}
+		return []string{"router", "--instance-id", name, "--limits", filepath.Join(s.Dir, "limits.yaml"), "--metrics-addr", ops}
 	case "detector-1", "detector-2":
 		return []string{"detector", "--rules", filepath.Join(s.Dir, "rules.yaml"), "--metrics-addr", ops}
 	case "worker-1", "worker-2":

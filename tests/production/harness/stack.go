@@ -151,6 +151,9 @@ func Up(ctx context.Context, t Tools, o Options) (s *Stack, err error) {
 	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(rules), 0o644); err != nil {
 		return s, err
 	}
+	if err := os.WriteFile(filepath.Join(dir, "limits.yaml"), []byte(looseLimits), 0o644); err != nil {
+		return s, err
+	}
 	if s.Token, err = s.newToken(ctx, "harness-operator", "operator"); err != nil {
 		return s, err
 	}
