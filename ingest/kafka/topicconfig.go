@@ -10,9 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -144,4 +146,42 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// CompactedEndOffsets waits for a compacted topic a role bootstraps from
+// and returns its end offsets per partition. Until the topic exists with
+// partitions and its configs can be read, it logs why it waits and retries
+// every second; a topic that is not compacted is refused at once (an error
+// wrapping ErrNotCompacted): bootstrapping from it would miss every record
+// older than its retention.
+func CompactedEndOffsets(ctx context.Context, kc Config, topic string, log *slog.Logger) (map[int32]int64, error) {
+	cl, err := kc.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			out := make(map[int32]int64)
+			ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+			if len(out) == 0 {
+				err = errors.New("topic has no partitions")
+			} else if err = CheckCompacted(ctx, adm, topic); err == nil {
+				return out, nil
+			} else if errors.Is(err, ErrNotCompacted) {
+				return nil, err
+			}
+		}
+		log.Warn("waiting for a topic to bootstrap from", "topic", topic, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list end offsets of %s: %w", topic, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
@@ -243,37 +242,7 @@ func (f *Follower) apply(r *kgo.Record) {
 }
 
 func (f *Follower) endOffsets(ctx context.Context) (map[int32]int64, error) {
-	cl, err := f.cfg.NewClient()
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	for {
-		ends, err := adm.ListEndOffsets(ctx, domain.TopicState)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err == nil {
-			out := make(map[int32]int64)
-			ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-			if len(out) == 0 {
-				err = errors.New("topic has no partitions")
-			} else if err = kafka.CheckCompacted(ctx, adm, domain.TopicState); err == nil {
-				return out, nil
-			} else if errors.Is(err, kafka.ErrNotCompacted) {
-				// Bootstrapping from it would miss every kill older than
-				// its retention.
-				return nil, err
-			}
-		}
-		f.log.Warn("waiting for the state topic", "topic", domain.TopicState, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("list end offsets of %s: %w", domain.TopicState, ctx.Err())
-		case <-time.After(time.Second):
-		}
-	}
+	return kafka.CompactedEndOffsets(ctx, f.cfg, domain.TopicState, f.log)
 }
 
 // Table is a concurrent scope → state map that keeps the newest version.

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
@@ -183,34 +182,11 @@ func (f *feed) follow(ctx context.Context) error {
 
 // endOffsets waits for the topic and refuses it unless it is compacted: a
 // bootstrap from a topic with a retention would miss the older overrides.
+// The refusal ends the router (fatalError), not just this session.
 func (f *feed) endOffsets(ctx context.Context) (map[int32]int64, error) {
-	cl, err := f.kc.NewClient()
-	if err != nil {
-		return nil, err
+	ends, err := kafka.CompactedEndOffsets(ctx, f.kc, f.topic, f.log)
+	if errors.Is(err, kafka.ErrNotCompacted) {
+		return nil, fatalError{fmt.Errorf("%s: %w", f.topic, err)}
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	for {
-		ends, err := adm.ListEndOffsets(ctx, f.topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err == nil {
-			out := make(map[int32]int64)
-			ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-			if len(out) == 0 {
-				err = errors.New("topic has no partitions")
-			} else if err = kafka.CheckCompacted(ctx, adm, f.topic); err == nil {
-				return out, nil
-			} else if errors.Is(err, kafka.ErrNotCompacted) {
-				return nil, fatalError{fmt.Errorf("%s: %w", f.topic, err)}
-			}
-		}
-		f.log.Warn("waiting for a limits topic", "topic", f.topic, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("list end offsets of %s: %w", f.topic, ctx.Err())
-		case <-time.After(time.Second):
-		}
-	}
+	return ends, err
 }
