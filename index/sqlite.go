@@ -155,83 +155,50 @@ func (s *SQLite) Apply(ctx context.Context, b *Batch) (err error) {
 			_ = tx.Rollback()
 		}
 	}()
-	if len(b.Audit) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO audit
-			(part, off, ts, decision, order_id, account_id, symbol, strategy, corr_id, record)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("apply index batch: %w", err)
-		}
-		defer st.Close()
-		for _, e := range b.Audit {
+	if err := insertEach(ctx, tx, `INSERT OR IGNORE INTO audit
+		(part, off, ts, decision, order_id, account_id, symbol, strategy, corr_id, record)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, b.Audit,
+		func(e *AuditEntry) (any, []any) {
 			r := &e.Record
-			js, err := json.Marshal(r)
-			if err != nil {
-				return fmt.Errorf("encode audit record %s: %w", r.OrderID, err)
-			}
-			if _, err := st.ExecContext(ctx, e.Partition, e.Offset, r.TS, string(r.Decision), r.OrderID,
-				r.AccountID, r.Symbol, r.Strategy, r.CorrID, string(js)); err != nil {
-				return fmt.Errorf("index audit record %s at %d/%d: %w", r.OrderID, e.Partition, e.Offset, err)
-			}
-		}
+			return r, []any{e.Partition, e.Offset, r.TS, string(r.Decision), r.OrderID, r.AccountID, r.Symbol, r.Strategy, r.CorrID}
+		},
+		func(e *AuditEntry) string {
+			return fmt.Sprintf("audit record %s at %d/%d", e.Record.OrderID, e.Partition, e.Offset)
+		}); err != nil {
+		return err
 	}
-	if len(b.Commands) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO commands
-			(part, off, ts, scope, corr_id, action, record) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("apply index batch: %w", err)
-		}
-		defer st.Close()
-		for _, e := range b.Commands {
+	if err := insertEach(ctx, tx, `INSERT OR IGNORE INTO commands
+		(part, off, ts, scope, corr_id, action, record) VALUES (?, ?, ?, ?, ?, ?, ?)`, b.Commands,
+		func(e *CommandEntry) (any, []any) {
 			c := &e.Command
-			js, err := json.Marshal(c)
-			if err != nil {
-				return fmt.Errorf("encode command %s: %w", c.CmdID, err)
-			}
-			if _, err := st.ExecContext(ctx, e.Partition, e.Offset, c.TS, string(c.Scope), c.CorrID, string(c.Action), string(js)); err != nil {
-				return fmt.Errorf("index command %s for %s: %w", c.CmdID, c.Scope, err)
-			}
-		}
+			return c, []any{e.Partition, e.Offset, c.TS, string(c.Scope), c.CorrID, string(c.Action)}
+		},
+		func(e *CommandEntry) string {
+			return fmt.Sprintf("command %s for %s", e.Command.CmdID, e.Command.Scope)
+		}); err != nil {
+		return err
 	}
-	if len(b.States) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO states
-			(part, off, scope, version, ts, record) VALUES (?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("apply index batch: %w", err)
-		}
-		defer st.Close()
-		for _, e := range b.States {
+	if err := insertEach(ctx, tx, `INSERT OR IGNORE INTO states
+		(part, off, scope, version, ts, record) VALUES (?, ?, ?, ?, ?, ?)`, b.States,
+		func(e *StateEntry) (any, []any) {
 			v := &e.State
-			js, err := json.Marshal(v)
-			if err != nil {
-				return fmt.Errorf("encode state of %s: %w", v.Scope, err)
-			}
-			if _, err := st.ExecContext(ctx, e.Partition, e.Offset, string(v.Scope), v.Version, v.UpdatedTS, string(js)); err != nil {
-				return fmt.Errorf("index state of %s v%d: %w", v.Scope, v.Version, err)
-			}
-		}
+			return v, []any{e.Partition, e.Offset, string(v.Scope), v.Version, v.UpdatedTS}
+		},
+		func(e *StateEntry) string { return fmt.Sprintf("state of %s v%d", e.State.Scope, e.State.Version) }); err != nil {
+		return err
 	}
-	if len(b.Signals) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO signals
-			(part, off, ts, scope, breaching, record) VALUES (?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("apply index batch: %w", err)
-		}
-		defer st.Close()
-		for _, e := range b.Signals {
+	if err := insertEach(ctx, tx, `INSERT OR IGNORE INTO signals
+		(part, off, ts, scope, breaching, record) VALUES (?, ?, ?, ?, ?, ?)`, b.Signals,
+		func(e *SignalEntry) (any, []any) {
 			g := &e.Signal
-			js, err := json.Marshal(g)
-			if err != nil {
-				return fmt.Errorf("encode signal of %s: %w", g.Scope, err)
-			}
 			breaching := 0
 			if len(g.Breaches) > 0 {
 				breaching = 1
 			}
-			if _, err := st.ExecContext(ctx, e.Partition, e.Offset, g.TS, string(g.Scope), breaching, string(js)); err != nil {
-				return fmt.Errorf("index signal of %s: %w", g.Scope, err)
-			}
-		}
+			return g, []any{e.Partition, e.Offset, g.TS, string(g.Scope), breaching}
+		},
+		func(e *SignalEntry) string { return fmt.Sprintf("signal of %s", e.Signal.Scope) }); err != nil {
+		return err
 	}
 	for topic, parts := range b.Next {
 		for p, next := range parts {
@@ -243,6 +210,33 @@ func (s *SQLite) Apply(ctx context.Context, b *Batch) (err error) {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit index batch: %w", err)
+	}
+	return nil
+}
+
+// insertEach runs one prepared INSERT per entry of a batch: row gives the
+// record, stored as JSON in the last column, and the columns before it; name
+// says which record an error is about.
+func insertEach[E any](ctx context.Context, tx *sql.Tx, query string, entries []E,
+	row func(*E) (record any, cols []any), name func(*E) string) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return fmt.Errorf("apply index batch: %w", err)
+	}
+	defer st.Close()
+	for i := range entries {
+		e := &entries[i]
+		record, cols := row(e)
+		js, err := json.Marshal(record)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", name(e), err)
+		}
+		if _, err := st.ExecContext(ctx, append(cols, string(js))...); err != nil {
+			return fmt.Errorf("index %s: %w", name(e), err)
+		}
 	}
 	return nil
 }
