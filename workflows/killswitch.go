@@ -274,12 +274,7 @@ func (w *killSwitch) run(ctx workflow.Context) (domain.State, error) {
 	pending := w.c.Pending
 	w.c.Pending = nil
 	for _, p := range pending {
-		switch {
-		case p.Breach != nil:
-			w.onBreach(ctx, *p.Breach)
-		case p.Normal != nil:
-			w.onNormal(ctx, *p.Normal)
-		}
+		w.applyPending(ctx, p)
 	}
 	w.drainSignals(ctx)
 	workflow.Go(ctx, w.publisher)
@@ -360,22 +355,10 @@ func (w *killSwitch) idle() bool { return len(w.queue) == 0 && !w.publishing }
 
 // drainSignals applies every signal already buffered, without blocking.
 func (w *killSwitch) drainSignals(ctx workflow.Context) {
-	for {
-		var n NormalSignal
-		if !w.normalCh.ReceiveAsync(&n) {
-			break
-		}
+	w.buffered(func(p PendingSignal) {
 		w.inputs++
-		w.onNormal(ctx, n)
-	}
-	for {
-		var b BreachSignal
-		if !w.breachCh.ReceiveAsync(&b) {
-			break
-		}
-		w.inputs++
-		w.onBreach(ctx, b)
-	}
+		w.applyPending(ctx, p)
+	})
 }
 
 func (w *killSwitch) shouldContinueAsNew(ctx workflow.Context) bool {
@@ -397,20 +380,7 @@ func (w *killSwitch) continueAsNew(ctx workflow.Context) (domain.State, error) {
 	}
 	carry := w.c
 	carry.Pending = nil
-	for {
-		var n NormalSignal
-		if !w.normalCh.ReceiveAsync(&n) {
-			break
-		}
-		carry.Pending = append(carry.Pending, PendingSignal{Normal: &n})
-	}
-	for {
-		var b BreachSignal
-		if !w.breachCh.ReceiveAsync(&b) {
-			break
-		}
-		carry.Pending = append(carry.Pending, PendingSignal{Breach: &b})
-	}
+	w.buffered(func(p PendingSignal) { carry.Pending = append(carry.Pending, p) })
 	carry.Seen = w.seenList()
 	w.log.Info("continuing as new", "corr_id", w.c.State.CorrID, "inputs", w.inputs,
 		"pending", len(carry.Pending), "history_length", workflow.GetInfo(ctx).GetCurrentHistoryLength())

@@ -16,16 +16,54 @@ import (
 // wins: the workflow forgets the normal, whatever the scope's status, and
 // no auto-release happens until the detector reports normal again.
 
+// signalID is where a detector signal (kind "breach" or "normal") starts:
+// its cmd_id, and false when the signal is for another scope or its cmd_id
+// was applied already.
+func (w *killSwitch) signalID(ctx workflow.Context, kind string, scope domain.Scope, cmdID string) (string, bool) {
+	if scope != "" && scope != w.scope {
+		w.log.Warn(kind+" for another scope ignored", "signal_scope", scope, "cmd_id", cmdID)
+		return "", false
+	}
+	id := w.cmdID(ctx, cmdID)
+	return id, !w.isSeen(id)
+}
+
+// buffered takes every signal already buffered, without blocking: the
+// normals first, then the breaches, so a breach that came with a normal is
+// applied last and wins, as in the main loop.
+func (w *killSwitch) buffered(take func(PendingSignal)) {
+	for {
+		var n NormalSignal
+		if !w.normalCh.ReceiveAsync(&n) {
+			break
+		}
+		take(PendingSignal{Normal: &n})
+	}
+	for {
+		var b BreachSignal
+		if !w.breachCh.ReceiveAsync(&b) {
+			break
+		}
+		take(PendingSignal{Breach: &b})
+	}
+}
+
+// applyPending applies one carried or buffered signal.
+func (w *killSwitch) applyPending(ctx workflow.Context, p PendingSignal) {
+	switch {
+	case p.Breach != nil:
+		w.onBreach(ctx, *p.Breach)
+	case p.Normal != nil:
+		w.onNormal(ctx, *p.Normal)
+	}
+}
+
 // onBreach applies a detector breach: it kills (or throttles) an ACTIVE
 // scope, re-kills a scope on probation with a doubled cooldown, and keeps a
 // killed scope from auto-unkilling until the next normal.
 func (w *killSwitch) onBreach(ctx workflow.Context, sig BreachSignal) {
-	if sig.Scope != "" && sig.Scope != w.scope {
-		w.log.Warn("breach for another scope ignored", "signal_scope", sig.Scope, "cmd_id", sig.CmdID)
-		return
-	}
-	id := w.cmdID(ctx, sig.CmdID)
-	if w.isSeen(id) {
+	id, ok := w.signalID(ctx, "breach", sig.Scope, sig.CmdID)
+	if !ok {
 		return
 	}
 	w.markSeen(id)
@@ -134,12 +172,8 @@ func (w *killSwitch) forgetNormal(ctx workflow.Context, sig BreachSignal) {
 // again; it may let a scope whose cooldown is over auto-unkill. A normal
 // the detector decided before the last breach it sent is stale.
 func (w *killSwitch) onNormal(ctx workflow.Context, sig NormalSignal) {
-	if sig.Scope != "" && sig.Scope != w.scope {
-		w.log.Warn("normal for another scope ignored", "signal_scope", sig.Scope, "cmd_id", sig.CmdID)
-		return
-	}
-	id := w.cmdID(ctx, sig.CmdID)
-	if w.isSeen(id) {
+	id, ok := w.signalID(ctx, "normal", sig.Scope, sig.CmdID)
+	if !ok {
 		return
 	}
 	if sig.TS > 0 && sig.TS <= w.c.LastBreachTS && newPath(ctx, versionBreachAfterNormal) {
