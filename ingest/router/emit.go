@@ -140,25 +140,11 @@ func (e *emitter) emit(it *item) {
 		return
 	}
 	o, v := &it.o, &it.v
-	a := domain.AuditRecord{
-		TS:               it.ts,
-		Decision:         v.Decision,
-		OrderID:          o.OrderID,
-		AccountID:        o.AccountID,
-		Symbol:           o.Symbol,
-		Strategy:         o.Strategy,
-		OrderTS:          o.TS,
-		OrderType:        string(o.Type),
-		ScopeMatches:     v.Matches[:v.NMatches],
-		KillswitchStatus: v.Status,
-		Reason:           v.Reason,
-		CorrID:           v.CorrID,
-		StateVersion:     v.Version,
-		Service:          e.r.cfg.Service,
-		DecisionNS:       max(it.took, 1),
-		Partition:        it.in.Partition,
-		Offset:           it.in.Offset,
-	}
+	a := e.auditOf(it, v.Decision, v.Reason)
+	a.ScopeMatches = v.Matches[:v.NMatches]
+	a.KillswitchStatus = v.Status
+	a.CorrID = v.CorrID
+	a.StateVersion = v.Version
 	if v.Decision == domain.DecisionBlock {
 		e.limitBuf = it.lim.AppendLimit(e.limitBuf[:0])
 		a.Limit = unsafe.String(unsafe.SliceData(e.limitBuf), len(e.limitBuf))
@@ -219,20 +205,27 @@ func (e *emitter) reject(it *item) {
 	if o.OrderID == "" {
 		return
 	}
-	a := domain.AuditRecord{
+	a := e.auditOf(it, domain.DecisionReject, cause.Error())
+	e.audit(&a, it.wall, false)
+}
+
+// auditOf starts the audit record of an order: what every decision,
+// REJECT included, records of the order and of the router.
+func (e *emitter) auditOf(it *item, d domain.Decision, reason string) domain.AuditRecord {
+	o := &it.o
+	return domain.AuditRecord{
 		TS:         it.ts,
-		Decision:   domain.DecisionReject,
+		Decision:   d,
 		OrderID:    o.OrderID,
 		AccountID:  o.AccountID,
 		Symbol:     o.Symbol,
 		Strategy:   o.Strategy,
 		OrderTS:    o.TS,
 		OrderType:  string(o.Type),
-		Reason:     cause.Error(),
+		Reason:     reason,
 		Service:    e.r.cfg.Service,
 		DecisionNS: max(it.took, 1),
-		Partition:  in.Partition,
-		Offset:     in.Offset,
+		Partition:  it.in.Partition,
+		Offset:     it.in.Offset,
 	}
-	e.audit(&a, it.wall, false)
 }
