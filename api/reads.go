@@ -184,44 +184,42 @@ func (s *Server) auditQuery(r *http.Request) (index.AuditQuery, error) {
 
 // searchAudit serves GET /v1/audit: filtered, newest first, cursor-paged.
 func (s *Server) searchAudit(w http.ResponseWriter, r *http.Request) {
-	if !s.needIndex(w, r) {
-		return
+	if page, ok := s.readAudit(w, r, true); ok {
+		s.writeJSON(w, http.StatusOK, page)
 	}
-	q, err := s.auditQuery(r)
-	if err != nil {
-		s.problem(w, r, http.StatusBadRequest, "Invalid audit query", err.Error())
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
-	defer cancel()
-	page, err := s.index.Audit(ctx, q)
-	if err != nil {
-		s.indexProblem(w, r, "search audit", err)
-		return
-	}
-	s.writeJSON(w, http.StatusOK, page)
 }
 
 // demoAudit serves the original demo's GET /audit: the latest records as a
 // plain array (same filters as /v1/audit, no paging).
 func (s *Server) demoAudit(w http.ResponseWriter, r *http.Request) {
+	if page, ok := s.readAudit(w, r, false); ok {
+		s.writeJSON(w, http.StatusOK, page.Records)
+	}
+}
+
+// readAudit runs the audit search a request asks for, from its cursor when
+// paged, else from the newest record. On failure it has written the problem
+// and returns false.
+func (s *Server) readAudit(w http.ResponseWriter, r *http.Request, paged bool) (index.AuditPage, bool) {
 	if !s.needIndex(w, r) {
-		return
+		return index.AuditPage{}, false
 	}
 	q, err := s.auditQuery(r)
 	if err != nil {
 		s.problem(w, r, http.StatusBadRequest, "Invalid audit query", err.Error())
-		return
+		return index.AuditPage{}, false
 	}
-	q.Cursor = ""
+	if !paged {
+		q.Cursor = ""
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
 	page, err := s.index.Audit(ctx, q)
 	if err != nil {
 		s.indexProblem(w, r, "search audit", err)
-		return
+		return index.AuditPage{}, false
 	}
-	s.writeJSON(w, http.StatusOK, page.Records)
+	return page, true
 }
 
 // OrderDetail is the body of GET /v1/orders/{order_id}.
