@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"text/tabwriter"
@@ -22,6 +23,7 @@ import (
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/detector"
 	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/router"
 	"github.com/riskgate/riskgate/workflows"
 )
 
@@ -36,6 +38,12 @@ dimension), on one goroutine locked to one OS thread; orders/s is orders per sec
 that thread's CPU time (so other load on the machine does not count against it), and
 the wall-clock rate is shown beside it. bytes_per_key is the heap the windows hold,
 measured, divided by the keys.
+
+The same orders, as orders.v1 JSON records, then go through the router's
+allocation-free order decoder alone (the detector's first step per order, without
+the engine), measured the same way: detector_decode_ratio is the evaluation's
+orders/s divided by that decode-only rate, a figure that does not move with the
+speed of the machine the way the absolute rates do.
 
 Second, breach latency: an in-process Kafka (kfake) over TCP, a detector with a rule
 that every new account breaches, and --latency-orders orders of distinct accounts
@@ -83,6 +91,8 @@ type evalResult struct {
 	stats          detector.EngineStats
 	sink           detector.NopSink
 	allocsPerOrder float64
+	// stream is the evaluated orders, for the decode-only run.
+	stream []detector.Observation
 }
 
 func benchEvaluate(o benchDetectorOpts) (evalResult, error) {
@@ -90,8 +100,7 @@ func benchEvaluate(o benchDetectorOpts) (evalResult, error) {
 		PerSecond: o.rate, BurstEvery: 200_000, BurstSize: 150, Seed: 42}
 	start := time.Date(2026, 1, 5, 14, 30, 0, 0, time.UTC).UnixMilli()
 	stream := w.Generate(start)
-	var r evalResult
-	r.orders = len(stream)
+	r := evalResult{orders: len(stream), stream: stream}
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -139,6 +148,53 @@ func benchEvaluate(o benchDetectorOpts) (evalResult, error) {
 	r.stats = e.Stats()
 	runtime.KeepAlive(e)
 	return r, nil
+}
+
+// decodeChunk is how many orders are encoded at a time for the decode-only
+// run, so that a large stream's records never sit in memory all at once.
+const decodeChunk = 1 << 15
+
+// decodedTS keeps the decode-only run's results in use.
+var decodedTS int64
+
+// benchDecode measures the floor the evaluation is read against: the
+// router's allocation-free order decoder alone over the stream's orders as
+// orders.v1 JSON records (qty 1 at the order's notional), on one locked
+// thread, in that thread's CPU time. Encoding is not counted.
+func benchDecode(stream []detector.Observation) (time.Duration, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var (
+		buf  []byte
+		ends []int
+		cpu  time.Duration
+	)
+	for from := 0; from < len(stream); from += decodeChunk {
+		buf, ends = buf[:0], ends[:0]
+		for i := from; i < min(from+decodeChunk, len(stream)); i++ {
+			ob := &stream[i]
+			b, err := json.Marshal(domain.Order{OrderID: "bench-" + strconv.Itoa(i), TS: ob.TS, AccountID: ob.Account,
+				Symbol: ob.Symbol, Side: domain.Buy, Qty: 1, Price: float64(ob.Notional) / detector.NotionalScale,
+				Strategy: ob.Strategy})
+			if err != nil {
+				return 0, fmt.Errorf("encode order %d: %w", i, err)
+			}
+			buf = append(buf, b...)
+			ends = append(ends, len(buf))
+		}
+		cpu0 := threadCPU()
+		start := 0
+		for _, end := range ends {
+			o, err := router.DecodeOrderWithin(buf[start:end], domain.OrderBounds{})
+			if err != nil {
+				return 0, fmt.Errorf("decode-only run: %w", err)
+			}
+			decodedTS += o.TS
+			start = end
+		}
+		cpu += threadCPU() - cpu0
+	}
+	return cpu, nil
 }
 
 // latencySignaler records how long after consuming the order each breach
@@ -262,6 +318,13 @@ func benchDetector(ctx context.Context, out io.Writer, o benchDetectorOpts) erro
 	}
 	perCPU := float64(r.orders) / r.cpu.Seconds()
 	perWall := float64(r.orders) / r.wall.Seconds()
+	fmt.Fprintf(out, "decode-only: the same %d orders through the router's order decoder...\n", r.orders)
+	decodeCPU, err := benchDecode(r.stream)
+	if err != nil {
+		return err
+	}
+	decodePerCPU := float64(r.orders) / decodeCPU.Seconds()
+	ratio := perCPU / decodePerCPU
 
 	var lat []time.Duration
 	if o.latencyOrders > 0 {
@@ -281,6 +344,8 @@ func benchDetector(ctx context.Context, out io.Writer, o benchDetectorOpts) erro
 	fmt.Fprintf(tw, "orders/s per CPU-second (one core)\t%.0f\t\n", perCPU)
 	fmt.Fprintf(tw, "orders/s wall clock\t%.0f\t\n", perWall)
 	fmt.Fprintf(tw, "ns per order (CPU)\t%.0f\t\n", float64(r.cpu.Nanoseconds())/float64(r.orders))
+	fmt.Fprintf(tw, "decode-only orders/s per CPU-second (one core)\t%.0f\t\n", decodePerCPU)
+	fmt.Fprintf(tw, "orders/s as a ratio to decode-only\t%.4f\t\n", ratio)
 	fmt.Fprintf(tw, "heap allocations per order (second half)\t%.4f\t\n", r.allocsPerOrder)
 	fmt.Fprintf(tw, "keys held at the end\t%d\t\n", r.keys)
 	fmt.Fprintf(tw, "bytes per key (heap, measured)\t%d\t\n", r.heapPerKey)
@@ -297,6 +362,7 @@ func benchDetector(ctx context.Context, out io.Writer, o benchDetectorOpts) erro
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "detector_orders_per_s=%.0f bytes_per_key=%d breach_p99_ms=%s\n", perCPU, r.heapPerKey, ms(pct(lat, 0.99)))
+	fmt.Fprintf(out, "detector_orders_per_s=%.0f decode_orders_per_s=%.0f detector_decode_ratio=%.4f bytes_per_key=%d breach_p99_ms=%s\n",
+		perCPU, decodePerCPU, ratio, r.heapPerKey, ms(pct(lat, 0.99)))
 	return nil
 }
