@@ -9,38 +9,16 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/riskgate/riskgate/tests/chromium"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// artifactsDir is where the screenshot is kept: $ARTIFACTS_DIR/replay,
-// else artifacts/replay at the repository root.
-func artifactsDir(t *testing.T) string {
-	dir := os.Getenv("ARTIFACTS_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "artifacts")
-	}
-	dir, err := filepath.Abs(filepath.Join(dir, "replay"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // TestHTMLInChromium renders the what-if page (tighter rules against the
 // recorded flow) in headless Chromium: the timeline draws actual and
 // candidate kills per scope, the table marks the new kill and the earlier
 // one, and a screenshot is kept as an artifact.
 func TestHTMLInChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("no Chromium at %s (make browser installs it): %v", chromiumPath, err)
-	}
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
+	chromium.Require(t)
 	kc, cl := cluster(t)
 	recordBaseline(t, cl)
 	res := replayTopics(t, kc, tightRules)
@@ -57,33 +35,14 @@ func TestHTMLInChromium(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.WindowSize(1300, 900),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
+	bctx, closeBrowser := chromium.Start(ctx, 1300, 900)
+	defer closeBrowser()
 
-	shot := filepath.Join(artifactsDir(t), "replay-what-if.png")
+	shot := filepath.Join(chromium.ArtifactsDir(t, "replay"), "replay-what-if.png")
 	if err := chromedp.Do(bctx,
 		chromedp.Navigate("file://"+filepath.Join(dir, "replay.html")),
 		chromedp.WaitVisible(chromedp.CSS("#scopes")),
-		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(shot, buf, 0o644)
-		}),
+		chromium.Screenshot(shot),
 	); err != nil {
 		t.Fatalf("render replay.html: %v", err)
 	}

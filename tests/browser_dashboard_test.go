@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,24 +19,9 @@ import (
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/index"
 	"github.com/riskgate/riskgate/ingest/killstate"
+	"github.com/riskgate/riskgate/tests/chromium"
 	"github.com/riskgate/riskgate/workflows"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// artifactsDir is where the browser test leaves its screenshots: $ARTIFACTS_DIR,
-// else artifacts/ at the repository root.
-func artifactsDir(t *testing.T) string {
-	dir := os.Getenv("ARTIFACTS_DIR")
-	if dir == "" {
-		dir = filepath.Join("..", "artifacts")
-	}
-	dir = filepath.Join(dir, "browser")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // TestBrowserDashboard drives the dashboard in headless Chromium against an
 // API fed from Kafka (kfake) through the real kill-state follower and audit
@@ -45,12 +29,7 @@ func artifactsDir(t *testing.T) string {
 // workflow would: log in, watch a kill appear live, unkill it with a reason,
 // watch it turn ACTIVE; a reason carrying markup is shown as text.
 func TestBrowserDashboard(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("no Chromium at %s (apt-get install chromium): %v", chromiumPath, err)
-	}
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
+	chromium.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -98,32 +77,11 @@ func TestBrowserDashboard(t *testing.T) {
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.WindowSize(1400, 1100),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
+	bctx, closeBrowser := chromium.Start(ctx, 1400, 1100)
+	defer closeBrowser()
 
-	dir := artifactsDir(t)
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(dir, name), buf, 0o644)
-		})
-	}
+	dir := chromium.ArtifactsDir(t, "browser")
+	shot := func(name string) chromedp.Action[chromedp.Void] { return chromium.Screenshot(filepath.Join(dir, name)) }
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	text := func(sel string) string {
 		t.Helper()

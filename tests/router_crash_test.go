@@ -1,17 +1,13 @@
 package tests
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -91,73 +87,17 @@ func TestRouterCrashExactlyOnce(t *testing.T) {
 	// its router runs without caps (tests/router_limits_crash_test.go
 	// crashes one with them).
 	limitsFile := writeLimits(t, noCapsLimits)
-	logDir := t.TempDir()
-	run := 0
-	startRouter := func() *exec.Cmd {
-		run++
-		logf, err := os.Create(filepath.Join(logDir, fmt.Sprintf("router-%02d.log", run)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "router", "--brokers", brokers, "--instance-id", "crash-1",
-			"--limits", limitsFile, "--metrics-addr", "", "--log-format", "text", "--max-batch", "2000")
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = cmd.Wait(); logf.Close() }()
-		return cmd
-	}
-	defer func() {
-		if t.Failed() {
-			dumpRouterLogs(t, logDir)
-		}
-	}()
-
 	rng := rand.New(rand.NewPCG(1, 2))
-	cmd := startRouter()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	kills := 0
-	for done := false; !done; {
-		time.Sleep(time.Duration(400+rng.IntN(1200)) * time.Millisecond)
-		select {
-		case err := <-producerDone:
-			if err != nil {
-				t.Fatalf("producer: %v", err)
-			}
-			done = true
-		default:
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			t.Fatal(err)
-		}
-		kills++
-		cmd = startRouter()
-	}
+	kills := routerCrashLoop(t, kc, bin, []string{"--brokers", brokers, "--instance-id", "crash-1",
+		"--limits", limitsFile, "--metrics-addr", "", "--log-format", "text", "--max-batch", "2000"},
+		func() time.Duration { return time.Duration(400+rng.IntN(1200)) * time.Millisecond }, producerDone)
 	t.Logf("produced %d orders, SIGKILLed the router %d times", produced.Load(), kills)
 	if kills < 5 {
 		t.Errorf("only %d kills happened while the orders streamed", kills)
 	}
-	if err := caughtUp(kc, router.DefaultGroup, 2*time.Minute); err != nil {
-		// Have the stuck router print its goroutines into its log.
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		time.Sleep(time.Second)
-		t.Fatal(err)
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
 
 	// The binary's verdict, as an operator would run it.
-	var out bytes.Buffer
-	rec := exec.Command(bin, "reconcile", "--brokers", brokers, "--from", fmt.Sprint(start.UnixMilli()))
-	rec.Stdout, rec.Stderr = &out, &out
-	err = rec.Run()
-	t.Logf("riskgate reconcile:\n%s", out.String())
-	if err != nil {
-		t.Fatalf("riskgate reconcile failed: %v", err)
-	}
-	if !strings.Contains(out.String(), "reconcile: OK") {
-		t.Fatal("reconcile did not report OK")
-	}
+	reconcileOK(t, bin, brokers, start)
 
 	// And the counts behind it. Reading 600,000 records under -race on a
 	// loaded 2-core machine can take more than a minute.

@@ -1,24 +1,19 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
-	"github.com/riskgate/riskgate/ingest/router"
 )
 
 // writeLimits writes a limits file for a router process and returns its
@@ -87,68 +82,15 @@ func TestRouterLimitsCrashExactlyOnce(t *testing.T) {
 		producerDone <- nil
 	}()
 
-	logDir := t.TempDir()
-	run := 0
-	startRouter := func() *exec.Cmd {
-		run++
-		logf, err := os.Create(filepath.Join(logDir, fmt.Sprintf("router-%02d.log", run)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "router", "--brokers", brokers, "--instance-id", "limits-crash-1",
-			"--limits", limitsFile, "--metrics-addr", "", "--log-format", "text")
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = cmd.Wait(); logf.Close() }()
-		return cmd
-	}
-	defer func() {
-		if t.Failed() {
-			dumpRouterLogs(t, logDir)
-		}
-	}()
-
 	rng := rand.New(rand.NewPCG(3, 4))
-	cmd := startRouter()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	kills := 0
-	for done := false; !done; {
-		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond)
-		select {
-		case err := <-producerDone:
-			if err != nil {
-				t.Fatalf("producer: %v", err)
-			}
-			done = true
-		default:
-		}
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			t.Fatal(err)
-		}
-		kills++
-		cmd = startRouter()
-	}
+	kills := routerCrashLoop(t, kc, bin, []string{"--brokers", brokers, "--instance-id", "limits-crash-1",
+		"--limits", limitsFile, "--metrics-addr", "", "--log-format", "text"},
+		func() time.Duration { return time.Duration(300+rng.IntN(900)) * time.Millisecond }, producerDone)
 	t.Logf("produced %d orders of %s, SIGKILLed the router %d times", total, acct, kills)
 	if kills < 5 {
 		t.Errorf("only %d kills happened while the orders streamed", kills)
 	}
-	if err := caughtUp(kc, router.DefaultGroup, 2*time.Minute); err != nil {
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		time.Sleep(time.Second)
-		t.Fatal(err)
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-
-	var out bytes.Buffer
-	rec := exec.Command(bin, "reconcile", "--brokers", brokers, "--from", fmt.Sprint(start.UnixMilli()))
-	rec.Stdout, rec.Stderr = &out, &out
-	err = rec.Run()
-	t.Logf("riskgate reconcile:\n%s", out.String())
-	if err != nil || !strings.Contains(out.String(), "reconcile: OK") {
-		t.Fatalf("riskgate reconcile not clean: %v", err)
-	}
+	reconcileOK(t, bin, brokers, start)
 
 	// Every order decided once; the ALLOWs counted per second of their
 	// decision, the engine's buckets.
