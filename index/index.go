@@ -25,6 +25,10 @@ type Reader interface {
 	Signals(ctx context.Context, q SignalQuery) ([]domain.RiskSignal, error)
 	// States returns every published version of a scope's state, newest first.
 	States(ctx context.Context, scope domain.Scope, limit int) ([]domain.State, error)
+	// InForce returns the states in force at at (Unix ms): for every scope,
+	// its newest published version with updated_ts ≤ at, when that has the
+	// given status (any status when empty); ordered by scope.
+	InForce(ctx context.Context, at int64, status domain.Status) ([]domain.State, error)
 	// Rates counts audit decisions per second from since (Unix ms), oldest first.
 	Rates(ctx context.Context, since int64) ([]Rate, error)
 	// Ping checks the store answers.

@@ -421,6 +421,20 @@ func (s *SQLite) States(ctx context.Context, scope domain.Scope, limit int) ([]d
 	return out, nil
 }
 
+// InForce implements Reader. A publish that was retried stored its version
+// twice; either copy will do.
+func (s *SQLite) InForce(ctx context.Context, at int64, status domain.Status) ([]domain.State, error) {
+	out, err := queryJSON[domain.State](ctx, s.db, `SELECT record FROM (
+			SELECT scope, record, row_number() OVER (PARTITION BY scope ORDER BY version DESC, id DESC) AS newest
+			FROM states WHERE ts <= ?)
+		WHERE newest = 1 AND (? = '' OR json_extract(record, '$.status') = ?) ORDER BY scope`,
+		at, string(status), string(status))
+	if err != nil {
+		return nil, fmt.Errorf("query states in force at %d: %w", at, err)
+	}
+	return out, nil
+}
+
 // Rates implements Reader.
 func (s *SQLite) Rates(ctx context.Context, since int64) ([]Rate, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT ts / 1000 AS sec, decision, count(*) FROM audit

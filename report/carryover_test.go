@@ -9,6 +9,7 @@ import (
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/index"
 	"github.com/riskgate/riskgate/report"
+	"github.com/riskgate/riskgate/report/reporttest"
 )
 
 // dayBuilder indexes commands, states and drops at explicit offsets, as
@@ -128,4 +129,19 @@ func TestRetriedPublishAndKillFromDaysBefore(t *testing.T) {
 	if r.TotalKills != 1 || r.TotalDrops != 8 || r.UnattributedDrops != 0 {
 		t.Errorf("totals: kills %d drops %d unattributed %d, want 1, 8, 0", r.TotalKills, r.TotalDrops, r.UnattributedDrops)
 	}
+}
+
+// A kill that began three days before the report day and still holds, with
+// no command since and no drop during the day, was in force all day: the
+// report lists it with its start, through the states in force at the
+// day's start.
+func TestKillInForceWithoutCommandOrDrop(t *testing.T) {
+	day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	var d dayBuilder
+	start := reporttest.KillFromDaysBefore(&d.b, day)
+	r, err := report.Build(context.Background(), d.index(t), day, report.Options{Now: func() time.Time { return day.Add(25 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reporttest.CheckKillFromDaysBefore(t, r, start)
 }

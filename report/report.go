@@ -10,13 +10,13 @@
 //
 // Kill activations come from the state history: an activation starts when a
 // scope's published state becomes KILLED and ends with its first state that
-// is not. Scopes are found through the commands issued from one day before
-// the report day (Lookback), so a kill that started the evening before is
-// reported, and through the corr_id of each drop of the day, so a kill
-// older than that which still holds is reported with its start and its
-// drops. (A kill older than the lookback with no command since and no drop
-// during the day dropped nothing that day and is not listed.) An operator
-// action is one row however often its publish was retried: one per cmd_id.
+// is not. Scopes are found through the states in force at the start of the
+// day (index.Reader.InForce), so a kill that began days before and still
+// holds is listed with its start even when nothing happened to it that day;
+// through the commands issued from one day before the report day
+// (Lookback); and through the corr_id of each drop of the day, should the
+// index lack any of those. An operator action is one row however often its
+// publish was retried: one per cmd_id.
 package report
 
 import (
@@ -185,6 +185,15 @@ func Build(ctx context.Context, r index.Reader, day time.Time, o Options) (*Repo
 		rep.OperatorActions = append(rep.OperatorActions, Action{TS: ts, Scope: c.Scope, Action: c.Action,
 			Operator: c.Operator, Identity: c.Identity, Reason: c.Reason, CmdID: c.CmdID, CorrID: c.CorrID})
 		b.actions[c.Scope] = append(b.actions[c.Scope], ts)
+	}
+
+	// A kill in force when the day began, however long before it started.
+	held, err := r.InForce(ctx, from.UnixMilli(), domain.StatusKilled)
+	if err != nil {
+		return nil, fmt.Errorf("report %s: read the kills in force at the start of the day: %w", rep.Date, err)
+	}
+	for _, st := range held {
+		scopes[st.Scope] = true
 	}
 
 	for _, sc := range sortedScopes(scopes) {

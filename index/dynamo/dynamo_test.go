@@ -352,6 +352,41 @@ func TestQueryParityWithSQLite(t *testing.T) {
 			}
 		}
 	})
+	t.Run("states in force", func(t *testing.T) {
+		// Before the first state, within the stream on both days, after it.
+		ats := []int64{st.start - 1, st.start + 50, mid, mid + 60, st.start + 69*60*1000, st.start + 200*60*1000}
+		for _, at := range ats {
+			for _, status := range []domain.Status{"", domain.StatusKilled, domain.StatusActive} {
+				got, err := dyn.InForce(ctx, at, status)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := sq.InForce(ctx, at, status)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameJSON(t, fmt.Sprintf("states in force at %d, status %q", at, status), got, want)
+				for _, v := range want {
+					if v.UpdatedTS > at || (status != "" && v.Status != status) {
+						t.Errorf("in force at %d (status %q): %+v", at, status, v)
+					}
+				}
+			}
+		}
+		all, err := sq.InForce(ctx, st.start+200*60*1000, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != len(st.scopes) {
+			t.Errorf("%d scopes in force after the stream, want every scope: %d", len(all), len(st.scopes))
+		}
+		for _, s := range all {
+			hist, err := sq.States(ctx, s.Scope, 1)
+			if err != nil || len(hist) == 0 || hist[0].Version != s.Version {
+				t.Errorf("%s in force after the stream at v%d, newest published %v (%v)", s.Scope, s.Version, hist, err)
+			}
+		}
+	})
 	t.Run("rates", func(t *testing.T) {
 		for _, since := range []int64{0, mid, st.start + 69*60*1000} {
 			got, err := dyn.Rates(ctx, since)

@@ -403,6 +403,75 @@ func (s *Store) States(ctx context.Context, scope domain.Scope, limit int) ([]do
 	return out, nil
 }
 
+// InForce implements index.Reader. The state cache holds every scope's
+// newest state; a scope whose newest state is later than at is read back
+// in its history, newest version first, to the first with updated_ts ≤ at.
+func (s *Store) InForce(ctx context.Context, at int64, status domain.Status) ([]domain.State, error) {
+	in := &dynamodb.ScanInput{TableName: aws.String(s.t.StateCache)}
+	out := []domain.State{}
+	for {
+		page, err := s.cfg.Client.Scan(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("read state cache for the states in force at %d: %w", at, err)
+		}
+		for _, it := range page.Items {
+			var st domain.State
+			if err := json.Unmarshal([]byte(getS(it, attrRecord)), &st); err != nil {
+				return nil, fmt.Errorf("decode cached state of %s: %w", getS(it, attrScope), err)
+			}
+			if st.UpdatedTS > at {
+				var found bool
+				if st, found, err = s.stateAt(ctx, getS(it, attrScope), at); err != nil {
+					return nil, err
+				}
+				if !found {
+					continue // published only after at
+				}
+			}
+			if status == "" || st.Status == status {
+				out = append(out, st)
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Scope < out[j].Scope })
+	return out, nil
+}
+
+// stateAt reads a scope's newest published state with updated_ts ≤ at from
+// its history; false when it has none.
+func (s *Store) stateAt(ctx context.Context, pk string, at int64) (domain.State, bool, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.t.StateHistory),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		FilterExpression:          aws.String("#ts <= :at"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrScope, "#ts": attrTS},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": strAttr(pk), ":at": numAttr(at)},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(100),
+	}
+	for {
+		page, err := s.cfg.Client.Query(ctx, in)
+		if err != nil {
+			return domain.State{}, false, fmt.Errorf("query state of %s at %d: %w", pk, at, err)
+		}
+		if len(page.Items) > 0 {
+			var st domain.State
+			if err := json.Unmarshal([]byte(getS(page.Items[0], attrRecord)), &st); err != nil {
+				return domain.State{}, false, fmt.Errorf("decode state of %s at %d: %w", pk, at, err)
+			}
+			return st, true, nil
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return domain.State{}, false, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
 // Latest returns the newest state of a scope from the state cache, with
 // ErrNotFound when the scope has never been published.
 func (s *Store) Latest(ctx context.Context, scope domain.Scope) (domain.State, error) {
