@@ -188,6 +188,7 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 // enough for every scope of a mass kill to hold one.
 func workerOptions() worker.Options {
 	return worker.Options{
-		MaxConcurrentWorkflowTaskPollers: 16,
+		MaxConcurrentWorkflowTaskPollers:       16,
+		MaxConcurrentWorkflowTaskExecutionSize: 64,
 	}
 }
