@@ -200,31 +200,36 @@ func TestDetectorWithKillSwitchWorkerProcess(t *testing.T) {
 		"    metric: count\n    threshold: 5\n    action: KILL\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	cmd := exec.Command(bin, "detector", "--brokers", strings.Join(in.kafka.Brokers, ","), "--temporal", in.temporal,
-		"--rules", rules, "--killswitch-worker", "--cooldown", "1h", "--instance-id", "det-1",
-		"--metrics-addr", "127.0.0.1:0", "--log-format", "text")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	// start runs the detector process and waits until it is ready
+	// (windows rebuilt, the worker's kill state loaded).
+	start := func() (*exec.Cmd, *syncBuffer) {
+		logs := &syncBuffer{}
+		cmd := exec.Command(bin, "detector", "--brokers", strings.Join(in.kafka.Brokers, ","), "--temporal", in.temporal,
+			"--rules", rules, "--killswitch-worker", "--cooldown", "1h", "--instance-id", "det-1",
+			"--metrics-addr", "127.0.0.1:0", "--log-format", "text")
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("detector (pid %d) log:\n%s", cmd.Process.Pid, logs.String())
+			}
+		})
+		addrRE := regexp.MustCompile(`addr=(http://[0-9.:]+)/metrics`)
+		ksEventually(t, time.Minute, "the detector ready", func() bool {
+			m := addrRE.FindStringSubmatch(logs.String())
+			if m == nil {
+				return false
+			}
+			code, _, _ := httpDo(t, "GET", m[1]+"/readyz", "", nil)
+			return code == 200
+		})
+		return cmd, logs
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("detector log:\n%s", logs.String())
-		}
-	})
-	// Ready: windows rebuilt and the worker's kill state loaded.
-	addrRE := regexp.MustCompile(`addr=(http://[0-9.:]+)/metrics`)
-	ksEventually(t, time.Minute, "the detector ready", func() bool {
-		m := addrRE.FindStringSubmatch(logs.String())
-		if m == nil {
-			return false
-		}
-		code, _, _ := httpDo(t, "GET", m[1]+"/readyz", "", nil)
-		return code == 200
-	})
+	cmd, _ := start()
 
 	cl, err := in.kafka.NewClient(kgo.ProducerLinger(0))
 	if err != nil {
@@ -233,21 +238,40 @@ func TestDetectorWithKillSwitchWorkerProcess(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	const acct = "COLO1"
-	for i := range 6 {
-		b, _ := json.Marshal(domain.Order{OrderID: "colo-" + strconv.Itoa(i), TS: time.Now().UnixMilli(), AccountID: acct,
-			Symbol: "X", Side: domain.Buy, Qty: 1, Price: 10, Strategy: "s"})
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: domain.TopicOrders, Key: []byte(acct), Value: b}).FirstErr(); err != nil {
-			t.Fatal(err)
+	breach := func(acct string) domain.Scope {
+		for i := range 6 {
+			b, _ := json.Marshal(domain.Order{OrderID: acct + "-" + strconv.Itoa(i), TS: time.Now().UnixMilli(), AccountID: acct,
+				Symbol: "X", Side: domain.Buy, Qty: 1, Price: 10, Strategy: "s"})
+			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: domain.TopicOrders, Key: []byte(acct), Value: b}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return domain.Scope("ACCOUNT:" + acct)
+	}
+	check := func(scope domain.Scope, pid int, limit time.Duration) {
+		t.Helper()
+		tr.waitState(t, scope, domain.StatusKilled, limit)
+		h := readHistory(t, in.client, scope, "")
+		if !h.eagerAccepted || h.inputBreach == "" {
+			t.Errorf("%s: run %+v: want started eagerly with the breach as its input", scope, h)
+		}
+		if !strings.HasPrefix(h.firstTaskStart, strconv.Itoa(pid)+"@") {
+			t.Errorf("%s: first workflow task started by %q, want the detector process (pid %d)", scope, h.firstTaskStart, pid)
 		}
 	}
-	scope := domain.Scope("ACCOUNT:" + acct)
-	tr.waitState(t, scope, domain.StatusKilled, 45*time.Second)
-	h := readHistory(t, in.client, scope, "")
-	if !h.eagerAccepted || h.inputBreach == "" {
-		t.Errorf("run %+v: want started eagerly with the breach as its input", h)
+	check(breach("COLO1"), cmd.Process.Pid, 45*time.Second)
+
+	// SIGKILL, and the same instance again: as a static member it takes the
+	// partitions back at once, rather than after the dead member's session
+	// times out (45 s), and the next runaway is killed well within that.
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.HasPrefix(h.firstTaskStart, strconv.Itoa(cmd.Process.Pid)+"@") {
-		t.Errorf("first workflow task started by %q, want the detector process (pid %d)", h.firstTaskStart, cmd.Process.Pid)
+	_ = cmd.Wait()
+	killedAt := time.Now()
+	cmd, _ = start()
+	check(breach("COLO2"), cmd.Process.Pid, time.Minute)
+	if d := time.Since(killedAt); d > 30*time.Second {
+		t.Errorf("the next runaway was killed %v after the SIGKILL, want well within the 45 s session timeout", d.Round(time.Second))
 	}
 }
