@@ -22,6 +22,32 @@ func (s *deliveringSink) Delivered(scope domain.Scope, cmdID string) bool {
 	return false
 }
 
+// undeliveredSink is a recSink whose breaches Temporal never accepted.
+type undeliveredSink struct{ recSink }
+
+func (*undeliveredSink) Delivered(domain.Scope, string) bool { return false }
+
+// A breach not yet accepted by Temporal is resent every 10 s as before: the
+// dispatcher holds one per scope, so a resend costs nothing.
+func TestUndeliveredBreachResentEveryTenSeconds(t *testing.T) {
+	s := &undeliveredSink{}
+	e, err := NewEngine(oneRule(countRule(domain.ScopeAccount, time.Minute, 10)), s, states{}.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ts := t0; ts < t0+45_000; ts += 50 {
+		e.ObserveAll(obs(ts, "A", "X"), 0, true)
+	}
+	if len(s.breaches) != 5 {
+		t.Fatalf("%d breach signals in 45 s of an undelivered breach, want 5 (one, then every 10 s)", len(s.breaches))
+	}
+	for i := 1; i < len(s.breaches); i++ {
+		if gap := s.breaches[i].TS - s.breaches[i-1].TS; gap < resignalAfter || gap > resignalAfter+100 {
+			t.Errorf("resend %d after %d ms, want %d", i, gap, resignalAfter)
+		}
+	}
+}
+
 func newDeliveringEngine(t *testing.T, r Rules, st states) (*Engine, *deliveringSink) {
 	t.Helper()
 	s := &deliveringSink{}
