@@ -35,7 +35,9 @@ give it the same as the other workers): a breach that starts a scope's run then 
 the run's first workflow task back with the start and executes it here, instead of
 waiting in the task queue (eager start), which takes a hop off every new kill.
 --instance-id makes the instance a static group member, so a restarted instance takes
-its partitions back at once instead of after the group's session timeout.`,
+its partitions back at once instead of after the group's session timeout; but a static
+member that stops does not leave the group, so give it only a name the instance comes
+back under (a StatefulSet's pod name).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger("detector")

@@ -32,8 +32,10 @@ type Config struct {
 	// instances of the group. When set, the detector is a static group
 	// member: a restarted instance (after a crash, a SIGKILL) takes its
 	// partitions back at once instead of leaving them unassigned until the
-	// group's session timeout, during which nobody detects on them. Empty:
-	// a dynamic member.
+	// group's session timeout, during which nobody detects on them. A
+	// static member that stops does not leave the group either, so the
+	// name must be one the instance comes back under. Empty: a dynamic
+	// member, which hands its partitions over at once on a clean stop.
 	InstanceID string
 	// Signaler delivers breaches and normals. Required.
 	Signaler Signaler
