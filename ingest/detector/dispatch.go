@@ -232,7 +232,8 @@ func (d *dispatcher) done(scope string, j *signalJob, err error) {
 		b.backoff = &backoff.ExponentialBackOff{InitialInterval: d.retryMin, RandomizationFactor: 0.5,
 			Multiplier: 2, MaxInterval: d.retryMax}
 	}
-	wait := b.backoff.NextBackOff()
+	// The jitter may reach past MaxInterval: retryMax stays the bound.
+	wait := min(b.backoff.NextBackOff(), d.retryMax)
 	if b.attempts == 1 || b.attempts%warnEvery == 0 {
 		kind, _, corr := j.describe()
 		d.log.Warn("signal failed, retrying until delivered", "kind", kind, "scope", scope, "corr_id", corr,
