@@ -64,6 +64,42 @@ func Detector(cfg detector.Config) (Unit, error) {
 	return Unit{Name: NameDetector, Run: d.Run, Ready: d.Ready, NotReady: "detector rebuilding its windows"}, nil
 }
 
+// DetectorWithWorker builds the detector role with a KillSwitch worker in
+// the same process, on the client c its Signaler uses (cfg.Signaler must be
+// a workflows.Signaler over c): a breach that starts a scope's run then has
+// its first workflow task handed back with the start (eager start) and
+// executed here, instead of waiting in the task queue for a poller. The
+// worker is a full one, polling the task queue like the others, so its
+// settings must be theirs. The unit runs both and stops both when either
+// stops; it is ready when both are.
+func DetectorWithWorker(cfg detector.Config, c client.Client, wcfg workers.Config) (Unit, error) {
+	d, err := Detector(cfg)
+	if err != nil {
+		return Unit{}, err
+	}
+	w := Worker(c, wcfg)
+	return Unit{
+		Name: NameDetector,
+		Run: func(parent context.Context) error {
+			ctx, cancel := context.WithCancel(parent)
+			defer cancel()
+			errs := make(chan error, 2)
+			go func() { errs <- d.Run(ctx) }()
+			go func() { errs <- w.Run(ctx) }()
+			// Whichever stops first stops the other: the process is meant
+			// to be both, and its supervisor restarts the pair.
+			first := <-errs
+			if first == nil && parent.Err() == nil {
+				first = errors.New("detector with worker: one of them stopped on its own")
+			}
+			cancel()
+			return errors.Join(first, <-errs)
+		},
+		Ready:    func() bool { return d.Ready() && w.Ready() },
+		NotReady: d.NotReady + ", or " + w.NotReady,
+	}, nil
+}
+
 // Worker builds the KillSwitch worker role on c, which stays the caller's.
 func Worker(c client.Client, cfg workers.Config) Unit {
 	var ready atomic.Bool

@@ -25,6 +25,8 @@ import (
 type ksInfra struct {
 	kafka  kafka.Config
 	client client.Client
+	// temporal is the dev server's frontend address, for processes.
+	temporal string
 }
 
 func startKSInfra(t *testing.T) *ksInfra {
@@ -47,7 +49,7 @@ func startKSInfra(t *testing.T) *ksInfra {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return &ksInfra{kafka: kc, client: c}
+	return &ksInfra{kafka: kc, client: c, temporal: srv.Addr}
 }
 
 // ksWorker is a running workers.Run that can be stopped and started again.

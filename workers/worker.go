@@ -179,15 +179,20 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 	return ferr
 }
 
-// workerOptions size the worker for a mass kill: every breach starts a run
-// whose first workflow task must be polled from the task queue, so sixteen
-// pollers keep a thousand scopes killed at once within seconds (four left
-// the dev server's task queue the bottleneck: 11 s against 4.8 s for 1,000
-// scopes, measured with riskgate bench killswitch). Execution slots are the
-// SDK's defaults (1,000 workflow tasks and 1,000 local activities at once),
-// enough for every scope of a mass kill to hold one.
+// workerOptions size the worker for a mass kill. Sixteen workflow-task
+// pollers keep the task queue drained (four left the dev server's queue the
+// bottleneck: 11 s against 4.8 s for 1,000 scopes, measured with riskgate
+// bench killswitch). At most 64 workflow tasks run at once: a breach that
+// starts its run eagerly on this worker's client (the dev stack, a detector
+// with --killswitch-worker) holds one of those slots, and a start that
+// finds none free goes through the task queue instead. With the SDK's
+// default of 1,000, a 1,000-scope mass kill on a loaded two-core machine
+// started every run eagerly at once and 372 of those first tasks timed out
+// (10 s) and ran again; with 64 none did (and with 200, two). Local
+// activities keep the SDK's default of 1,000 at once.
 func workerOptions() worker.Options {
 	return worker.Options{
-		MaxConcurrentWorkflowTaskPollers: 16,
+		MaxConcurrentWorkflowTaskPollers:       16,
+		MaxConcurrentWorkflowTaskExecutionSize: 64,
 	}
 }

@@ -155,15 +155,33 @@ func startOptions(scope domain.Scope) client.StartWorkflowOptions {
 	}
 }
 
-// SendBreach delivers a breach to the scope's workflow with SignalWithStart:
-// it signals the open run, or starts a new run (a new incident) and signals
-// it in one call. A repeated delivery is harmless: the workflow applies a
-// cmd_id once.
+// SendBreach delivers a breach to the scope's workflow. A scope with no
+// open run gets a new run (a new incident) with the breach as its input,
+// started eagerly: when this client also runs a KillSwitch worker (the dev
+// stack, or a detector with a co-located worker) the server hands the run's
+// first workflow task straight back with the start, instead of through the
+// task queue, and the kill is published without waiting for a poller.
+// Elsewhere the start is a plain one. A scope with an open run gets the
+// breach by SignalWithStart, which also starts a new run should that one
+// have closed in between. A repeated delivery is harmless: the workflow
+// applies a cmd_id once.
 func SendBreach(ctx context.Context, c client.Client, sig BreachSignal) error {
 	if _, err := domain.ParseScope(string(sig.Scope)); err != nil {
 		return err
 	}
-	_, err := c.SignalWithStartWorkflow(ctx, sig.Scope.WorkflowID(), SignalBreach, sig,
+	opts := startOptions(sig.Scope)
+	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
+	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
+	opts.EnableEagerStart = true
+	_, err := c.ExecuteWorkflow(ctx, opts, WorkflowName, Input{Scope: sig.Scope, Breach: &sig})
+	var open *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case err == nil:
+		return nil
+	case !errors.As(err, &open):
+		return fmt.Errorf("start %s with a breach: %w", sig.Scope, err)
+	}
+	_, err = c.SignalWithStartWorkflow(ctx, sig.Scope.WorkflowID(), SignalBreach, sig,
 		startOptions(sig.Scope), WorkflowName, Input{Scope: sig.Scope})
 	if err != nil {
 		return fmt.Errorf("signal breach to %s: %w", sig.Scope, err)

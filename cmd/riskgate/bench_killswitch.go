@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.temporal.io/sdk/client"
 
 	"github.com/riskgate/riskgate/devstack"
 	"github.com/riskgate/riskgate/domain"
@@ -46,7 +47,17 @@ func init() {
     all KILLED states.
 Enforcement is probed with one order per account not yet DROPped, each round,
 at most --probe-rate orders a second in all.
-Prints a table, then one line: kill_p50_ms=X kill_p99_ms=Y mass_kill_1000_s=Z`,
+Both are then broken down hop by hop (p50 and p99 over the same incidents):
+order produced → detector evaluated it (its breach risk signal) → breach
+recorded by Temporal (the run's history) → workflow task started → KILLED
+state published → router decided the first DROP (audit ts) → the bench read
+that DROP.
+Before them, the Temporal floor on the same server: a no-op workflow started
+by SignalWithStart that runs one local activity, one after another and
+--mass at once; kill p99 and the mass kill are also given as ratios to it.
+Prints tables, then one line: kill_p50_ms=X kill_p99_ms=Y mass_kill_1000_s=Z
+floor_p50_ms=… floor_p99_ms=… floor_mass_1000_s=… kill_p99_ratio=…
+mass_kill_ratio=… mass_breach_signals=… hop_<hop>_p50_ms=… hop_<hop>_p99_ms=…`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return benchKillSwitch(cmd.Context(), cmd.OutOrStdout(), o)
@@ -81,6 +92,9 @@ type ksTarget struct {
 	// breaches is the number of breach signals the detectors have
 	// delivered so far; nil when it cannot be known.
 	breaches func() int
+	// temporal reads the runs' histories and measures the floor; nil
+	// leaves both out.
+	temporal client.Client
 }
 
 // firstSeen records when something was first seen per account.
@@ -159,7 +173,8 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 		}
 		fmt.Fprintln(out, "audit indexer stopped: it is not on the kill path (--with-indexer keeps it)")
 	}
-	return measureKillSwitch(ctx, out, o, ksTarget{kafka: s.KafkaConfig, breaches: func() int { return breachesSignalled(s.Registry) }})
+	return measureKillSwitch(ctx, out, o, ksTarget{kafka: s.KafkaConfig, temporal: s.Client,
+		breaches: func() int { return breachesSignalled(s.Registry) }})
 }
 
 // measureKillSwitch runs both measurements against a running stack and
@@ -171,9 +186,16 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 		return fmt.Errorf("bench producer: %w", err)
 	}
 	defer prod.Close()
-	drops, killed := newFirstSeen(), newFirstSeen()
-	if err := watchTopics(ctx, s.kafka("bench-watch"), drops, killed); err != nil {
+	drops, killed, marks := newFirstSeen(), newFirstSeen(), newHopMarks()
+	if err := watchTopics(ctx, s.kafka("bench-watch"), drops, killed, marks); err != nil {
 		return err
+	}
+	var fl floorResult
+	if s.temporal != nil {
+		fmt.Fprintln(out, "measuring the Temporal floor (SignalWithStart of a no-op workflow that runs one local activity)…")
+		if fl, err = measureFloor(ctx, s.temporal, o.tag, o.incidents, o.mass, o.limit); err != nil {
+			return fmt.Errorf("bench killswitch: %w", err)
+		}
 	}
 
 	seq := 0
@@ -196,6 +218,8 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 
 	// (a) incidents one after another.
 	var lat []time.Duration
+	var incidents []string
+	producedAt := map[string]time.Time{}
 	for i := range o.incidents {
 		account := fmt.Sprintf("BK%s%05d", o.tag, i)
 		warm := make([]*kgo.Record, o.threshold)
@@ -214,6 +238,8 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 			return fmt.Errorf("incident %d (%s): %w", i, account, err)
 		}
 		lat = append(lat, dropped.Sub(t0))
+		incidents = append(incidents, account)
+		producedAt[account] = t0
 	}
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration {
@@ -272,6 +298,13 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 	mass := last.Sub(t0)
 	cpu1 := cpuTimes()
 	published, nPublished := killed.lastOf(accounts)
+	delivered := -1
+	if s.breaches != nil {
+		delivered = s.breaches() - signalled0
+	}
+	readAt := func(a string) time.Time { t, _ := drops.seen(a); return t }
+	oneHops := summarizeHops(measureHops(ctx, s.temporal, marks, incidents, func(a string) time.Time { return producedAt[a] }, readAt))
+	massHops := summarizeHops(measureHops(ctx, s.temporal, marks, accounts, func(string) time.Time { return t0 }, readAt))
 
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
 	sec := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
@@ -289,7 +322,22 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 	}
 	fmt.Fprintf(tw, "  workflows: every KILLED state on %s\t%d\t\t\t\t%s\t\n", domain.TopicState, nPublished, sec(published.Sub(t0)))
 	fmt.Fprintf(tw, "  router: every scope DROPping orders\t%d\t\t\t\t%s\t\n", o.mass, sec(mass))
+	if delivered >= 0 {
+		fmt.Fprintf(tw, "  breach signals the detector delivered meanwhile\t%d\t\t\t\t\t\n", delivered)
+	}
 	tw.Flush()
+	fmt.Fprintln(out)
+	printHops(out, fmt.Sprintf("breach order → first DROP, %d incidents one after another", len(incidents)), len(incidents), oneHops)
+	fmt.Fprintln(out)
+	printHops(out, fmt.Sprintf("%d scopes at once", o.mass), o.mass, massHops)
+	if fl.n > 0 {
+		fmt.Fprintln(out)
+		tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "Temporal floor, same server, same run\tn\tp50\tp99\t")
+		fmt.Fprintf(tw, "  SignalWithStart → its local activity runs (ms)\t%d\t%s\t%s\t\n", fl.n, ms(fl.p50), ms(fl.p99))
+		fmt.Fprintf(tw, "  %d at once, until the last one's ran (s)\t%d\t\t%s\t\n", fl.massN, fl.massN, sec(fl.mass))
+		tw.Flush()
+	}
 	// Externally the other processes are not ours to read.
 	if len(cpu0) > 0 && len(cpu1) > 0 && !o.external {
 		fmt.Fprintf(out, "CPU during the mass kill (%s s wall, %d cores):", sec(mass), runtime.NumCPU())
@@ -304,15 +352,24 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 		}
 		fmt.Fprintln(out)
 	}
-	fmt.Fprintf(out, "kill_p50_ms=%s kill_p99_ms=%s mass_kill_%d_s=%.2f\n", ms(pct(0.5)), ms(pct(0.99)), o.mass, mass.Seconds())
+	line := fmt.Sprintf("kill_p50_ms=%s kill_p99_ms=%s mass_kill_%d_s=%.2f", ms(pct(0.5)), ms(pct(0.99)), o.mass, mass.Seconds())
+	if fl.n > 0 && fl.p99 > 0 && fl.mass > 0 {
+		line += fmt.Sprintf(" floor_p50_ms=%s floor_p99_ms=%s floor_mass_%d_s=%.2f kill_p99_ratio=%.2f mass_kill_ratio=%.2f",
+			ms(fl.p50), ms(fl.p99), fl.massN, fl.mass.Seconds(), float64(pct(0.99))/float64(fl.p99), float64(mass)/float64(fl.mass))
+	}
+	if delivered >= 0 {
+		line += fmt.Sprintf(" mass_breach_signals=%d", delivered)
+	}
+	line += hopFields("hop_", oneHops)
+	fmt.Fprintln(out, line)
 	return nil
 }
 
 // watchTopics reads audit.v1 and killswitch.state.v1 from their ends and
 // notes each account's first DROP and first KILLED state.
-func watchTopics(ctx context.Context, kc kafka.Config, drops, killed *firstSeen) error {
+func watchTopics(ctx context.Context, kc kafka.Config, drops, killed *firstSeen, marks *hopMarks) error {
 	cl, err := kc.NewClient(
-		kgo.ConsumeTopics(domain.TopicAudit, domain.TopicState),
+		kgo.ConsumeTopics(domain.TopicAudit, domain.TopicState, domain.TopicRiskSignals),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(10*time.Millisecond),
@@ -328,6 +385,7 @@ func watchTopics(ctx context.Context, kc kafka.Config, drops, killed *firstSeen)
 			now := time.Now()
 			drops.mu.Lock()
 			killed.mu.Lock()
+			marks.mu.Lock()
 			fs.EachRecord(func(r *kgo.Record) {
 				switch r.Topic {
 				case domain.TopicAudit:
@@ -335,14 +393,22 @@ func watchTopics(ctx context.Context, kc kafka.Config, drops, killed *firstSeen)
 					a = domain.AuditRecord{}
 					if json.Unmarshal(r.Value, &a) == nil && a.Decision == domain.DecisionDrop {
 						drops.note(a.AccountID, now)
+						noteFirst(marks.drop, a.AccountID, time.UnixMilli(a.TS))
 					}
 				case domain.TopicState:
 					killed.n++
 					if st, err := domain.DecodeState(r.Value); err == nil && st.Status == domain.StatusKilled {
 						killed.note(st.Scope.ID(), now)
+						noteFirst(marks.state, st.Scope.ID(), r.Timestamp)
+					}
+				case domain.TopicRiskSignals:
+					var rs domain.RiskSignal
+					if json.Unmarshal(r.Value, &rs) == nil && len(rs.Breaches) > 0 && rs.Scope.Type() == domain.ScopeAccount {
+						noteFirst(marks.risk, rs.Scope.ID(), r.Timestamp)
 					}
 				}
 			})
+			marks.mu.Unlock()
 			killed.mu.Unlock()
 			drops.mu.Unlock()
 		}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,6 +37,15 @@ func benchKillSwitchExternal(ctx context.Context, out io.Writer, o benchKSOption
 			n, _ := scrapeBreaches(ctx, o.detectorMetrics)
 			return n
 		}
+	}
+	// The runs' histories and the floor need Temporal; without it the
+	// measurement goes on with the Kafka side alone.
+	tc, err := temporalClient(slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(out, "no Temporal (%v): no floor, and the hops inside Temporal are left out\n", err)
+	} else {
+		defer tc.Close()
+		t.temporal = tc
 	}
 	return measureKillSwitch(ctx, out, o, t)
 }

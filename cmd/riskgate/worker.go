@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,11 +15,8 @@ import (
 
 func init() {
 	var (
-		cfg          workers.Config
-		metricsAddr  string
-		globalEyes   int
-		globalWindow time.Duration
-		keyFile      string
+		wf          workerFlags
+		metricsAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -28,19 +26,10 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger("worker")
-			if globalEyes < 1 {
-				return fmt.Errorf("--global-approvals %d: must be at least 1", globalEyes)
-			}
-			cfg.FourEyes = map[domain.ScopeType]workflows.ApprovalPolicy{
-				domain.ScopeGlobal: {Required: globalEyes, Window: globalWindow},
-			}
-			keys, err := loadIdentityKeys(keyFile)
+			cfg, err := wf.config(log)
 			if err != nil {
 				return err
 			}
-			cfg.IdentityKeys = keys
-			cfg.Kafka = kafkaConfig("riskgate-worker")
-			cfg.Log = log
 			c, err := temporalClient(log)
 			if err != nil {
 				return err
@@ -51,18 +40,53 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 			return runRole(cmd.Context(), log, metricsAddr, reg, roles.Worker(c, cfg))
 		},
 	}
-	f := cmd.Flags()
-	f.DurationVar(&cfg.Cooldown, "cooldown", 5*time.Minute, "how long a detector kill lasts before auto-unkill is considered")
-	f.DurationVar(&cfg.MaxCooldown, "max-cooldown", time.Hour, "cap of the doubled cooldown after a breach on probation")
-	f.DurationVar(&cfg.MaxOperatorCooldown, "max-operator-cooldown", workflows.DefaultMaxOperatorCooldown, "longest cooldown an operator may give (kill, throttle, extend); keep the API's no larger")
-	f.DurationVar(&cfg.Probation, "probation", 2*time.Minute, "how long an auto-unkilled scope stays THROTTLED (negative: none)")
-	f.Float64Var(&cfg.ProbationRate, "probation-rate", 10, "orders per second allowed during probation")
-	f.BoolVar(&cfg.IgnoreNormal, "ignore-normal", false, "auto-unkill after the cooldown without the detector's normal signal")
-	f.IntVar(&globalEyes, "global-approvals", 2, "different operators needed to unkill GLOBAL (four eyes)")
-	f.DurationVar(&globalWindow, "global-approval-window", 10*time.Minute, "time within which the GLOBAL approvals must arrive")
-	f.BoolVar(&cfg.FourEyesAcceptClaimed, "four-eyes-accept-claimed", envBool("RISKGATE_FOUR_EYES_ACCEPT_CLAIMED"),
-		"count four-eyes approvals whose operator is only claimed (Temporal Web UI or CLI), not verified by the API's signature (env RISKGATE_FOUR_EYES_ACCEPT_CLAIMED)")
-	addIdentityKeyFlag(cmd, &keyFile)
-	f.StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_WORKER_METRICS_ADDR", ":9104"), "address serving /metrics, /healthz and /readyz; empty disables (env RISKGATE_WORKER_METRICS_ADDR)")
+	addWorkerFlags(cmd, &wf)
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_WORKER_METRICS_ADDR", ":9104"), "address serving /metrics, /healthz and /readyz; empty disables (env RISKGATE_WORKER_METRICS_ADDR)")
 	root.AddCommand(cmd)
+}
+
+// workerFlags are the KillSwitch worker's settings, shared by `riskgate
+// worker` and the worker a detector runs with --killswitch-worker: every
+// worker must run the workflow with the same settings, since a run records
+// its worker's at its start.
+type workerFlags struct {
+	cfg          workers.Config
+	globalEyes   int
+	globalWindow time.Duration
+	keyFile      string
+}
+
+func addWorkerFlags(cmd *cobra.Command, wf *workerFlags) {
+	f := cmd.Flags()
+	f.DurationVar(&wf.cfg.Cooldown, "cooldown", 5*time.Minute, "how long a detector kill lasts before auto-unkill is considered")
+	f.DurationVar(&wf.cfg.MaxCooldown, "max-cooldown", time.Hour, "cap of the doubled cooldown after a breach on probation")
+	f.DurationVar(&wf.cfg.MaxOperatorCooldown, "max-operator-cooldown", workflows.DefaultMaxOperatorCooldown, "longest cooldown an operator may give (kill, throttle, extend); keep the API's no larger")
+	f.DurationVar(&wf.cfg.Probation, "probation", 2*time.Minute, "how long an auto-unkilled scope stays THROTTLED (negative: none)")
+	f.Float64Var(&wf.cfg.ProbationRate, "probation-rate", 10, "orders per second allowed during probation")
+	f.BoolVar(&wf.cfg.IgnoreNormal, "ignore-normal", false, "auto-unkill after the cooldown without the detector's normal signal")
+	f.IntVar(&wf.globalEyes, "global-approvals", 2, "different operators needed to unkill GLOBAL (four eyes)")
+	f.DurationVar(&wf.globalWindow, "global-approval-window", 10*time.Minute, "time within which the GLOBAL approvals must arrive")
+	f.BoolVar(&wf.cfg.FourEyesAcceptClaimed, "four-eyes-accept-claimed", envBool("RISKGATE_FOUR_EYES_ACCEPT_CLAIMED"),
+		"count four-eyes approvals whose operator is only claimed (Temporal Web UI or CLI), not verified by the API's signature (env RISKGATE_FOUR_EYES_ACCEPT_CLAIMED)")
+	addIdentityKeyFlag(cmd, &wf.keyFile)
+}
+
+// config checks the flags and returns the worker's configuration, Kafka and
+// log filled in.
+func (wf *workerFlags) config(log *slog.Logger) (workers.Config, error) {
+	cfg := wf.cfg
+	if wf.globalEyes < 1 {
+		return cfg, fmt.Errorf("--global-approvals %d: must be at least 1", wf.globalEyes)
+	}
+	cfg.FourEyes = map[domain.ScopeType]workflows.ApprovalPolicy{
+		domain.ScopeGlobal: {Required: wf.globalEyes, Window: wf.globalWindow},
+	}
+	keys, err := loadIdentityKeys(wf.keyFile)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.IdentityKeys = keys
+	cfg.Kafka = kafkaConfig("riskgate-worker")
+	cfg.Log = log
+	return cfg, nil
 }

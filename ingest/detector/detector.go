@@ -27,6 +27,16 @@ type Config struct {
 	// Group is the consumer group the detector instances share.
 	// Default "riskgate-detector".
 	Group string
+	// InstanceID names this instance stably across restarts (for example
+	// the pod name of a StatefulSet); it must be unique among live
+	// instances of the group. When set, the detector is a static group
+	// member: a restarted instance (after a crash, a SIGKILL) takes its
+	// partitions back at once instead of leaving them unassigned until the
+	// group's session timeout, during which nobody detects on them. A
+	// static member that stops does not leave the group either, so the
+	// name must be one the instance comes back under. Empty: a dynamic
+	// member, which hands its partitions over at once on a clean stop.
+	InstanceID string
 	// Signaler delivers breaches and normals. Required.
 	Signaler Signaler
 	// Rules are the detection rules; the zero value means DefaultRules.
@@ -129,6 +139,11 @@ func New(cfg Config) (*Detector, error) {
 	if err := cfg.OrderBounds.Validate(); err != nil {
 		return nil, fmt.Errorf("detector order bounds: %w", err)
 	}
+	if cfg.InstanceID != "" {
+		if err := domain.ValidateID(cfg.InstanceID); err != nil {
+			return nil, fmt.Errorf("detector instance id: %w", err)
+		}
+	}
 	d := &Detector{
 		cfg:      cfg,
 		log:      cfg.Log,
@@ -197,7 +212,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	}
 	defer admc.Close()
 	d.adm = kadm.NewClient(admc)
-	cl, err := d.cfg.Kafka.NewClient(
+	opts := []kgo.Opt{
 		kgo.ConsumerGroup(d.cfg.Group),
 		kgo.ConsumeTopics(domain.TopicOrders, domain.TopicDetectorRepartition),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
@@ -211,9 +226,13 @@ func (d *Detector) Run(ctx context.Context) error {
 		kgo.ProducerLinger(0),
 		// A poll of 4096 orders can produce three forwards and up to four
 		// risk signals each; the default buffer of 10,000 would stall it.
-		kgo.MaxBufferedRecords(1<<17),
-		kgo.FetchMaxWait(200*time.Millisecond),
-	)
+		kgo.MaxBufferedRecords(1 << 17),
+		kgo.FetchMaxWait(200 * time.Millisecond),
+	}
+	if d.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(d.cfg.InstanceID))
+	}
+	cl, err := d.cfg.Kafka.NewClient(opts...)
 	if err != nil {
 		return err
 	}

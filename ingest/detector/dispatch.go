@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/riskgate/riskgate/domain"
 )
 
@@ -24,7 +26,8 @@ type signalJob struct {
 // blocks. One scope's signals are delivered in order, one at a time; a
 // failed delivery is retried with backoff for as long as the detector runs,
 // because a breach is resent until handled (DESIGN §10) and a signal is
-// only ever dropped for a newer one of the same scope that says more.
+// only ever dropped for a newer one of the same scope that says more, or
+// for the same breach already being delivered.
 type dispatcher struct {
 	sig Signaler
 	log *slog.Logger
@@ -38,7 +41,21 @@ type dispatcher struct {
 	closed bool
 	wake   chan struct{}
 	wg     sync.WaitGroup
+	// delivered holds each scope's last breach Temporal accepted, for
+	// Delivered; swept of entries older than deliveredKeep.
+	delivered map[string]deliveredBreach
+	swept     time.Time
 }
+
+// deliveredBreach is a scope's last delivered breach.
+type deliveredBreach struct {
+	cmd string
+	at  time.Time
+}
+
+// deliveredKeep is how long a delivered breach is remembered: past the
+// engine's longest resend gap, after which a resend goes out anyway.
+const deliveredKeep = 10 * time.Minute
 
 // mailbox is what one scope still has to deliver.
 type mailbox struct {
@@ -50,7 +67,7 @@ type mailbox struct {
 	inflight *signalJob
 	queued   bool
 	retry    *time.Timer
-	backoff  time.Duration
+	backoff  *backoff.ExponentialBackOff // made at the first failure, dropped on success
 	attempts int
 }
 
@@ -67,7 +84,7 @@ const (
 
 func newDispatcher(sig Signaler, log *slog.Logger, m *metrics) *dispatcher {
 	return &dispatcher{sig: sig, log: log, m: m, retryMin: retryMin, retryMax: retryMax,
-		boxes: make(map[string]*mailbox), wake: make(chan struct{}, 1)}
+		boxes: make(map[string]*mailbox), wake: make(chan struct{}, 1), delivered: make(map[string]deliveredBreach)}
 }
 
 func (d *dispatcher) start(ctx context.Context) {
@@ -113,6 +130,11 @@ func (d *dispatcher) enqueue(scope string, j signalJob) {
 		d.m.signalsPending.Set(float64(len(d.boxes)))
 	}
 	if j.breach != nil {
+		if in := b.inflight; in != nil && in.breach != nil && in.breach.CmdID == j.breach.CmdID && b.normal == nil {
+			// The same breach is being delivered: its outcome decides (a
+			// failure puts it back), a second delivery would only repeat it.
+			return
+		}
 		b.breach, b.normal = &j, nil
 	} else {
 		b.normal = &j
@@ -183,7 +205,12 @@ func (d *dispatcher) done(scope string, j *signalJob, err error) {
 	b := d.boxes[scope]
 	b.inflight = nil
 	if err == nil {
-		b.backoff, b.attempts = 0, 0
+		b.backoff, b.attempts = nil, 0
+		if j.breach != nil {
+			now := time.Now()
+			d.delivered[scope] = deliveredBreach{cmd: j.breach.CmdID, at: now}
+			d.sweep(now)
+		}
 		if b.empty() {
 			delete(d.boxes, scope)
 			d.m.signalsPending.Set(float64(len(d.boxes)))
@@ -199,16 +226,23 @@ func (d *dispatcher) done(scope string, j *signalJob, err error) {
 	case j.normal != nil && b.empty():
 		b.normal = j
 	}
-	b.backoff = min(max(2*b.backoff, d.retryMin), d.retryMax)
+	if b.backoff == nil {
+		// Jittered, so that scopes that failed together (Temporal down)
+		// do not all come back at the same instant.
+		b.backoff = &backoff.ExponentialBackOff{InitialInterval: d.retryMin, RandomizationFactor: 0.5,
+			Multiplier: 2, MaxInterval: d.retryMax}
+	}
+	// The jitter may reach past MaxInterval: retryMax stays the bound.
+	wait := min(b.backoff.NextBackOff(), d.retryMax)
 	if b.attempts == 1 || b.attempts%warnEvery == 0 {
 		kind, _, corr := j.describe()
 		d.log.Warn("signal failed, retrying until delivered", "kind", kind, "scope", scope, "corr_id", corr,
-			"attempts", b.attempts, "retry_in", b.backoff, "err", err)
+			"attempts", b.attempts, "retry_in", wait, "err", err)
 	}
 	if d.closed {
 		return
 	}
-	b.retry = time.AfterFunc(b.backoff, func() {
+	b.retry = time.AfterFunc(wait, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		b.retry = nil
@@ -216,6 +250,29 @@ func (d *dispatcher) done(scope string, j *signalJob, err error) {
 			d.queue(scope, b)
 		}
 	})
+}
+
+// Delivered reports whether the scope's last breach Temporal accepted has
+// this cmd_id. It is called by the engine under the detector's lock.
+func (d *dispatcher) Delivered(scope domain.Scope, cmdID string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	db, ok := d.delivered[string(scope)]
+	return ok && db.cmd == cmdID && time.Since(db.at) <= deliveredKeep
+}
+
+// sweep forgets delivered breaches older than deliveredKeep, at most once a
+// minute. d.mu is held.
+func (d *dispatcher) sweep(now time.Time) {
+	if now.Sub(d.swept) < time.Minute {
+		return
+	}
+	d.swept = now
+	for s, db := range d.delivered {
+		if now.Sub(db.at) > deliveredKeep {
+			delete(d.delivered, s)
+		}
+	}
 }
 
 // pending is the number of scopes with a signal not yet delivered.

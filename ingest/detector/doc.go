@@ -40,14 +40,21 @@
 // signal, the scope is still in breach and the state topic shows nothing of
 // it, or shows the workflow released the scope by itself, the same breach,
 // with the same cmd_id, is sent again: a lost signal must not let a runaway
-// go on. An operator's release is respected. The incident closes when the
+// go on. A breach Temporal has accepted is not lost (it is in the run's
+// history), so while the state topic shows nothing of it the engine waits a
+// minute before resending it, then doubling gaps of at most five minutes:
+// resending every 10 s to a workflow that is only slow (a mass kill on a
+// loaded server) gave it one more task per scope each time. A release by
+// the workflow itself gets the breach again after 10 s, delivered or not.
+// An operator's release is respected. The incident closes when the
 // scope has stayed under every rule for Rules.NormalAfter; if the scope is
 // then KILLED or THROTTLED the workflow is told it is normal.
 //
 // Signals are delivered off the evaluation path, which never waits on
 // Temporal: each scope keeps only what it still has to say (its latest
 // breach, and a normal after it), delivered in order and retried with
-// backoff until delivered, for as long as the detector runs.
+// jittered exponential backoff until delivered, for as long as the detector
+// runs; a resend of the breach being delivered is not delivered twice.
 //
 // CANCELs open no exposure and are not counted; nor is a record keyed by
 // other than its account_id (the router REJECTs it).

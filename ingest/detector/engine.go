@@ -45,6 +45,16 @@ type Sink interface {
 	Risk(rs *domain.RiskSignal)
 }
 
+// DeliveryReporter is what a Sink may also tell the engine: whether a
+// breach signal, by scope and cmd_id, has been accepted by the workflow's
+// side (Temporal recorded it). A delivered breach is not lost, so while the
+// state topic does not show it handled yet the engine waits longer before
+// sending it again, instead of adding signals to a workflow that is only
+// slow (a mass kill on a loaded server).
+type DeliveryReporter interface {
+	Delivered(scope domain.Scope, cmdID string) bool
+}
+
 // StatusFunc returns a scope's current kill state, if it has one.
 type StatusFunc func(domain.Scope) (domain.State, bool)
 
@@ -90,7 +100,9 @@ type Engine struct {
 	symName []string
 	sink    Sink
 	status  StatusFunc
-	anyShr  bool
+	// delivered is the sink as a DeliveryReporter, if it is one.
+	delivered DeliveryReporter
+	anyShr    bool
 	// symTicks counts ticks since the symbol table was last checked.
 	symTicks int
 
@@ -117,7 +129,8 @@ type EngineStats struct {
 const maxFree = 4096
 
 // NewEngine compiles rules (defaults filled in; zero rules mean DefaultRules)
-// and returns an engine reporting to sink. status may be nil.
+// and returns an engine reporting to sink. status may be nil. A sink that is
+// also a DeliveryReporter spaces out the resends of delivered breaches.
 func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 	if rules.IsZero() {
 		rules = DefaultRules()
@@ -135,6 +148,7 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		normalAfter: rules.NormalAfter.Milliseconds(),
 		idleAfter:   rules.IdleAfter.Milliseconds(),
 	}
+	e.delivered, _ = sink.(DeliveryReporter)
 	for d := range numDims {
 		e.keys[d] = make(map[uint64]*key)
 	}

@@ -15,9 +15,11 @@ type incident struct {
 	action     domain.Action
 	corrID     string
 	// cmd and signalledAt are the cmd_id and event time of the last breach
-	// signal, for resending it while nothing shows the workflow got it.
+	// signal, for resending it while nothing shows the workflow got it;
+	// resends counts the resends of cmd, which space out (resendGap).
 	cmd         string
 	signalledAt int64
+	resends     int
 	open        bool
 	under       bool // every rule under its threshold since underSince
 	replayed    bool // opened while rebuilding; resolved at the first live evaluation
@@ -84,7 +86,8 @@ func (e *Engine) decide(k *key, dc *dimConfig, mask uint64, live bool, ob *Obser
 	case p.Action == domain.ActionKill && inc.action == domain.ActionThrottle:
 		inc.action = domain.ActionKill
 		signal, cmd = live, inc.cmd+":"+string(domain.ActionKill)
-	case live && k.clock-inc.signalledAt >= resignalAfter && !e.handled(k.scope, inc):
+	case live && k.clock-inc.signalledAt >= resignalAfter && !e.handled(k.scope, inc) &&
+		k.clock-inc.signalledAt >= e.resendGap(k.scope, inc):
 		// Still in breach, and nothing on the state topic shows the workflow
 		// got the signal (or the workflow released the scope by itself while
 		// it was in breach): send it again rather than let the runaway go
@@ -93,9 +96,13 @@ func (e *Engine) decide(k *key, dc *dimConfig, mask uint64, live bool, ob *Obser
 		e.stats.Resent++
 		e.sink.Breach(e.breachSignal(k, p, ob, inc.cmd))
 		inc.signalledAt = k.clock
+		inc.resends++
 	}
 	if signal {
 		e.stats.Breaches++
+		if cmd != inc.cmd {
+			inc.resends = 0
+		}
 		inc.cmd, inc.signalledAt = cmd, k.clock
 		e.sink.Breach(e.breachSignal(k, p, ob, cmd))
 	}
@@ -105,6 +112,38 @@ func (e *Engine) decide(k *key, dc *dimConfig, mask uint64, live bool, ob *Obser
 // resignalAfter is how long (event time) an open incident waits for the
 // state topic to show its breach was handled before the breach is resent.
 const resignalAfter = 10_000
+
+// Resends of a breach Temporal has accepted: it is in the run's history
+// and will be applied, so the state topic showing nothing yet means the
+// workflow is slow, and a resend would only give it more to do (in a mass
+// kill on a loaded server, one more workflow task per scope every 10 s).
+// It is still resent, in case the run was ended by hand without acting,
+// after resendDelivered and then at doubling gaps up to resendMax: never
+// abandoned while the scope breaches.
+const (
+	resendDelivered int64 = 60_000
+	resendMax       int64 = 300_000
+)
+
+// resendGap is how long (event time) after its last signal an unhandled
+// breach waits before it is sent again. A scope the workflow released by
+// itself while in breach needs the breach again now; an undelivered one
+// costs nothing to resend (the dispatcher holds one per scope); a
+// delivered one waits (resendDelivered).
+func (e *Engine) resendGap(s domain.Scope, inc *incident) int64 {
+	if e.delivered == nil || !e.delivered.Delivered(s, inc.cmd) || e.releasedBySystem(s, inc) {
+		return resignalAfter
+	}
+	return min(resendDelivered<<min(inc.resends, 8), resendMax)
+}
+
+// releasedBySystem reports whether the state shows the workflow made the
+// scope ACTIVE by itself (auto-unkill, end of probation) after the
+// incident began.
+func (e *Engine) releasedBySystem(s domain.Scope, inc *incident) bool {
+	st, ok := e.state(s)
+	return ok && st.Status == domain.StatusActive && st.Trigger == domain.TriggerSystem && st.UpdatedTS >= inc.breachTS-1000
+}
 
 // handled reports whether the state topic shows the scope's workflow saw the
 // incident: the scope is killed or throttled, or an operator released it

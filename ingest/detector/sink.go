@@ -29,6 +29,12 @@ func (s sink) Normal(sig domain.NormalSignal) {
 	d.disp.enqueue(string(sig.Scope), signalJob{normal: &sig, consumed: d.consumed})
 }
 
+// Delivered implements DeliveryReporter: the dispatcher knows which
+// breaches Temporal has accepted.
+func (s sink) Delivered(scope domain.Scope, cmdID string) bool {
+	return s.d.disp.Delivered(scope, cmdID)
+}
+
 // Risk produces the risk signal to risk_signals.v1.
 func (s sink) Risk(rs *domain.RiskSignal) {
 	d := s.d
