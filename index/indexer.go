@@ -72,7 +72,7 @@ func NewIndexer(cfg IndexerConfig) (*Indexer, error) {
 			Help: "Records skipped because they did not decode, by topic.",
 		}, []string{"topic"}),
 		mBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "riskgate_indexer_batch_seconds",
+			Name:    "riskgate_indexer_batch_duration_seconds",
 			Help:    "Time to store one batch in the index.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
 		}),

@@ -40,7 +40,7 @@ func benchKillSwitchExternal(ctx context.Context, out io.Writer, o benchKSOption
 	return measureKillSwitch(ctx, out, o, t)
 }
 
-// scrapeBreaches sums riskgate_detector_signal_seconds_count{kind="breach"}
+// scrapeBreaches sums riskgate_detector_signal_duration_seconds_count{kind="breach"}
 // over the detectors' /metrics (Prometheus text format).
 func scrapeBreaches(ctx context.Context, urls []string) (int, error) {
 	total := 0
@@ -60,7 +60,7 @@ func scrapeBreaches(ctx context.Context, urls []string) (int, error) {
 			return 0, fmt.Errorf("scrape %s: %s %v", u, resp.Status, err)
 		}
 		for _, line := range strings.Split(string(b), "\n") {
-			if !strings.HasPrefix(line, "riskgate_detector_signal_seconds_count{") || !strings.Contains(line, `kind="breach"`) {
+			if !strings.HasPrefix(line, "riskgate_detector_signal_duration_seconds_count{") || !strings.Contains(line, `kind="breach"`) {
 				continue
 			}
 			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
