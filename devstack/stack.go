@@ -191,8 +191,14 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	s.infraClosers = append(s.infraClosers, s.Kafka.Close)
 	s.Brokers = s.Kafka.ListenAddrs()
+	// One registry for every component: their metrics, the Kafka clients'
+	// and the Temporal clients'.
+	s.Registry = prometheus.NewRegistry()
+	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), roles.BuildInfoCollector())
+	kafkaLog := slog.New(atLeast{o.Log.Handler(), slog.LevelWarn})
+	kafkaMetrics := kafka.NewClientMetrics(s.Registry, o.Log)
 	s.KafkaConfig = func(id string) kafka.Config {
-		return kafka.Config{Brokers: s.Brokers, ClientID: id, Compression: o.Compression}
+		return kafka.Config{Brokers: s.Brokers, ClientID: id, Compression: o.Compression, Metrics: kafkaMetrics, Log: kafkaLog}
 	}
 	adm, err := s.KafkaConfig("riskgate-dev").NewClient()
 	if err != nil {
@@ -236,9 +242,6 @@ func (s *Stack) start(ctx context.Context) error {
 		return fmt.Errorf("connect the API to Temporal at %s: %w", s.Temporal.Addr, err)
 	}
 	s.infraClosers = append(s.infraClosers, apiClient.Close)
-
-	s.Registry = prometheus.NewRegistry()
-	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), roles.BuildInfoCollector())
 
 	s.States = killstate.NewTable(nil)
 	indexDir := o.DataDir

@@ -118,7 +118,7 @@ func runAPI(ctx context.Context, o apiOptions) error {
 		RateLimit:       o.rateLimit,
 		CORSOrigins:     origins,
 		MaxCooldown:     o.maxCooldown,
-	}, kafkaConfig("riskgate-api"), o.addr)
+	}, roleKafka("riskgate-api", prometheus.DefaultRegisterer, log), o.addr)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 			}
 			defer tc.Close()
 			reg := newRoleRegistry()
-			cfg.Kafka = kafkaConfig("riskgate-detector")
+			cfg.Kafka = roleKafka("riskgate-detector", reg, log)
 			cfg.Signaler = workflows.Signaler{Client: tc}
 			cfg.Log = log
 			cfg.Registerer = reg

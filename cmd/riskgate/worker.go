@@ -39,14 +39,14 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 				return err
 			}
 			cfg.IdentityKeys = keys
-			cfg.Kafka = kafkaConfig("riskgate-worker")
+			reg := newRoleRegistry()
+			cfg.Kafka = roleKafka("riskgate-worker", reg, log)
 			cfg.Log = log
 			c, err := temporalClient(log)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			reg := newRoleRegistry()
 			cfg.Registerer = reg
 			return runRole(cmd.Context(), log, metricsAddr, reg, roles.Worker(c, cfg))
 		},

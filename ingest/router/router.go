@@ -373,8 +373,7 @@ func (r *Router) newSession() (*kgo.GroupTransactSession, error) {
 	if r.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(r.cfg.InstanceID))
 	}
-	opts = append(r.cfg.Kafka.Opts(), opts...)
-	s, err := kgo.NewGroupTransactSession(opts...)
+	s, err := r.cfg.Kafka.NewGroupTransactSession(opts...)
 	if err != nil {
 		return nil, fatalError{fmt.Errorf("router session for group %s: %w", r.cfg.Group, err)}
 	}
