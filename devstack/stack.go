@@ -224,9 +224,14 @@ func (s *Stack) start(ctx context.Context) error {
 			s.log.Warn("stop Temporal dev server", "err", err)
 		}
 	})
+	// The SDK's own metrics, of both clients, in the stack's registry;
+	// stopped after the clients close (infraClosers run last first).
+	temporalMetrics, stopMetrics := roles.TemporalMetrics(s.Registry, o.Log)
+	s.infraClosers = append(s.infraClosers, func() { stopMetrics.Close() })
 	s.Client, err = client.Dial(client.Options{
 		HostPort: s.Temporal.Addr, Namespace: o.Namespace,
-		Logger: tlog.NewStructuredLogger(o.Log.With("component", "temporal-client")),
+		Logger:         tlog.NewStructuredLogger(o.Log.With("component", "temporal-client")),
+		MetricsHandler: temporalMetrics,
 	})
 	if err != nil {
 		return fmt.Errorf("connect to Temporal at %s: %w", s.Temporal.Addr, err)
@@ -236,7 +241,7 @@ func (s *Stack) start(ctx context.Context) error {
 	// else in the stack holds a signing client.
 	apiClient, err := client.NewClientFromExistingWithContext(ctx, s.Client, client.Options{
 		Namespace: o.Namespace, Logger: tlog.NewStructuredLogger(o.Log.With("component", "temporal-client")),
-		Interceptors: []interceptor.ClientInterceptor{signer},
+		Interceptors: []interceptor.ClientInterceptor{signer}, MetricsHandler: temporalMetrics,
 	})
 	if err != nil {
 		return fmt.Errorf("connect the API to Temporal at %s: %w", s.Temporal.Addr, err)

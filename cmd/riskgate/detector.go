@@ -40,12 +40,12 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 				}
 				cfg.Rules = r
 			}
-			tc, err := temporalClient(log)
+			reg := newRoleRegistry()
+			tc, closeTemporal, err := temporalClient(log, reg)
 			if err != nil {
 				return err
 			}
-			defer tc.Close()
-			reg := newRoleRegistry()
+			defer closeTemporal()
 			cfg.Kafka = roleKafka("riskgate-detector", reg, log)
 			cfg.Signaler = workflows.Signaler{Client: tc}
 			cfg.Log = log

@@ -42,11 +42,11 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 			reg := newRoleRegistry()
 			cfg.Kafka = roleKafka("riskgate-worker", reg, log)
 			cfg.Log = log
-			c, err := temporalClient(log)
+			c, closeTemporal, err := temporalClient(log, reg)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer closeTemporal()
 			cfg.Registerer = reg
 			return runRole(cmd.Context(), log, metricsAddr, reg, roles.Worker(c, cfg))
 		},
