@@ -156,6 +156,7 @@ func TestDeploymentsProbesResourcesAndBudgets(t *testing.T) {
 						t.Errorf("container %s: readiness probe should GET /readyz", c.Name)
 					}
 					checkProbePort(t, c)
+					checkPreStop(t, c, d.Spec.Template.Spec.TerminationGracePeriodSeconds)
 				}
 			}
 		})
@@ -164,6 +165,42 @@ func TestDeploymentsProbesResourcesAndBudgets(t *testing.T) {
 		if !roles[r] {
 			t.Errorf("no Deployment for role %s", r)
 		}
+	}
+}
+
+// shutdownBound is how long a riskgate process takes at most to exit after
+// SIGTERM (README: every process exits within 15 s).
+const shutdownBound = 15
+
+// checkPreStop checks that a role pauses before SIGTERM, so Service
+// endpoints and Prometheus targets drop the pod first, and that the grace
+// period covers the pause and the process's shutdown before SIGKILL. The
+// image has no shell or sleep binary, so the pause must be the kubelet's
+// sleep action, not an exec.
+func checkPreStop(t *testing.T, c corev1.Container, grace *int64) {
+	t.Helper()
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil {
+		t.Errorf("container %s: no preStop pause before SIGTERM", c.Name)
+		return
+	}
+	ps := c.Lifecycle.PreStop
+	if ps.Exec != nil {
+		t.Errorf("container %s: preStop runs %v, but the distroless image has no shell or sleep binary", c.Name, ps.Exec.Command)
+	}
+	if ps.Sleep == nil {
+		t.Errorf("container %s: preStop is not a sleep action", c.Name)
+		return
+	}
+	pause := ps.Sleep.Seconds
+	if pause < 3 || pause > 15 {
+		t.Errorf("container %s: preStop sleeps %d s; want 3 to 15 s (long enough for endpoints to update, short enough not to stall rollouts)", c.Name, pause)
+	}
+	if grace == nil {
+		t.Errorf("container %s: no terminationGracePeriodSeconds", c.Name)
+		return
+	}
+	if *grace < pause+shutdownBound {
+		t.Errorf("container %s: terminationGracePeriodSeconds %d does not cover the %d s pause and the %d s shutdown", c.Name, *grace, pause, shutdownBound)
 	}
 }
 

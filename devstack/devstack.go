@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.temporal.io/sdk/client"
 
+	"github.com/riskgate/riskgate/retry"
 	"github.com/riskgate/riskgate/roles"
 	"github.com/riskgate/riskgate/workflows"
 )
@@ -243,7 +244,7 @@ func (t *Temporal) spawn() error {
 // supervise restarts the child whenever it exits before Stop.
 func (t *Temporal) supervise() {
 	defer close(t.done)
-	b := roles.Backoff()
+	b := roles.Restarts.New()
 	upSince := time.Now()
 	for {
 		select {
@@ -255,16 +256,11 @@ func (t *Temporal) supervise() {
 			if t.ctx.Err() != nil {
 				return
 			}
-			if time.Since(upSince) > time.Minute {
-				b.Reset()
-			}
 			t.setStatus(false, fmt.Sprintf("temporal dev server exited (%v); restarting", err))
-			for {
-				wait := b.NextBackOff()
-				select {
-				case <-t.ctx.Done():
+			wait := b.NextAfter(upSince)
+			for ; ; wait = b.Next() {
+				if retry.Wait(t.ctx, wait) != nil {
 					return
-				case <-time.After(wait):
 				}
 				t.restarts.Add(1)
 				if err := t.spawn(); err != nil {

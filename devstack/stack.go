@@ -191,8 +191,14 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	s.infraClosers = append(s.infraClosers, s.Kafka.Close)
 	s.Brokers = s.Kafka.ListenAddrs()
+	// One registry for every component: their metrics, the Kafka clients'
+	// and the Temporal clients'.
+	s.Registry = prometheus.NewRegistry()
+	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), roles.BuildInfoCollector())
+	kafkaLog := slog.New(atLeast{o.Log.Handler(), slog.LevelWarn})
+	kafkaMetrics := kafka.NewClientMetrics(s.Registry, o.Log)
 	s.KafkaConfig = func(id string) kafka.Config {
-		return kafka.Config{Brokers: s.Brokers, ClientID: id, Compression: o.Compression}
+		return kafka.Config{Brokers: s.Brokers, ClientID: id, Compression: o.Compression, Metrics: kafkaMetrics, Log: kafkaLog}
 	}
 	adm, err := s.KafkaConfig("riskgate-dev").NewClient()
 	if err != nil {
@@ -218,9 +224,14 @@ func (s *Stack) start(ctx context.Context) error {
 			s.log.Warn("stop Temporal dev server", "err", err)
 		}
 	})
+	// The SDK's own metrics, of both clients, in the stack's registry;
+	// stopped after the clients close (infraClosers run last first).
+	temporalMetrics, stopMetrics := roles.TemporalMetrics(s.Registry, o.Log)
+	s.infraClosers = append(s.infraClosers, func() { stopMetrics.Close() })
 	s.Client, err = client.Dial(client.Options{
 		HostPort: s.Temporal.Addr, Namespace: o.Namespace,
-		Logger: tlog.NewStructuredLogger(o.Log.With("component", "temporal-client")),
+		Logger:         tlog.NewStructuredLogger(o.Log.With("component", "temporal-client")),
+		MetricsHandler: temporalMetrics,
 	})
 	if err != nil {
 		return fmt.Errorf("connect to Temporal at %s: %w", s.Temporal.Addr, err)
@@ -230,15 +241,12 @@ func (s *Stack) start(ctx context.Context) error {
 	// else in the stack holds a signing client.
 	apiClient, err := client.NewClientFromExistingWithContext(ctx, s.Client, client.Options{
 		Namespace: o.Namespace, Logger: tlog.NewStructuredLogger(o.Log.With("component", "temporal-client")),
-		Interceptors: []interceptor.ClientInterceptor{signer},
+		Interceptors: []interceptor.ClientInterceptor{signer}, MetricsHandler: temporalMetrics,
 	})
 	if err != nil {
 		return fmt.Errorf("connect the API to Temporal at %s: %w", s.Temporal.Addr, err)
 	}
 	s.infraClosers = append(s.infraClosers, apiClient.Close)
-
-	s.Registry = prometheus.NewRegistry()
-	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), roles.BuildInfoCollector())
 
 	s.States = killstate.NewTable(nil)
 	indexDir := o.DataDir

@@ -15,6 +15,7 @@ import (
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/retry"
 )
 
 // IndexedTopics are the topics the indexer reads.
@@ -72,7 +73,7 @@ func NewIndexer(cfg IndexerConfig) (*Indexer, error) {
 			Help: "Records skipped because they did not decode, by topic.",
 		}, []string{"topic"}),
 		mBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "riskgate_indexer_batch_seconds",
+			Name:    "riskgate_indexer_batch_duration_seconds",
 			Help:    "Time to store one batch in the index.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12),
 		}),
@@ -156,31 +157,38 @@ func (x *Indexer) Run(ctx context.Context) error {
 	}
 }
 
+// applyRetry is how a batch the store refused is retried: six tries over
+// about six seconds with jitter (a SQLite writer busy, DynamoDB throttling),
+// then the indexer stops and its supervisor restarts it from the stored
+// positions.
+var applyRetry = retry.Policy{Initial: 200 * time.Millisecond, Max: 3 * time.Second}
+
+const applyTries = 6
+
 // apply stores a batch, retrying while the store is busy; the batch is only
 // lost if ctx ends, and then nothing of it was committed.
 func (x *Indexer) apply(ctx context.Context, b *Batch) error {
-	for attempt := 0; ; attempt++ {
+	attempt := 0
+	err := retry.Do(ctx, applyRetry, applyTries, func() error {
+		attempt++
 		start := time.Now()
-		err := x.cfg.Index.Apply(ctx, b)
-		if err == nil {
-			x.mBatch.Observe(time.Since(start).Seconds())
-			x.indexed.Add(int64(b.Len()))
-			x.mRecords.WithLabelValues(domain.TopicAudit).Add(float64(len(b.Audit)))
-			x.mRecords.WithLabelValues(domain.TopicCommands).Add(float64(len(b.Commands)))
-			x.mRecords.WithLabelValues(domain.TopicState).Add(float64(len(b.States)))
-			x.mRecords.WithLabelValues(domain.TopicRiskSignals).Add(float64(len(b.Signals)))
-			return nil
+		if err := x.cfg.Index.Apply(ctx, b); err != nil {
+			return err
 		}
-		if attempt >= 5 || ctx.Err() != nil {
-			return fmt.Errorf("store %d records in the index: %w", b.Len(), err)
-		}
-		x.log.Warn("index batch failed, retrying", "records", b.Len(), "attempt", attempt+1, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
-		}
+		x.mBatch.Observe(time.Since(start).Seconds())
+		x.indexed.Add(int64(b.Len()))
+		x.mRecords.WithLabelValues(domain.TopicAudit).Add(float64(len(b.Audit)))
+		x.mRecords.WithLabelValues(domain.TopicCommands).Add(float64(len(b.Commands)))
+		x.mRecords.WithLabelValues(domain.TopicState).Add(float64(len(b.States)))
+		x.mRecords.WithLabelValues(domain.TopicRiskSignals).Add(float64(len(b.Signals)))
+		return nil
+	}, func(err error, wait time.Duration) {
+		x.log.Warn("index batch failed, retrying", "records", b.Len(), "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
+	})
+	if err != nil {
+		return fmt.Errorf("store %d records in the index (%d attempts): %w", b.Len(), attempt, err)
 	}
+	return nil
 }
 
 // add decodes one record into the batch and advances its partition.

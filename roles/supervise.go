@@ -6,24 +6,14 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
+	"github.com/riskgate/riskgate/retry"
 )
 
-// Backoff is the restart policy of supervised parts: exponential from half
-// a second to 30 s with jitter, so parts that failed together (Kafka or
-// Temporal came back) do not retry in lockstep.
-func Backoff() *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 500 * time.Millisecond
-	b.MaxInterval = 30 * time.Second
-	b.RandomizationFactor = 0.5
-	b.Multiplier = 2
-	return b
-}
-
-// stableAfter is how long a part must run before its next failure counts as
-// a first one again (the backoff starts over).
-const stableAfter = time.Minute
+// Restarts is the restart policy of supervised parts: from half a second
+// to 30 s with jitter, so parts that failed together (Kafka or Temporal
+// came back) do not restart in lockstep; a part that ran a minute before it
+// failed starts the waits over.
+var Restarts = retry.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second, StableAfter: time.Minute}
 
 // Supervisor runs a role and, whenever it stops on its own before its
 // context ends, logs why and builds and runs it again after a backoff.
@@ -46,7 +36,7 @@ func (s Supervisor) Run(ctx context.Context, first Unit) {
 	if log == nil {
 		log = slog.Default()
 	}
-	b := Backoff()
+	b := Restarts.New()
 	u := first
 	for {
 		if s.OnStart != nil {
@@ -60,23 +50,19 @@ func (s Supervisor) Run(ctx context.Context, first Unit) {
 		if err == nil {
 			err = errors.New("stopped unexpectedly")
 		}
-		if time.Since(started) > stableAfter {
-			b.Reset()
-		}
 		if s.OnFailure != nil {
 			s.OnFailure(err)
 		}
+		wait := b.NextAfter(started)
 		for {
-			wait := b.NextBackOff()
 			log.Error("component stopped; restarting", "err", err, "restart_in", wait.Round(time.Millisecond))
-			select {
-			case <-ctx.Done():
+			if retry.Wait(ctx, wait) != nil {
 				return
-			case <-time.After(wait):
 			}
 			if u, err = s.Make(); err == nil {
 				break
 			}
+			wait = b.Next()
 		}
 	}
 }

@@ -84,11 +84,11 @@ func runAPI(ctx context.Context, o apiOptions) error {
 	}
 	// A lazy client lets the API start, serve reads and answer 503 on
 	// actions while Temporal is down, instead of refusing to start.
-	tc, err := temporalLazyClient(log, signers...)
+	tc, closeTemporal, err := temporalLazyClient(log, prometheus.DefaultRegisterer, signers...)
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
+	defer closeTemporal()
 
 	var idx index.Reader
 	if !o.noIndex {
@@ -118,7 +118,7 @@ func runAPI(ctx context.Context, o apiOptions) error {
 		RateLimit:       o.rateLimit,
 		CORSOrigins:     origins,
 		MaxCooldown:     o.maxCooldown,
-	}, kafkaConfig("riskgate-api"), o.addr)
+	}, roleKafka("riskgate-api", prometheus.DefaultRegisterer, log), o.addr)
 	if err != nil {
 		return err
 	}

@@ -419,14 +419,14 @@ func watchTopics(ctx context.Context, kc kafka.Config, drops, killed *firstSeen,
 }
 
 // breachesSignalled is the number of breach signals the detector has
-// delivered (its riskgate_detector_signal_seconds{kind="breach"} count).
+// delivered (its riskgate_detector_signal_duration_seconds{kind="breach"} count).
 func breachesSignalled(g prometheus.Gatherer) int {
 	mfs, err := g.Gather()
 	if err != nil {
 		return 0
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "riskgate_detector_signal_seconds" {
+		if mf.GetName() != "riskgate_detector_signal_duration_seconds" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

@@ -40,17 +40,17 @@ func benchKillSwitchExternal(ctx context.Context, out io.Writer, o benchKSOption
 	}
 	// The runs' histories and the floor need Temporal; without it the
 	// measurement goes on with the Kafka side alone.
-	tc, err := temporalClient(slog.New(slog.DiscardHandler))
+	tc, closeTemporal, err := temporalClient(slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		fmt.Fprintf(out, "no Temporal (%v): no floor, and the hops inside Temporal are left out\n", err)
 	} else {
-		defer tc.Close()
+		defer closeTemporal()
 		t.temporal = tc
 	}
 	return measureKillSwitch(ctx, out, o, t)
 }
 
-// scrapeBreaches sums riskgate_detector_signal_seconds_count{kind="breach"}
+// scrapeBreaches sums riskgate_detector_signal_duration_seconds_count{kind="breach"}
 // over the detectors' /metrics (Prometheus text format).
 func scrapeBreaches(ctx context.Context, urls []string) (int, error) {
 	total := 0
@@ -70,7 +70,7 @@ func scrapeBreaches(ctx context.Context, urls []string) (int, error) {
 			return 0, fmt.Errorf("scrape %s: %s %v", u, resp.Status, err)
 		}
 		for _, line := range strings.Split(string(b), "\n") {
-			if !strings.HasPrefix(line, "riskgate_detector_signal_seconds_count{") || !strings.Contains(line, `kind="breach"`) {
+			if !strings.HasPrefix(line, "riskgate_detector_signal_duration_seconds_count{") || !strings.Contains(line, `kind="breach"`) {
 				continue
 			}
 			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)

@@ -52,13 +52,13 @@ back under (a StatefulSet's pod name).`,
 				}
 				cfg.Rules = r
 			}
-			tc, err := temporalClient(log)
+			reg := newRoleRegistry()
+			tc, closeTemporal, err := temporalClient(log, reg)
 			if err != nil {
 				return err
 			}
-			defer tc.Close()
-			reg := newRoleRegistry()
-			cfg.Kafka = kafkaConfig("riskgate-detector")
+			defer closeTemporal()
+			cfg.Kafka = roleKafka("riskgate-detector", reg, log)
 			cfg.Signaler = workflows.Signaler{Client: tc}
 			cfg.Log = log
 			cfg.Registerer = reg

@@ -40,7 +40,7 @@ func runIndexer(ctx context.Context, data, metricsAddr string) error {
 	defer db.Close()
 	reg := newRoleRegistry()
 	u, err := roles.Indexer(index.IndexerConfig{
-		Kafka:      kafkaConfig("riskgate-indexer"),
+		Kafka:      roleKafka("riskgate-indexer", reg, log),
 		Index:      db,
 		Log:        log,
 		Registerer: reg,

@@ -135,7 +135,11 @@ func kafkaConfig(clientID string) kafka.Config {
 		fmt.Fprintln(os.Stderr, "riskgate: --brokers is empty: give Kafka's seed brokers as host:port,... (env RISKGATE_BROKERS)")
 		os.Exit(2)
 	}
-	return kafka.Config{Brokers: brokers, ClientID: clientID, Security: sec, Compression: kafkaComp}
+	// A command's Kafka client logs its warnings and errors (an
+	// authentication failure, say) to stderr; a role's logs at the role's
+	// level (roleKafka).
+	return kafka.Config{Brokers: brokers, ClientID: clientID, Security: sec, Compression: kafkaComp,
+		Log: slogAtLeast(slog.LevelWarn)}
 }
 
 // newLogger builds the logger of one component from the global flags.
@@ -144,12 +148,15 @@ func newLogger(component string) *slog.Logger {
 }
 
 // slogRoot builds the process logger from the global flags.
-func slogRoot() *slog.Logger {
+func slogRoot() *slog.Logger { return slogAtLeast(slog.LevelDebug) }
+
+// slogAtLeast is the process logger, but never below floor.
+func slogAtLeast(floor slog.Level) *slog.Logger {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
 		lvl = slog.LevelInfo
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
+	opts := &slog.HandlerOptions{Level: max(lvl, floor)}
 	var h slog.Handler
 	if g.logFormat == "text" {
 		h = slog.NewTextHandler(os.Stderr, opts)

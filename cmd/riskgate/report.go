@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/riskgate/riskgate/report"
+	"github.com/riskgate/riskgate/retry"
 )
 
 // reportOptions are the flags of `riskgate report`.
@@ -114,42 +115,46 @@ func runReport(ctx context.Context, o reportOptions) error {
 	return scheduleReports(ctx, log, loc, hh, mm, one)
 }
 
+// reportRetry is how a failed scheduled run is retried: from a minute to
+// ten, with jitter, so a report job on many replicas or after an outage of
+// the index does not hammer it in step.
+var reportRetry = retry.Policy{Initial: time.Minute, Max: 10 * time.Minute}
+
 // scheduleReports runs one for the previous day at hh:mm every day until
-// ctx ends. A failed run is logged and retried every 10 minutes until the
-// next day's run is due.
+// ctx ends. A failed run is logged and retried (reportRetry) until the next
+// day's run is due; each day starts the waits over.
 func scheduleReports(ctx context.Context, log *slog.Logger, loc *time.Location, hh, mm int, one func(time.Time) error) error {
+	return scheduleReportsWith(ctx, log, loc, hh, mm, one, reportRetry, time.Now)
+}
+
+// scheduleReportsWith is scheduleReports with its retry policy and clock
+// given, for tests.
+func scheduleReportsWith(ctx context.Context, log *slog.Logger, loc *time.Location, hh, mm int, one func(time.Time) error,
+	policy retry.Policy, now func() time.Time) error {
 	for {
-		next := report.NextRun(time.Now(), hh, mm, loc)
+		next := report.NextRun(now(), hh, mm, loc)
 		log.Info("next report run", "at", next.Format(time.RFC3339))
-		if err := sleepUntil(ctx, next); err != nil {
+		if err := retry.Wait(ctx, next.Sub(now())); err != nil {
 			return nil
 		}
 		day := next.AddDate(0, 0, -1)
+		b := policy.New()
 		for {
 			err := one(day)
 			if err == nil {
 				break
 			}
-			log.Error("report run failed; retrying in 10 minutes", "date", day.Format(time.DateOnly), "err", err)
-			retry := time.Now().Add(10 * time.Minute)
-			if !retry.Before(report.NextRun(next.Add(time.Minute), hh, mm, loc)) {
+			wait := b.Next()
+			again := now().Add(wait)
+			if !again.Before(report.NextRun(next.Add(time.Minute), hh, mm, loc)) {
+				log.Error("report run failed; no retry before the next day's run", "date", day.Format(time.DateOnly), "err", err)
 				break
 			}
-			if err := sleepUntil(ctx, retry); err != nil {
+			log.Error("report run failed; retrying", "date", day.Format(time.DateOnly), "retry_in", wait.Round(time.Second), "err", err)
+			if err := retry.Wait(ctx, wait); err != nil {
 				return nil
 			}
 		}
-	}
-}
-
-func sleepUntil(ctx context.Context, t time.Time) error {
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
 	}
 }
 

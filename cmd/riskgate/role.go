@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/roles"
 )
 
@@ -36,6 +37,15 @@ func newRoleRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), roles.BuildInfoCollector())
 	return reg
+}
+
+// roleKafka is a role's Kafka connection: its clients' metrics go into the
+// role's registry and their log lines into its logger.
+func roleKafka(clientID string, reg prometheus.Registerer, log *slog.Logger) kafka.Config {
+	kc := kafkaConfig(clientID)
+	kc.Metrics = kafka.NewClientMetrics(reg, log)
+	kc.Log = log
+	return kc
 }
 
 func (o opsEndpoint) handler() http.Handler {

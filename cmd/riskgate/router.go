@@ -39,7 +39,7 @@ could not be decoded.`,
 			if cfg.Limits, err = loadLimits(limitsFile); err != nil {
 				return err
 			}
-			cfg.Kafka = kafkaConfig("riskgate-router")
+			cfg.Kafka = roleKafka("riskgate-router", reg, log)
 			cfg.Log = log
 			cfg.Registerer = reg
 			u, err := roles.Router(cfg)

@@ -3,12 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/interceptor"
+
+	"github.com/riskgate/riskgate/roles"
 )
 
 // Temporal connection settings are read the way Temporal's own tools read
@@ -106,30 +110,37 @@ func temporalNamespace() string {
 	return "default"
 }
 
-// temporalClient dials Temporal.
-func temporalClient(log *slog.Logger) (client.Client, error) {
-	opts, err := temporalOptions(log)
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.Dial(opts)
-	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
-	}
-	return c, nil
+// temporalClient dials Temporal. The SDK's own metrics go into reg (the
+// role's registry). closeClient closes the client and then stops the
+// metrics; the client itself stays the SDK's (a worker needs that).
+func temporalClient(log *slog.Logger, reg prometheus.Registerer) (c client.Client, closeClient func(), err error) {
+	return newTemporalClient(log, reg, client.Dial, "connect to Temporal at %s: %w")
 }
 
 // temporalLazyClient is a client that connects on first use, so a role can
-// start and serve while Temporal is down.
-func temporalLazyClient(log *slog.Logger, interceptors ...interceptor.ClientInterceptor) (client.Client, error) {
+// start and serve while Temporal is down; otherwise as temporalClient.
+func temporalLazyClient(log *slog.Logger, reg prometheus.Registerer, interceptors ...interceptor.ClientInterceptor) (client.Client, func(), error) {
+	return newTemporalClient(log, reg, client.NewLazyClient, "temporal client for %s: %w", interceptors...)
+}
+
+func newTemporalClient(log *slog.Logger, reg prometheus.Registerer, dial func(client.Options) (client.Client, error),
+	errFormat string, interceptors ...interceptor.ClientInterceptor) (client.Client, func(), error) {
 	opts, err := temporalOptions(log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts.Interceptors = append(opts.Interceptors, interceptors...)
-	c, err := client.NewLazyClient(opts)
-	if err != nil {
-		return nil, fmt.Errorf("temporal client for %s: %w", opts.HostPort, err)
+	var stop io.Closer = io.NopCloser(nil)
+	if reg != nil {
+		opts.MetricsHandler, stop = roles.TemporalMetrics(reg, log)
 	}
-	return c, nil
+	c, err := dial(opts)
+	if err != nil {
+		stop.Close()
+		return nil, nil, fmt.Errorf(errFormat, opts.HostPort, err)
+	}
+	return c, func() {
+		c.Close()
+		stop.Close()
+	}, nil
 }

@@ -30,12 +30,13 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 			if err != nil {
 				return err
 			}
-			c, err := temporalClient(log)
+			reg := newRoleRegistry()
+			cfg.Kafka = roleKafka("riskgate-worker", reg, log)
+			c, closeTemporal, err := temporalClient(log, reg)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			reg := newRoleRegistry()
+			defer closeTemporal()
 			cfg.Registerer = reg
 			return runRole(cmd.Context(), log, metricsAddr, reg, roles.Worker(c, cfg))
 		},

@@ -116,8 +116,9 @@ type Config struct {
 	// MaxAttempts bounds the BatchWriteItem requests sent for one chunk of
 	// items while DynamoDB leaves some unprocessed. Default 12.
 	MaxAttempts int
-	// BaseBackoff and MaxBackoff bound the exponential backoff (with full
-	// jitter) between those attempts. Defaults 50 ms and 5 s.
+	// BaseBackoff and MaxBackoff bound the exponential backoff (with
+	// jitter, see package retry) between those attempts. Defaults 50 ms
+	// and 5 s.
 	BaseBackoff time.Duration
 	MaxBackoff  time.Duration
 	// Now is the clock, for tests. Default time.Now.

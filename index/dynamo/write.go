@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/index"
+	"github.com/riskgate/riskgate/retry"
 )
 
 // Bucket kinds, the suffixes of the "#buckets#<kind>" items.
@@ -319,12 +319,14 @@ func (s *Store) batchWrite(ctx context.Context, reqs []writeReq) error {
 
 // writeChunk sends one BatchWriteItem and resends what DynamoDB leaves
 // unprocessed (throttling, partition limits), backing off exponentially with
-// full jitter, up to MaxAttempts requests.
+// jitter (riskgate's retry policy, between BaseBackoff and MaxBackoff), up
+// to MaxAttempts requests. Each chunk starts its waits over.
 func (s *Store) writeChunk(ctx context.Context, chunk []writeReq) error {
 	pending := map[string][]types.WriteRequest{}
 	for _, w := range chunk {
 		pending[w.table] = append(pending[w.table], types.WriteRequest{PutRequest: &types.PutRequest{Item: w.item}})
 	}
+	b := retry.Policy{Initial: s.cfg.BaseBackoff, Max: s.cfg.MaxBackoff}.New()
 	for attempt := 1; ; attempt++ {
 		out, err := s.cfg.Client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
 		if err != nil {
@@ -337,30 +339,9 @@ func (s *Store) writeChunk(ctx context.Context, chunk []writeReq) error {
 		if attempt >= s.cfg.MaxAttempts {
 			return fmt.Errorf("write index items: %d still unprocessed after %d attempts", countWrites(pending), attempt)
 		}
-		if err := sleep(ctx, s.backoff(attempt)); err != nil {
+		if err := retry.Wait(ctx, b.Next()); err != nil {
 			return fmt.Errorf("write index items: %d unprocessed: %w", countWrites(pending), err)
 		}
-	}
-}
-
-// backoff is the wait before the attempt after attempt: full jitter over an
-// exponentially growing cap.
-func (s *Store) backoff(attempt int) time.Duration {
-	ceil := s.cfg.BaseBackoff << min(attempt-1, 20)
-	if ceil > s.cfg.MaxBackoff || ceil <= 0 {
-		ceil = s.cfg.MaxBackoff
-	}
-	return time.Duration(rand.Int64N(int64(ceil)) + 1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

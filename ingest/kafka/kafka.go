@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,12 @@ type Config struct {
 	Compression Compression
 	// Extra options appended to every client.
 	Extra []kgo.Opt
+	// Metrics, when set, counts every client in a Prometheus registry
+	// (NewClientMetrics). Nil: no client metrics.
+	Metrics *ClientMetrics
+	// Log, when set, receives the clients' own log lines at its level (see
+	// clientLog). Nil: the clients log nothing.
+	Log *slog.Logger
 }
 
 // Opts returns the client options common to every riskgate client.
@@ -40,17 +47,21 @@ func (c Config) Opts() []kgo.Opt {
 	if len(brokers) == 0 {
 		brokers = []string{"127.0.0.1:9092"}
 	}
-	id := c.ClientID
-	if id == "" {
-		id = "riskgate"
-	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
-		kgo.ClientID(id),
+		kgo.ClientID(c.clientID()),
 		c.Compression.opt(),
 	}
 	opts = append(opts, c.Security.Opts()...)
 	return append(opts, c.Extra...)
+}
+
+// clientID is the name the clients go by: ClientID, default "riskgate".
+func (c Config) clientID() string {
+	if c.ClientID == "" {
+		return "riskgate"
+	}
+	return c.ClientID
 }
 
 // NewClient builds a client from the config plus role-specific options.
@@ -58,11 +69,28 @@ func (c Config) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if _, ok := c.Compression.codec(); !ok {
 		return nil, fmt.Errorf("kafka client for %v: unknown compression %q", c.Brokers, c.Compression)
 	}
-	cl, err := kgo.NewClient(append(c.Opts(), opts...)...)
+	obs, release := c.observe(c.clientID())
+	cl, err := kgo.NewClient(append(append(c.Opts(), opts...), obs...)...)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("kafka client for %v: %w", c.Brokers, err)
 	}
 	return cl, nil
+}
+
+// NewGroupTransactSession builds a transactional consumer-group session
+// from the config plus role-specific options, reported like NewClient's.
+func (c Config) NewGroupTransactSession(opts ...kgo.Opt) (*kgo.GroupTransactSession, error) {
+	if _, ok := c.Compression.codec(); !ok {
+		return nil, fmt.Errorf("kafka session for %v: unknown compression %q", c.Brokers, c.Compression)
+	}
+	obs, release := c.observe(c.clientID())
+	s, err := kgo.NewGroupTransactSession(append(append(c.Opts(), opts...), obs...)...)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("kafka session for %v: %w", c.Brokers, err)
+	}
+	return s, nil
 }
 
 // ParseBrokers splits a comma-separated broker list.

@@ -67,10 +67,10 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, read
 	for _, k := range limits.Kinds() {
 		m.blocks[k] = blocks.WithLabelValues(k.String())
 	}
-	m.decisionSec = newLatencyHistogram("riskgate_router_decision_seconds",
+	m.decisionSec = newLatencyHistogram("riskgate_router_decision_duration_seconds",
 		"Time to decode, deduplicate and decide one order inside the router.")
 	m.bootstrap = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "riskgate_router_bootstrap_seconds",
+		Name: "riskgate_router_bootstrap_duration_seconds",
 		Help: "How long reading killswitch.state.v1 to its high watermark took at start.",
 	})
 	m.lag = prometheus.NewGauge(prometheus.GaugeOpts{

@@ -26,6 +26,7 @@ import (
 	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/ingest/killstate"
 	"github.com/riskgate/riskgate/ingest/limits"
+	"github.com/riskgate/riskgate/retry"
 )
 
 // Defaults of Config.
@@ -270,8 +271,9 @@ func (r *Router) Run(ctx context.Context) error {
 	r.nparts = int(n)
 	r.clParts = n
 
-	backoff := 250 * time.Millisecond
+	b := sessionRetry.New()
 	for {
+		started := time.Now()
 		err := r.runSession(ctx)
 		if ctx.Err() != nil {
 			r.leaveGroup()
@@ -289,18 +291,22 @@ func (r *Router) Run(ctx context.Context) error {
 				return nil
 			}
 			r.log.Info("kill state current again; routing resumes")
-			backoff = 250 * time.Millisecond
+			b.Reset()
 			continue
 		}
-		r.log.Error("routing session failed; starting a new one", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
+		wait := b.NextAfter(started)
+		r.log.Error("routing session failed; starting a new one", "err", err, "retry_in", wait.Round(time.Millisecond))
+		if retry.Wait(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
+
+// sessionRetry is the wait between failed routing sessions: short, since
+// orders wait meanwhile, with jitter so that a group's instances that lost
+// Kafka together do not rejoin in lockstep; a session that routed for a
+// minute starts the waits over.
+var sessionRetry = retry.Policy{Initial: 250 * time.Millisecond, Max: 5 * time.Second, StableAfter: time.Minute}
 
 // leaveGroup makes a static member leave the group on a clean shutdown, so
 // its partitions move to the other instances at once instead of after the
@@ -373,8 +379,7 @@ func (r *Router) newSession() (*kgo.GroupTransactSession, error) {
 	if r.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(r.cfg.InstanceID))
 	}
-	opts = append(r.cfg.Kafka.Opts(), opts...)
-	s, err := kgo.NewGroupTransactSession(opts...)
+	s, err := r.cfg.Kafka.NewGroupTransactSession(opts...)
 	if err != nil {
 		return nil, fatalError{fmt.Errorf("router session for group %s: %w", r.cfg.Group, err)}
 	}
