@@ -88,6 +88,7 @@ func runLimits(ctx workflow.Context, in LimitsInput, worker LimitsSettings) (Lim
 		}
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(w.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 		if f := w.armTimer(ctx); f != nil {
 			sel.AddFuture(f, func(workflow.Future) {
 				w.timer, w.timerAt, w.cancelTimer = nil, 0, nil
@@ -95,7 +96,29 @@ func runLimits(ctx workflow.Context, in LimitsInput, worker LimitsSettings) (Lim
 			})
 		}
 		sel.Select(ctx)
+		if ctx.Err() != nil {
+			return w.cancelled(ctx)
+		}
 	}
+}
+
+// cancelled ends a run an operator cancelled. The overrides published stay
+// in force, but a raise in force must not outlive the timer that would
+// have reverted it: it is reverted now, and what is left to publish is
+// published, before the run ends.
+func (w *limitsRun) cancelled(ctx workflow.Context) (LimitsView, error) {
+	w.stopTimer()
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	if w.c.Base != nil {
+		w.c.ExpiresAt = workflow.Now(dctx).UnixMilli()
+		w.onDeadline(dctx)
+	}
+	for len(w.queue) > 0 {
+		if !w.publishBatch(dctx) {
+			_ = workflow.NewTimerWithOptions(dctx, 5*time.Second, workflow.TimerOptions{Summary: "retry publishing to " + domain.TopicLimits}).Get(dctx, nil)
+		}
+	}
+	return w.view(true), temporal.NewCanceledError(fmt.Sprintf("limits of %s: cancelled", w.scope))
 }
 
 // refreshSettings records the worker's settings in history when they
@@ -299,36 +322,46 @@ func (w *limitsRun) stopTimer() {
 // time, retrying until each batch lands.
 func (w *limitsRun) publisher(ctx workflow.Context) {
 	for {
-		if err := workflow.Await(ctx, func() bool { return len(w.queue) > 0 }); err != nil {
+		if err := workflow.Await(ctx, func() bool { return len(w.queue) > 0 && !w.publishing }); err != nil {
 			return
 		}
-		batch := slices.Clone(w.queue)
-		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-			ScheduleToCloseTimeout: time.Minute,
-			StartToCloseTimeout:    10 * time.Second,
-			RetryPolicy: &temporal.RetryPolicy{
-				InitialInterval:    50 * time.Millisecond,
-				BackoffCoefficient: 2,
-				MaximumInterval:    5 * time.Second,
-			},
-			Summary: publishSummary(batch),
-		})
-		w.publishing = true
-		err := workflow.ExecuteLocalActivity(lctx, activities.PublishLimitsName, batch).Get(lctx, nil)
-		w.publishing = false
-		if err != nil {
-			var canceled *temporal.CanceledError
-			if errors.As(err, &canceled) {
+		if !w.publishBatch(ctx) {
+			if ctx.Err() != nil {
 				return
 			}
-			w.log.Error("limits publish failed, retrying", "version", w.c.Version, "error", err)
 			_ = workflow.NewTimerWithOptions(ctx, 5*time.Second,
 				workflow.TimerOptions{Summary: "retry publishing to " + domain.TopicLimits}).Get(ctx, nil)
-			continue
 		}
-		w.queue = w.queue[len(batch):]
-		w.published += int64(len(batch))
 	}
+}
+
+// publishBatch publishes what is queued with one local activity and
+// reports whether it landed.
+func (w *limitsRun) publishBatch(ctx workflow.Context) bool {
+	batch := slices.Clone(w.queue)
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: time.Minute,
+		StartToCloseTimeout:    10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    50 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Second,
+		},
+		Summary: publishSummary(batch),
+	})
+	w.publishing = true
+	err := workflow.ExecuteLocalActivity(lctx, activities.PublishLimitsName, batch).Get(lctx, nil)
+	w.publishing = false
+	if err != nil {
+		var canceled *temporal.CanceledError
+		if !errors.As(err, &canceled) {
+			w.log.Error("limits publish failed, retrying", "version", w.c.Version, "error", err)
+		}
+		return false
+	}
+	w.queue = w.queue[len(batch):]
+	w.published += int64(len(batch))
+	return true
 }
 
 // publishSummary says what a batch publishes, for the Web UI's timeline:
