@@ -148,8 +148,9 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 	w.RegisterWorkflowWithOptions(workflows.New(settings), workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterActivityWithOptions(pub.Publish, activity.RegisterOptions{Name: activities.PublishName})
 	w.RegisterActivityWithOptions(reader.PriorState, activity.RegisterOptions{Name: activities.PriorStateName})
-	w.RegisterWorkflowWithOptions(workflows.NewLimits(LimitsSettings(cfg.Limits, cfg.LimitsApprovalWindow)),
-		workflow.RegisterOptions{Name: workflows.LimitsWorkflowName})
+	limitsSettings := LimitsSettings(cfg.Limits, cfg.LimitsApprovalWindow)
+	limitsSettings.AcceptClaimed = settings.FourEyesAcceptClaimed
+	w.RegisterWorkflowWithOptions(workflows.NewLimits(limitsSettings), workflow.RegisterOptions{Name: workflows.LimitsWorkflowName})
 	w.RegisterActivityWithOptions(pub.PublishLimits, activity.RegisterOptions{Name: activities.PublishLimitsName})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start killswitch worker on %s: %w", workflows.TaskQueue, err)

@@ -179,7 +179,7 @@ func (w *limitsRun) setup(ctx workflow.Context) error {
 					if _, seen := w.c.Applied[req.CmdID]; seen {
 						return nil // a repeat: the handler answers as the first time
 					}
-					_, err := w.plan(ctx, kind, req)
+					_, err := w.plan(ctx, kind, req, UpdateIdentity(ctx))
 					return err
 				},
 			})
@@ -210,9 +210,12 @@ func (w *limitsRun) handle(ctx workflow.Context, kind string, req LimitsRequest)
 		return v, nil
 	}
 	w.refreshSettings(ctx)
-	// Judged again with the settings recorded now: the validator saw the
-	// worker's previous ones if the limits file changed in between.
-	p, err := w.plan(ctx, kind, req)
+	ctx = recordIdentity(ctx, w.log, req.Operator, req.CmdID)
+	id, _ := recordedIdentity(ctx)
+	// Judged again with the settings and the identity recorded now: the
+	// validator saw the worker's previous settings if the limits file
+	// changed in between.
+	p, err := w.plan(ctx, kind, req, id)
 	if err != nil {
 		return w.view(false), err
 	}

@@ -12,9 +12,11 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/riskgate/riskgate/activities"
@@ -71,6 +73,9 @@ type limitsHarness struct {
 	pub   *fakeLimitsPublisher
 	scope domain.Scope
 	seq   int
+	// signer signs every update as riskgate's API would, but those sent
+	// with updateClaimed.
+	signer *apiSigner
 }
 
 func newLimitsHarness(t *testing.T, scope domain.Scope, s workflows.LimitsSettings, start time.Time) *limitsHarness {
@@ -83,11 +88,15 @@ func newLimitsHarness(t *testing.T, scope domain.Scope, s workflows.LimitsSettin
 		start = time.Date(2026, 12, 2, 13, 0, 0, 0, time.UTC)
 	}
 	env.SetStartTime(start)
+	signer := &apiSigner{claimed: map[string]bool{}}
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{
+		signer, workflows.NewIdentityVerifier(testKeys),
+	}})
 	env.RegisterWorkflowWithOptions(workflows.NewLimits(s), workflow.RegisterOptions{Name: workflows.LimitsWorkflowName})
 	fp := &fakeLimitsPublisher{env: env, start: start}
 	env.RegisterActivityWithOptions(fp.PublishLimits, activity.RegisterOptions{Name: activities.PublishLimitsName})
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflows.LimitsWorkflowID(scope), TaskQueue: workflows.TaskQueue})
-	return &limitsHarness{t: t, env: env, pub: fp, scope: scope}
+	return &limitsHarness{t: t, env: env, pub: fp, scope: scope, signer: signer}
 }
 
 func (h *limitsHarness) at(d time.Duration, f func()) { h.env.RegisterDelayedCallback(f, d) }
@@ -98,6 +107,17 @@ type limitsResult struct {
 	Err      error
 	Rejected bool
 	Done     bool
+}
+
+// updateClaimed sends a Limits update at d as the Temporal Web UI or CLI
+// would: without a proof of identity.
+func (h *limitsHarness) updateClaimed(d time.Duration, name string, req workflows.LimitsRequest) *limitsResult {
+	if req.CmdID == "" {
+		h.seq++
+		req.CmdID = fmt.Sprintf("%s-claimed-%d", name, h.seq)
+	}
+	h.signer.claim(req.CmdID)
+	return h.update(d, name, req)
 }
 
 // update sends a Limits update at d; req's empty fields are filled in.

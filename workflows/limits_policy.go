@@ -31,6 +31,11 @@ type LimitsSettings struct {
 	// Defaults 2,000 and 500.
 	MaxHistoryEvents int `json:"max_history_events"`
 	MaxInputsPerRun  int `json:"max_inputs_per_run"`
+	// AcceptClaimed accepts an admin's request beyond a ceiling and an
+	// approval from an operator whose identity is only claimed (the
+	// Temporal Web UI or CLI) rather than verified by riskgate's API. Off
+	// by default, as for the KillSwitch's four eyes.
+	AcceptClaimed bool `json:"accept_claimed,omitempty"`
 	// HistoryLimit is how many changes the history query keeps (and
 	// continue-as-new carries). Default 200.
 	HistoryLimit int `json:"history_limit"`

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -372,5 +373,38 @@ func TestLimitsCancelRevertsRaise(t *testing.T) {
 	pubs := h.checkPubs()
 	if got := actions(pubs); !slices.Equal(got, []domain.LimitsAction{domain.LimitsRaise, domain.LimitsRevert}) || pubs[1].Record.Limits.MaxOrders != nil {
 		t.Fatalf("published %v, want RAISE then REVERT to the defaults at the cancellation", got)
+	}
+}
+
+// TestLimitsClaimedIdentity: an update sent without riskgate's signature
+// (the Temporal Web UI or CLI) names an operator and a role it only
+// claims: a change within the ceilings applies, recorded as claimed, but a
+// claimed admin can neither ask for a value beyond a ceiling nor approve
+// one; a verified admin can.
+func TestLimitsClaimedIdentity(t *testing.T) {
+	h := newLimitsHarness(t, "ACCOUNT:13", limitsSettings(), time.Time{})
+	within := h.updateClaimed(time.Second, workflows.LimitsUpdateSet, workflows.LimitsRequest{Limits: maxOrders(300)})
+	ask := h.updateClaimed(2*time.Second, workflows.LimitsUpdateSet, workflows.LimitsRequest{Operator: "mallory", Admin: true, Limits: maxOrders(5000)})
+	h.update(3*time.Second, workflows.LimitsUpdateSet, workflows.LimitsRequest{Operator: "alice", Admin: true, Limits: maxOrders(5000)})
+	approve := h.updateClaimed(4*time.Second, workflows.LimitsUpdateApprove, workflows.LimitsRequest{Operator: "bob", Admin: true})
+	ok := h.update(5*time.Second, workflows.LimitsUpdateApprove, workflows.LimitsRequest{Operator: "bob", Admin: true})
+	h.run(nil, time.Minute)
+	if within.Err != nil || effMaxOrders(within.View) != 300 {
+		t.Fatalf("claimed change within the ceilings: %+v (err %v), want applied", within.View, within.Err)
+	}
+	for name, r := range map[string]*limitsResult{"claimed admin's request": ask, "claimed admin's approval": approve} {
+		if !r.Rejected || !workflows.IsConflict(r.Err) || !strings.Contains(r.Err.Error(), "only claimed") {
+			t.Errorf("%s: %+v, want rejected: the identity is only claimed", name, r)
+		}
+	}
+	if ok.Err != nil || effMaxOrders(ok.View) != 5000 {
+		t.Fatalf("verified approval: %+v (err %v), want max_orders 5000", ok.View, ok.Err)
+	}
+	pubs := h.checkPubs()
+	want := []domain.Identity{domain.IdentityClaimed, domain.IdentityVerified, domain.IdentityVerified}
+	for i, p := range pubs {
+		if p.Command.Identity != want[i] {
+			t.Errorf("%s by %s: identity %q, want %q", p.Command.Action, p.Command.Operator, p.Command.Identity, want[i])
+		}
 	}
 }

@@ -38,12 +38,13 @@ type limitsPlan struct {
 	approvedBy, baseApprovedBy string
 }
 
-// plan judges req as an update of kind at workflow time.
-func (w *limitsRun) plan(ctx workflow.Context, kind string, req LimitsRequest) (limitsPlan, error) {
+// plan judges req as an update of kind at workflow time, its operator's
+// identity as id says (verified by riskgate's API, or only claimed).
+func (w *limitsRun) plan(ctx workflow.Context, kind string, req LimitsRequest, id IdentityCheck) (limitsPlan, error) {
 	now := workflow.Now(ctx).UnixMilli()
 	switch kind {
 	case LimitsUpdateApprove:
-		return w.planApprove(now, req)
+		return w.planApprove(now, req, id)
 	case LimitsUpdateReject:
 		if w.c.Pending == nil {
 			return limitsPlan{}, conflict("reject %s: no change is pending", w.scope)
@@ -70,6 +71,9 @@ func (w *limitsRun) plan(ctx workflow.Context, kind string, req LimitsRequest) (
 			return limitsPlan{}, conflict("%s %s: %s; only an admin may ask for more than a ceiling, and a second operator must approve it",
 				kind, w.scope, why)
 		}
+		if err := w.vouched(kind, req, id); err != nil {
+			return limitsPlan{}, err
+		}
 	}
 	if w.c.Pending != nil {
 		return limitsPlan{}, conflict("%s %s: %s and needs a second operator, but %s's change %s is pending: approve or reject it first",
@@ -89,6 +93,18 @@ func (w *limitsRun) plan(ctx workflow.Context, kind string, req LimitsRequest) (
 	}
 	return limitsPlan{action: domain.LimitsRequest, next: w.c.Overrides, base: w.c.Base, expires: w.c.ExpiresAt,
 		pending: pend, approvedBy: w.c.ApprovedBy, baseApprovedBy: w.c.BaseApprovedBy}, nil
+}
+
+// vouched refuses an admin's request or approval whose operator (and so
+// role) riskgate's API did not vouch for, unless the settings accept
+// claimed identities: anyone who can write to the namespace could
+// otherwise claim an admin under any two names.
+func (w *limitsRun) vouched(action string, req LimitsRequest, id IdentityCheck) error {
+	if id.Verified() || w.s.AcceptClaimed {
+		return nil
+	}
+	return conflict("%s %s: it takes a verified admin, and %s's identity is only claimed (%s); send it through riskgate's API",
+		action, w.scope, req.Operator, id.Why)
 }
 
 // keep is the plan of an action that changes no override.
@@ -200,7 +216,7 @@ func (w *limitsRun) planChange(now int64, kind string, c limitsChange, durationS
 
 // planApprove applies the pending change as its requester asked, approved
 // by req's operator.
-func (w *limitsRun) planApprove(now int64, req LimitsRequest) (limitsPlan, error) {
+func (w *limitsRun) planApprove(now int64, req LimitsRequest, id IdentityCheck) (limitsPlan, error) {
 	pend := w.c.Pending
 	switch {
 	case pend == nil:
@@ -211,6 +227,9 @@ func (w *limitsRun) planApprove(now int64, req LimitsRequest) (limitsPlan, error
 		return limitsPlan{}, conflict("approve %s: %s asked for the change; four eyes need a different operator", w.scope, req.Operator)
 	case !req.Admin:
 		return limitsPlan{}, conflict("approve %s: approving a change takes the admin role", w.scope)
+	}
+	if err := w.vouched("approve", req, id); err != nil {
+		return limitsPlan{}, err
 	}
 	c := limitsChange{limits: pend.Limits, clear: pend.Clear}
 	p, err := w.planChange(now, pend.Kind, c, pend.DurationSeconds, pend.Until)
@@ -227,9 +246,11 @@ func (w *limitsRun) planApprove(now int64, req LimitsRequest) (limitsPlan, error
 // the publish sequence an update waits for.
 func (w *limitsRun) apply(ctx workflow.Context, req LimitsRequest, p limitsPlan) int64 {
 	now := workflow.Now(ctx).UnixMilli()
+	id, _ := recordedIdentity(ctx)
 	cmd := domain.LimitsCommand{
 		CmdID: req.CmdID, CorrID: req.CorrID, TS: now, Scope: w.scope, Action: p.action,
 		Operator: req.Operator, Reason: req.Reason, Old: cloneLimits(w.c.Overrides), New: cloneLimits(p.next),
+		Identity: id.Identity,
 	}
 	if cmd.CorrID == "" {
 		cmd.CorrID = req.CmdID

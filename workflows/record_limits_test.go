@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -59,8 +61,19 @@ func TestRecordLimitsHistories(t *testing.T) {
 	}
 	defer srv.Stop()
 	c := srv.Client()
+	signer, err := workflows.NewIdentitySigner(testKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := client.NewClientFromExistingWithContext(ctx, c, client.Options{Interceptors: []interceptor.ClientInterceptor{signer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
 
-	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	w := worker.New(c, workflows.TaskQueue, worker.Options{
+		Interceptors: []interceptor.WorkerInterceptor{workflows.NewIdentityVerifier(testKeys)},
+	})
 	w.RegisterWorkflowWithOptions(workflows.New(recordSettings), workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.NewLimits(recordLimitsSettings()), workflow.RegisterOptions{Name: workflows.LimitsWorkflowName})
 	store := newStateStore()
@@ -72,7 +85,8 @@ func TestRecordLimitsHistories(t *testing.T) {
 	}
 	defer w.Stop()
 
-	r := &recorder{t: t, ctx: ctx, c: c}
+	// Updates are signed as riskgate's API signs them.
+	r := &recorder{t: t, ctx: ctx, c: api}
 	for _, sc := range []struct {
 		name  string
 		scope domain.Scope
