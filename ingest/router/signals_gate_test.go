@@ -54,3 +54,22 @@ func TestBreachGateCountsBlocks(t *testing.T) {
 		t.Errorf("%d scopes kept after two idle minutes, want none", len(g.last))
 	}
 }
+
+// TestBreachGateAllocations: counting a BLOCK of a scope the gate already
+// holds allocates nothing (the hot path stays allocation-free in a burst).
+func TestBreachGateAllocations(t *testing.T) {
+	g := newBreachGate()
+	r := &limits.Result{ScopeType: domain.ScopeAccount, ScopeID: "A1"}
+	g.begin(1000)
+	g.allow(r, 1000)
+	sec := int64(1000)
+	allocs := testing.AllocsPerRun(1000, func() {
+		sec++
+		g.begin(sec)
+		g.allow(r, sec)
+		g.allow(r, sec)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per transaction of two BLOCKs, want 0", allocs)
+	}
+}
