@@ -54,6 +54,12 @@ func TestDevLimitsWorkflow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
+	// An approval of a scope with no Limits workflow starts none.
+	if _, err := workflows.OperateLimits(ctx, c, workflows.LimitsUpdateApprove, workflows.LimitsRequest{
+		Scope: "ACCOUNT:79999", Operator: "bob", Reason: "nothing to approve", Admin: true}); !errors.Is(err, workflows.ErrNoLimits) {
+		t.Errorf("approve with no workflow: %v, want ErrNoLimits", err)
+	}
+
 	// A raise for 45 s (room for a loaded machine to decide the burst
 	// before the restart): max_orders 40, and max_order_qty 50 so that a
 	// probe of qty 60 shows when the router has the raise without

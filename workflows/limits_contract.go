@@ -170,8 +170,9 @@ type LimitsInput struct {
 	Carry *LimitsCarry `json:"carry,omitempty"`
 }
 
-// OperateLimits sends a Limits update, starting the scope's workflow when it
-// has none, and returns the view after it.
+// OperateLimits sends a Limits update and returns the view after it. A
+// change starts the scope's workflow when it has none; approve and reject
+// need one (ErrNoLimits otherwise), so a stray approval starts nothing.
 func OperateLimits(ctx context.Context, c client.Client, update string, req LimitsRequest) (LimitsView, error) {
 	var v LimitsView
 	if err := req.Validate(); err != nil {
@@ -180,17 +181,27 @@ func OperateLimits(ctx context.Context, c client.Client, update string, req Limi
 	if req.CmdID == "" {
 		req.CmdID = domain.NewID()
 	}
-	op := c.NewWithStartWorkflowOperation(limitsStartOptions(req.Scope), LimitsWorkflowName, LimitsInput{Scope: req.Scope})
-	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: op,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID:     req.CmdID,
-			WorkflowID:   LimitsWorkflowID(req.Scope),
-			UpdateName:   update,
-			Args:         []any{req},
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
-	})
+	upd := client.UpdateWorkflowOptions{
+		UpdateID:     req.CmdID,
+		WorkflowID:   LimitsWorkflowID(req.Scope),
+		UpdateName:   update,
+		Args:         []any{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	}
+	var (
+		h   client.WorkflowUpdateHandle
+		err error
+	)
+	if update == LimitsUpdateApprove || update == LimitsUpdateReject {
+		h, err = c.UpdateWorkflow(ctx, upd)
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return v, fmt.Errorf("limits %s %s: %w", update, req.Scope, ErrNoLimits)
+		}
+	} else {
+		op := c.NewWithStartWorkflowOperation(limitsStartOptions(req.Scope), LimitsWorkflowName, LimitsInput{Scope: req.Scope})
+		h, err = c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op, UpdateOptions: upd})
+	}
 	if err != nil {
 		return v, fmt.Errorf("limits %s %s: %w", update, req.Scope, err)
 	}
