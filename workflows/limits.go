@@ -109,6 +109,9 @@ func runLimits(ctx workflow.Context, in LimitsInput, worker LimitsSettings) (Lim
 func (w *limitsRun) cancelled(ctx workflow.Context) (LimitsView, error) {
 	w.stopTimer()
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	// The publisher's local activity in flight, if any, ends cancelled
+	// first: one publish in flight, even now.
+	_ = workflow.Await(dctx, func() bool { return !w.publishing })
 	if w.c.Base != nil {
 		w.revert(dctx, fmt.Sprintf("the limits workflow was cancelled before the raise's expiry at %s", clock(w.c.ExpiresAt)))
 	}
