@@ -32,10 +32,13 @@ type LimitsCommand struct {
 	Action LimitsAction `json:"action"`
 	// Operator asked for the change; ApprovedBy is the second operator of
 	// a four-eyes change (APPROVE), or who rejected it (REJECT).
-	Operator   string   `json:"operator"`
-	ApprovedBy string   `json:"approved_by,omitempty"`
-	Identity   Identity `json:"identity,omitempty"`
-	Reason     string   `json:"reason"`
+	Operator   string `json:"operator"`
+	ApprovedBy string `json:"approved_by,omitempty"`
+	// Identity says whether the operator who sent the command (the
+	// approver of an APPROVE or REJECT) was verified by riskgate's API or
+	// only claimed; absent on commands of the workflow's own timers.
+	Identity Identity `json:"identity,omitempty"`
+	Reason   string   `json:"reason"`
 	// Old and New are the scope's overrides before and after the command
 	// (the same for REQUEST, REJECT and EXPIRE).
 	Old LimitValues `json:"old"`

@@ -241,12 +241,18 @@ type signingInbound struct {
 }
 
 func (i *signingInbound) sign(ctx workflow.Context, in *interceptor.UpdateInput) {
-	req, ok := in.Args[0].(workflows.OperatorRequest)
-	if !ok {
+	var req workflows.SignedRequest
+	var cmdID string
+	switch r := in.Args[0].(type) {
+	case workflows.OperatorRequest:
+		req, cmdID = r, r.CmdID
+	case workflows.LimitsRequest:
+		req, cmdID = r, r.CmdID
+	default:
 		return
 	}
 	i.s.mu.Lock()
-	claimed := i.s.claimed[req.CmdID]
+	claimed := i.s.claimed[cmdID]
 	i.s.mu.Unlock()
 	if claimed {
 		return

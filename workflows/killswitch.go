@@ -84,6 +84,9 @@ type killSwitch struct {
 	// show it rather than the workflow's newest state.
 	shown           domain.State
 	visAfterPublish bool
+	// summaries is 1 once the run has decided, with versionSummaries, to
+	// give its timers and local activities summaries, -1 if not.
+	summaries int8
 	// failingSince (Unix ms) and publishErr describe a publish that has
 	// been failing, for the memo; zero when publishing works.
 	failingSince int64
@@ -405,8 +408,14 @@ func (w *killSwitch) publisher(ctx workflow.Context) {
 			return
 		}
 		batch := slices.Clone(w.queue)
+		actx := lctx
+		if w.withSummaries(ctx) {
+			opts := workflow.GetLocalActivityOptions(lctx)
+			opts.Summary = publishStateSummary(batch)
+			actx = workflow.WithLocalActivityOptions(ctx, opts)
+		}
 		w.publishing = true
-		err := workflow.ExecuteLocalActivity(lctx, activities.PublishName, batch).Get(lctx, nil)
+		err := workflow.ExecuteLocalActivity(actx, activities.PublishName, batch).Get(actx, nil)
 		w.publishing = false
 		if err != nil {
 			var canceled *temporal.CanceledError
@@ -416,85 +425,18 @@ func (w *killSwitch) publisher(ctx workflow.Context) {
 			last := batch[len(batch)-1].State
 			w.log.Error("publish failed, retrying", "corr_id", last.CorrID, "version", last.Version, "error", err)
 			w.onPublishFailed(ctx, err)
-			_ = workflow.Sleep(ctx, 5*time.Second)
+			if w.withSummaries(ctx) {
+				_ = workflow.NewTimerWithOptions(ctx, 5*time.Second,
+					workflow.TimerOptions{Summary: "retry publishing to " + domain.TopicState}).Get(ctx, nil)
+			} else {
+				_ = workflow.Sleep(ctx, 5*time.Second)
+			}
 			continue
 		}
 		w.queue = w.queue[len(batch):]
 		w.published += int64(len(batch))
 		w.onPublished(ctx, batch[len(batch)-1].State)
 	}
-}
-
-// armTimer returns a future that is ready at the next deadline, reusing the
-// running timer when the deadline has not moved.
-func (w *killSwitch) armTimer(ctx workflow.Context) workflow.Future {
-	now := workflow.Now(ctx).UnixMilli()
-	at := w.nextDeadline()
-	if at == 0 {
-		w.stopTimer()
-		return nil
-	}
-	if at == w.timerAt && w.timer != nil {
-		return w.timer
-	}
-	w.stopTimer()
-	w.timerAt = at
-	if at <= now {
-		f, set := workflow.NewFuture(ctx)
-		set.Set(nil, nil)
-		w.timer = f
-		return f
-	}
-	tctx, cancel := workflow.WithCancel(ctx)
-	w.cancelTimer = cancel
-	w.timer = workflow.NewTimer(tctx, time.Duration(at-now)*time.Millisecond)
-	return w.timer
-}
-
-func (w *killSwitch) stopTimer() {
-	if w.cancelTimer != nil {
-		w.cancelTimer()
-	}
-	w.timer, w.timerAt, w.cancelTimer = nil, 0, nil
-}
-
-// nextDeadline is the earliest time something happens by itself, Unix ms, or 0.
-func (w *killSwitch) nextDeadline() int64 {
-	st := &w.c.State
-	var at int64
-	add := func(t int64) {
-		if t > 0 && (at == 0 || t < at) {
-			at = t
-		}
-	}
-	if !w.c.Started && !w.idleExpired {
-		add(w.startMS + w.s.IdleTimeout.Milliseconds())
-	}
-	switch st.Status {
-	case domain.StatusKilled:
-		if !w.c.CooldownExpired {
-			add(st.CooldownUntil)
-		}
-	case domain.StatusThrottled:
-		if w.c.Probation {
-			if st.AutoUnkillEnabled && !w.c.ProbationOver {
-				add(st.CooldownUntil)
-			}
-		} else if !w.c.CooldownExpired {
-			add(st.CooldownUntil)
-		}
-	}
-	if len(st.Approvals) > 0 {
-		add(w.approvalExpiry())
-	}
-	return at
-}
-
-func (w *killSwitch) approvalExpiry() int64 {
-	if len(w.c.State.Approvals) == 0 {
-		return 0
-	}
-	return w.c.State.Approvals[0].TS + w.s.approvals(w.scope.Type()).Window.Milliseconds()
 }
 
 // handleUpdate applies an accepted operator request once (by cmd_id) and

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -303,13 +304,19 @@ type recordedKey struct{}
 // whatever the replaying worker's keys. The appliers find the verdict in
 // the returned context (recordedIdentity).
 func (w *killSwitch) recordIdentity(ctx workflow.Context, req OperatorRequest) workflow.Context {
+	return recordIdentity(ctx, w.log, req.Operator, req.CmdID)
+}
+
+// recordIdentity records the verdict on an update's operator (see the
+// method above); the Limits workflow records its updates' the same way.
+func recordIdentity(ctx workflow.Context, logger log.Logger, operator, cmdID string) workflow.Context {
 	checked := UpdateIdentity(ctx)
 	var id IdentityCheck
 	if err := workflow.SideEffect(ctx, func(workflow.Context) any { return checked }).Get(&id); err != nil || id.Identity == "" {
 		id = claimed("the recorded identity does not decode")
 	}
 	if !id.Verified() {
-		w.log.Info("operator identity claimed, not verified", "operator", req.Operator, "cmd_id", req.CmdID, "why", id.Why)
+		logger.Info("operator identity claimed, not verified", "operator", operator, "cmd_id", cmdID, "why", id.Why)
 	}
 	return workflow.WithValue(ctx, recordedKey{}, id)
 }

@@ -8,9 +8,11 @@ import "go.temporal.io/sdk/workflow"
 // from this list, keeping the old branch until no run of it can be open
 // (a run lives at most as long as its incident plus its continuations), and
 // TestReplay replays the histories recorded in testdata/ to prove it.
-// Record new histories for a new path with
+// The Limits workflow follows the same rule: it has no changes yet, and its
+// first will take an id starting "limits-" here. Record new histories for
+// a new path with
 //
-//	go test ./workflows -run TestRecordHistories -record
+//	go test ./workflows -run 'TestRecord.*Histories' -args -record
 const (
 	// versionIdleVisibility: a run that ends without a kill (a rejected
 	// operator kill started it) upserts its search attributes and memo, so
@@ -45,6 +47,14 @@ const (
 	// verified approvals only (unless FourEyesAcceptClaimed). A run that
 	// applied an update before the change keeps the old path to its end.
 	versionVerifiedIdentity = "verified-identity"
+	// versionSummaries: every timer carries a summary in words ("cooldown
+	// until 09:09:30 UTC") and every publish local activity one of what it
+	// publishes, for the Web UI's timeline.
+	versionSummaries = "ui-summaries"
+	// versionLimitTrigger: a breach with trigger limit (the detector
+	// escalating repeated pre-trade limit BLOCKs) kills with that trigger
+	// and pins the scope: no auto-unkill until an operator acts.
+	versionLimitTrigger = "limit-trigger"
 )
 
 // newPath reports whether this run takes the new path of change id. Call it

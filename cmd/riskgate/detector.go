@@ -88,5 +88,7 @@ back under (a StatefulSet's pod name).`,
 	f.StringVar(&cfg.InstanceID, "instance-id", envOr("RISKGATE_INSTANCE_ID", ""), "stable unique name of this instance (e.g. the pod name): static group membership, so a restart resumes detection at once instead of after the session timeout (env RISKGATE_INSTANCE_ID)")
 	f.BoolVar(&withWorker, "killswitch-worker", envBool("RISKGATE_DETECTOR_KILLSWITCH_WORKER"), "also run a KillSwitch worker in this process, with the worker's flags, so new kills start eagerly here (env RISKGATE_DETECTOR_KILLSWITCH_WORKER)")
 	addWorkerFlags(cmd, &wf)
+	f.IntVar(&cfg.EscalateBlocks, "escalate-blocks", detector.DefaultEscalateBlocks,
+		"pre-trade limit BLOCKs of one scope in a router's minute that kill it with trigger limit (no auto-unkill); any credit_limit BLOCK does; negative: never")
 	root.AddCommand(cmd)
 }

@@ -20,9 +20,11 @@ func init() {
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
-		Short: "Run the KillSwitch Temporal worker (workflow + Kafka publisher)",
+		Short: "Run the KillSwitch Temporal worker (KillSwitch and Limits workflows + Kafka publisher)",
 		Long: `Run the KillSwitch worker: it executes every scope's KillSwitch workflow
-and publishes each transition to killswitch.commands.v1 then killswitch.state.v1.`,
+and publishes each transition to killswitch.commands.v1 then killswitch.state.v1,
+and every scope's Limits workflow, publishing each limits change to
+risk.limits.commands.v1 then risk.limits.v1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger("worker")
@@ -55,6 +57,7 @@ type workerFlags struct {
 	globalEyes   int
 	globalWindow time.Duration
 	keyFile      string
+	limitsFile   string
 }
 
 func addWorkerFlags(cmd *cobra.Command, wf *workerFlags) {
@@ -70,6 +73,10 @@ func addWorkerFlags(cmd *cobra.Command, wf *workerFlags) {
 	f.BoolVar(&wf.cfg.FourEyesAcceptClaimed, "four-eyes-accept-claimed", envBool("RISKGATE_FOUR_EYES_ACCEPT_CLAIMED"),
 		"count four-eyes approvals whose operator is only claimed (Temporal Web UI or CLI), not verified by the API's signature (env RISKGATE_FOUR_EYES_ACCEPT_CLAIMED)")
 	addIdentityKeyFlag(cmd, &wf.keyFile)
+	f.StringVar(&wf.limitsFile, "limits", envOr("RISKGATE_LIMITS", ""),
+		"limits file whose defaults and ceilings the Limits workflows apply (the routers' file, see deploy/limits.yaml); empty: the built-in set (env RISKGATE_LIMITS)")
+	f.DurationVar(&wf.cfg.LimitsApprovalWindow, "limits-approval-window", 10*time.Minute,
+		"time within which a second operator must approve a limits change beyond a ceiling (or loosening GLOBAL)")
 }
 
 // config checks the flags and returns the worker's configuration, Kafka and
@@ -87,6 +94,9 @@ func (wf *workerFlags) config(log *slog.Logger) (workers.Config, error) {
 		return cfg, err
 	}
 	cfg.IdentityKeys = keys
+	if cfg.Limits, err = loadLimits(wf.limitsFile); err != nil {
+		return cfg, err
+	}
 	cfg.Kafka = kafkaConfig("riskgate-worker")
 	cfg.Log = log
 	return cfg, nil
