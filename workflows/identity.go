@@ -8,9 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -115,18 +117,47 @@ func claimed(why string) IdentityCheck {
 	return IdentityCheck{Identity: domain.IdentityClaimed, Why: why}
 }
 
-// identityMessage is what a proof's MAC covers: the update, its workflow
-// and run, and every field of the request, each length-prefixed so that no
-// two requests encode alike.
-func identityMessage(to UpdateTarget, req OperatorRequest, issued, expires int64) []byte {
-	fields := []string{
-		"riskgate-identity/v1", to.WorkflowID, to.RunID, to.Update,
+// SignedRequest is an update payload a proof covers field by field: an
+// OperatorRequest (KillSwitch) or a LimitsRequest (Limits).
+type SignedRequest interface {
+	// identityFields are the request's fields in a fixed order, each
+	// rendered exactly (the MAC covers them all).
+	identityFields() []string
+}
+
+func (req OperatorRequest) identityFields() []string {
+	return []string{
 		req.CmdID, string(req.Scope), req.Operator, req.Reason,
 		strconv.FormatInt(req.CooldownSeconds, 10),
 		strconv.FormatFloat(req.MaxRatePerSecond, 'g', -1, 64),
 		strconv.FormatBool(req.AutoUnkill),
-		strconv.FormatInt(issued, 10), strconv.FormatInt(expires, 10),
 	}
+}
+
+// identityFields of a Limits request start with a tag, so that no Limits
+// request encodes like a KillSwitch one; Admin is covered, since it is what
+// lets a change beyond the ceilings be requested.
+func (req LimitsRequest) identityFields() []string {
+	lim, err := json.Marshal(req.Limits)
+	if err != nil {
+		// LimitValues of finite numbers always encode; anything else
+		// signs as an unmatchable marker and is recorded as claimed.
+		lim = []byte("!" + err.Error())
+	}
+	return []string{
+		"limits", req.CmdID, req.CorrID, string(req.Scope), req.Operator, req.Reason,
+		string(lim), strings.Join(req.Clear, ","),
+		strconv.FormatInt(req.DurationSeconds, 10), strconv.FormatInt(req.Until, 10),
+		strconv.FormatBool(req.Admin),
+	}
+}
+
+// identityMessage is what a proof's MAC covers: the update, its workflow
+// and run, and every field of the request, each length-prefixed so that no
+// two requests encode alike.
+func identityMessage(to UpdateTarget, req SignedRequest, issued, expires int64) []byte {
+	fields := append([]string{"riskgate-identity/v1", to.WorkflowID, to.RunID, to.Update}, req.identityFields()...)
+	fields = append(fields, strconv.FormatInt(issued, 10), strconv.FormatInt(expires, 10))
 	var b []byte
 	for _, f := range fields {
 		b = binary.AppendUvarint(b, uint64(len(f)))
@@ -143,7 +174,7 @@ func mac(key, msg []byte) []byte {
 
 // Sign returns the proof that req, sent to its target at now, comes from
 // the holder of the first key.
-func (k IdentityKeys) Sign(to UpdateTarget, req OperatorRequest, now time.Time) (IdentityProof, error) {
+func (k IdentityKeys) Sign(to UpdateTarget, req SignedRequest, now time.Time) (IdentityProof, error) {
 	if len(k) == 0 {
 		return IdentityProof{}, errors.New("sign operator identity: no identity key")
 	}
@@ -161,7 +192,7 @@ type Run struct {
 // Verify checks proof against req, received by a run of to.WorkflowID as
 // to.Update at now (to.RunID is ignored: the proof says which run it was
 // signed for).
-func (k IdentityKeys) Verify(to UpdateTarget, run Run, req OperatorRequest, p IdentityProof, now time.Time) IdentityCheck {
+func (k IdentityKeys) Verify(to UpdateTarget, run Run, req SignedRequest, p IdentityProof, now time.Time) IdentityCheck {
 	if len(k) == 0 {
 		return claimed("the worker has no identity key")
 	}
@@ -191,7 +222,7 @@ func (k IdentityKeys) Verify(to UpdateTarget, run Run, req OperatorRequest, p Id
 
 // SignHeader writes the proof of req, sent to its target at now, into a
 // Temporal header.
-func (k IdentityKeys) SignHeader(header map[string]*commonpb.Payload, to UpdateTarget, req OperatorRequest, now time.Time) error {
+func (k IdentityKeys) SignHeader(header map[string]*commonpb.Payload, to UpdateTarget, req SignedRequest, now time.Time) error {
 	if header == nil {
 		return errors.New("sign operator identity: no Temporal header to write to")
 	}
@@ -209,7 +240,7 @@ func (k IdentityKeys) SignHeader(header map[string]*commonpb.Payload, to UpdateT
 
 // VerifyHeader checks the proof in a Temporal header (claimed when there is
 // none or it does not decode).
-func (k IdentityKeys) VerifyHeader(header map[string]*commonpb.Payload, to UpdateTarget, run Run, req OperatorRequest, now time.Time) IdentityCheck {
+func (k IdentityKeys) VerifyHeader(header map[string]*commonpb.Payload, to UpdateTarget, run Run, req SignedRequest, now time.Time) IdentityCheck {
 	payload, ok := header[IdentityHeader]
 	if !ok {
 		return claimed("no signature: not sent through riskgate's API")

@@ -26,7 +26,8 @@ import (
 // have been rotated since replays the same decisions.
 
 // IdentitySigner is a client interceptor that signs every operator update
-// (an update whose argument is an OperatorRequest) with the first key.
+// (an update whose argument is an OperatorRequest or a LimitsRequest) with
+// the first key.
 // Install it on riskgate's API client only: whoever holds the key is
 // trusted to have authenticated the operator it names.
 type IdentitySigner struct {
@@ -53,7 +54,7 @@ type signingOutbound struct {
 	s *IdentitySigner
 }
 
-func (o *signingOutbound) sign(ctx context.Context, to UpdateTarget, req OperatorRequest) error {
+func (o *signingOutbound) sign(ctx context.Context, to UpdateTarget, req SignedRequest) error {
 	if to.WorkflowID == "" {
 		return fmt.Errorf("sign %s update: the workflow id must be given to sign it", to.Update)
 	}
@@ -64,7 +65,7 @@ func (o *signingOutbound) sign(ctx context.Context, to UpdateTarget, req Operato
 // sends it to that run only: the proof holds for one incident, and the
 // server refuses the update if the run has ended meanwhile.
 func (o *signingOutbound) UpdateWorkflow(ctx context.Context, in *interceptor.ClientUpdateWorkflowInput) (client.WorkflowUpdateHandle, error) {
-	if req, ok := operatorRequest(in.Args); ok {
+	if req, ok := signedRequest(in.Args); ok {
 		if in.RunID == "" && in.WorkflowID != "" {
 			d, err := o.Next.DescribeWorkflow(ctx, &interceptor.ClientDescribeWorkflowInput{WorkflowID: in.WorkflowID})
 			if err != nil {
@@ -83,7 +84,7 @@ func (o *signingOutbound) UpdateWorkflow(ctx context.Context, in *interceptor.Cl
 // so for no run in particular.
 func (o *signingOutbound) UpdateWithStartWorkflow(ctx context.Context, in *interceptor.ClientUpdateWithStartWorkflowInput) (client.WorkflowUpdateHandle, error) {
 	if u := in.UpdateOptions; u != nil {
-		if req, ok := operatorRequest(u.Args); ok {
+		if req, ok := signedRequest(u.Args); ok {
 			if err := o.sign(ctx, UpdateTarget{WorkflowID: u.WorkflowID, Update: u.UpdateName}, req); err != nil {
 				return nil, err
 			}
@@ -120,7 +121,7 @@ type identityKey struct{}
 
 // check judges the update at workflow time, so a replay judges it alike.
 func (i *verifyingInbound) check(ctx workflow.Context, in *interceptor.UpdateInput) workflow.Context {
-	req, ok := operatorRequest(in.Args)
+	req, ok := signedRequest(in.Args)
 	if !ok {
 		return ctx
 	}
@@ -150,9 +151,11 @@ func UpdateIdentity(ctx workflow.Context) IdentityCheck {
 	return claimed("the worker does not check identities")
 }
 
-func operatorRequest(args []any) (OperatorRequest, bool) {
+// signedRequest is the payload of an operator update (KillSwitch or
+// Limits), which a proof covers; other updates carry none.
+func signedRequest(args []any) (SignedRequest, bool) {
 	if len(args) != 1 {
-		return OperatorRequest{}, false
+		return nil, false
 	}
 	switch r := args[0].(type) {
 	case OperatorRequest:
@@ -161,6 +164,12 @@ func operatorRequest(args []any) (OperatorRequest, bool) {
 		if r != nil {
 			return *r, true
 		}
+	case LimitsRequest:
+		return r, true
+	case *LimitsRequest:
+		if r != nil {
+			return *r, true
+		}
 	}
-	return OperatorRequest{}, false
+	return nil, false
 }
