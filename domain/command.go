@@ -21,6 +21,9 @@ const (
 	TriggerDetector Trigger = "detector"
 	TriggerOperator Trigger = "operator"
 	TriggerSystem   Trigger = "system"
+	// TriggerLimit: the detector escalated repeated pre-trade limit
+	// BLOCKs of the scope (DESIGN §9). Such a kill never auto-unkills.
+	TriggerLimit Trigger = "limit"
 )
 
 // Identity says how far the operator named in a command can be trusted.

@@ -70,16 +70,20 @@ type LimitValues struct {
 // it is versioned; a reader ignores a record whose version is not newer than
 // the one it holds.
 type LimitsRecord struct {
-	Scope      Scope       `json:"scope"`
-	Limits     LimitValues `json:"limits"`
-	Version    int64       `json:"version"`
-	UpdatedTS  int64       `json:"updated_ts"`
-	UpdatedBy  string      `json:"updated_by"`
-	Reason     string      `json:"reason"`
-	LastCmdID  string      `json:"last_cmd_id,omitempty"`
-	CorrID     string      `json:"corr_id,omitempty"`
-	WorkflowID string      `json:"workflow_id,omitempty"`
-	RunID      string      `json:"run_id,omitempty"`
+	Scope     Scope       `json:"scope"`
+	Limits    LimitValues `json:"limits"`
+	Version   int64       `json:"version"`
+	UpdatedTS int64       `json:"updated_ts"`
+	UpdatedBy string      `json:"updated_by"`
+	Reason    string      `json:"reason"`
+	LastCmdID string      `json:"last_cmd_id,omitempty"`
+	// ApprovedBy names the second operator who approved the values beyond
+	// their scope type's ceilings that the record holds (four eyes); a
+	// router clamps the values of a record without it to the ceilings.
+	ApprovedBy string `json:"approved_by,omitempty"`
+	CorrID     string `json:"corr_id,omitempty"`
+	WorkflowID string `json:"workflow_id,omitempty"`
+	RunID      string `json:"run_id,omitempty"`
 }
 
 // RefPrice is a record of the compacted marketdata.ref.v1 topic, keyed by

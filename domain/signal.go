@@ -21,6 +21,11 @@ type RiskSignal struct {
 	// ClampedOrders counts the key's orders stamped in the future beyond the
 	// allowed skew, whose ts was clamped to the detector's clock.
 	ClampedOrders int64 `json:"clamped_orders,omitempty"`
+	// Blocks, on a router's limit-breach record, is how many orders of the
+	// scope that router BLOCKed in the last BlocksWindowMS, this one
+	// included: the detector escalates repeated blocks to a kill.
+	Blocks         int64 `json:"blocks,omitempty"`
+	BlocksWindowMS int64 `json:"blocks_window_ms,omitempty"`
 }
 
 // Breach is one rule a signal breaches.
@@ -47,6 +52,10 @@ type BreachSignal struct {
 	MaxRatePerSecond float64 `json:"max_rate_per_second,omitempty"`
 	// CorrID identifies the incident; the workflow keeps the first one it sees.
 	CorrID string `json:"corr_id,omitempty"`
+	// Trigger is TriggerLimit for an escalation of repeated pre-trade
+	// limit BLOCKs (its kill does not auto-unkill); empty for the
+	// detector's own rules.
+	Trigger Trigger `json:"trigger,omitempty"`
 }
 
 // NormalSignal tells a scope's workflow that the detector has seen the scope

@@ -51,6 +51,8 @@ var SearchAttributes = map[string]string{
 	SAKillScopeType: "Keyword",
 	SAKillStatus:    "Keyword",
 	SAKillTrigger:   "Keyword",
+	SALimitScope:    "Keyword",
+	SALimitState:    "Keyword",
 }
 
 // BreachSignal and NormalSignal are the detector's signals to a scope's

@@ -104,11 +104,16 @@ type PendingLimits struct {
 	Reason      string             `json:"reason"`
 	Limits      domain.LimitValues `json:"limits"`
 	Clear       []string           `json:"clear,omitempty"`
-	// DurationSeconds of a pending raise, counted from its approval.
+	// DurationSeconds of a pending raise, counted from its approval, or
+	// Until, when the raise was asked to end at a time (Unix milliseconds).
 	DurationSeconds int64 `json:"duration_seconds,omitempty"`
+	Until           int64 `json:"until,omitempty"`
 	RequestedTS     int64 `json:"requested_ts"`
 	// ExpiresAt ends the approval window (Unix milliseconds).
 	ExpiresAt int64 `json:"expires_at"`
+	// Why says what makes the change need a second operator, in words
+	// (e.g. "max_orders 5000 above the ACCOUNT ceiling 1000").
+	Why string `json:"why,omitempty"`
 }
 
 // LimitsView is what the limits query and every update return: the scope's
@@ -129,6 +134,12 @@ type LimitsView struct {
 	UpdatedTS int64          `json:"updated_ts,omitempty"`
 	UpdatedBy string         `json:"updated_by,omitempty"`
 	Reason    string         `json:"reason,omitempty"`
+	// ApprovedBy is the second operator of the override values beyond
+	// their ceilings, if any (see domain.LimitsRecord.ApprovedBy).
+	ApprovedBy string `json:"approved_by,omitempty"`
+	// Ceilings are the firm's ceilings of the scope's type (the values a
+	// change may loosen a limit to without a second operator).
+	Ceilings domain.LimitValues `json:"ceilings"`
 	// Applied is false when the update only requested a change that
 	// waits for approval (HTTP 202).
 	Applied bool `json:"applied"`
@@ -218,9 +229,18 @@ type LimitsCarry struct {
 	UpdatedTS int64               `json:"updated_ts,omitempty"`
 	UpdatedBy string              `json:"updated_by,omitempty"`
 	Reason    string              `json:"reason,omitempty"`
+	// LastCmdID and CorrID are those of the change that made Overrides.
+	LastCmdID string `json:"last_cmd_id,omitempty"`
+	CorrID    string `json:"corr_id,omitempty"`
+	// ApprovedBy, see LimitsView.ApprovedBy; BaseApprovedBy is Base's.
+	ApprovedBy     string `json:"approved_by,omitempty"`
+	BaseApprovedBy string `json:"base_approved_by,omitempty"`
 	// History is the latest changes, newest last (bounded).
 	History []LimitsChange `json:"history,omitempty"`
 	// Applied maps the cmd_ids already applied to the view they returned,
 	// so a repeated update returns the same result (bounded).
 	Applied map[string]LimitsView `json:"applied,omitempty"`
+	// AppliedOrder lists Applied's cmd_ids oldest first, so the oldest is
+	// the one forgotten when it is full.
+	AppliedOrder []string `json:"applied_order,omitempty"`
 }
