@@ -69,9 +69,10 @@ func (s *Server) needLimits(w http.ResponseWriter, r *http.Request) bool {
 func (s *Server) defaultView(scope domain.Scope) workflows.LimitsView {
 	v := workflows.LimitsView{
 		Scope:  scope,
-		Limits: s.limitsCfg.Defaults.Of(scope.Type()).Values(),
-		Source: map[string]string{},
-		State:  workflows.LimitStateDefault,
+		Limits:   s.limitsCfg.Defaults.Of(scope.Type()).Values(),
+		Ceilings: s.limitsCfg.Ceilings.Of(scope.Type()).Values(),
+		Source:   map[string]string{},
+		State:    workflows.LimitStateDefault,
 	}
 	for _, f := range setFields(v.Limits) {
 		v.Source[f] = workflows.LimitSourceDefault
