@@ -68,7 +68,7 @@ func (s *Server) needLimits(w http.ResponseWriter, r *http.Request) bool {
 // type's defaults from the limits file.
 func (s *Server) defaultView(scope domain.Scope) workflows.LimitsView {
 	v := workflows.LimitsView{
-		Scope:  scope,
+		Scope:    scope,
 		Limits:   s.limitsCfg.Defaults.Of(scope.Type()).Values(),
 		Ceilings: s.limitsCfg.Ceilings.Of(scope.Type()).Values(),
 		Source:   map[string]string{},
