@@ -83,8 +83,8 @@ type Options struct {
 	// OrderBounds are the largest qty and price of an order, the same for
 	// router and detector. Zero fields: domain's defaults.
 	OrderBounds domain.OrderBounds
-	// Limits are the router's pre-trade limits (deploy/limits.yaml); nil
-	// means limits.Default().
+	// Limits are the pre-trade limits (deploy/limits.yaml) of the router
+	// and of the worker's Limits workflows; nil means limits.Default().
 	Limits *limits.Config
 	// Log is the parent logger. Default slog.Default().
 	Log *slog.Logger
@@ -261,7 +261,7 @@ func (s *Stack) start(ctx context.Context) error {
 	s.makers = map[string]func() (roles.Unit, error){
 		Worker: func() (roles.Unit, error) {
 			return roles.Worker(s.Client, workers.Config{Kafka: s.KafkaConfig("riskgate-worker"), Cooldown: o.Cooldown,
-				IdentityKeys: s.IdentityKeys, Log: s.logger(Worker), Registerer: reg}), nil
+				IdentityKeys: s.IdentityKeys, Log: s.logger(Worker), Registerer: reg, Limits: o.Limits}), nil
 		},
 		Router: func() (roles.Unit, error) {
 			return roles.Router(router.Config{Kafka: s.KafkaConfig("riskgate-router"), Log: s.logger(Router), Registerer: reg, OrderBounds: o.OrderBounds,

@@ -1,5 +1,5 @@
-// Package workers runs the KillSwitch worker: the workflow and its local
-// activities on workflows.TaskQueue, and a follower of killswitch.state.v1
+// Package workers runs the KillSwitch worker: the KillSwitch and Limits
+// workflows and their local activities on workflows.TaskQueue, and a follower of killswitch.state.v1
 // that tells each new incident where the scope's previous one left off.
 package workers
 
@@ -22,6 +22,7 @@ import (
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/ingest/killstate"
+	"github.com/riskgate/riskgate/ingest/limits"
 	"github.com/riskgate/riskgate/workflows"
 )
 
@@ -60,6 +61,13 @@ type Config struct {
 	IdentityKeys workflows.IdentityKeys
 	// Settings, when non-nil, is used as is instead of the fields above.
 	Settings *workflows.Settings
+	// Limits is the limits file the routers load: the Limits workflow
+	// takes each scope type's defaults and ceilings from it. Nil: the
+	// built-in set (limits.Default()).
+	Limits *limits.Config
+	// LimitsApprovalWindow is how long a limits change beyond a ceiling
+	// waits for a second operator. Default 10 min.
+	LimitsApprovalWindow time.Duration
 	// Registerer receives the publisher's metrics (publications, commands,
 	// failures, publish lag, unpublished transitions) and the kill state's
 	// (scopes by status, the oldest kill's age). Nil: no metrics.
@@ -140,6 +148,9 @@ func Run(ctx context.Context, c client.Client, cfg Config) error {
 	w.RegisterWorkflowWithOptions(workflows.New(settings), workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterActivityWithOptions(pub.Publish, activity.RegisterOptions{Name: activities.PublishName})
 	w.RegisterActivityWithOptions(reader.PriorState, activity.RegisterOptions{Name: activities.PriorStateName})
+	w.RegisterWorkflowWithOptions(workflows.NewLimits(LimitsSettings(cfg.Limits, cfg.LimitsApprovalWindow)),
+		workflow.RegisterOptions{Name: workflows.LimitsWorkflowName})
+	w.RegisterActivityWithOptions(pub.PublishLimits, activity.RegisterOptions{Name: activities.PublishLimitsName})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start killswitch worker on %s: %w", workflows.TaskQueue, err)
 	}

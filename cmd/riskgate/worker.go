@@ -19,12 +19,15 @@ func init() {
 		globalEyes   int
 		globalWindow time.Duration
 		keyFile      string
+		limitsFile   string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
-		Short: "Run the KillSwitch Temporal worker (workflow + Kafka publisher)",
+		Short: "Run the KillSwitch Temporal worker (KillSwitch and Limits workflows + Kafka publisher)",
 		Long: `Run the KillSwitch worker: it executes every scope's KillSwitch workflow
-and publishes each transition to killswitch.commands.v1 then killswitch.state.v1.`,
+and publishes each transition to killswitch.commands.v1 then killswitch.state.v1,
+and every scope's Limits workflow, publishing each limits change to
+risk.limits.commands.v1 then risk.limits.v1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger("worker")
@@ -39,6 +42,9 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 				return err
 			}
 			cfg.IdentityKeys = keys
+			if cfg.Limits, err = loadLimits(limitsFile); err != nil {
+				return err
+			}
 			cfg.Kafka = kafkaConfig("riskgate-worker")
 			cfg.Log = log
 			c, err := temporalClient(log)
@@ -63,6 +69,9 @@ and publishes each transition to killswitch.commands.v1 then killswitch.state.v1
 	f.BoolVar(&cfg.FourEyesAcceptClaimed, "four-eyes-accept-claimed", envBool("RISKGATE_FOUR_EYES_ACCEPT_CLAIMED"),
 		"count four-eyes approvals whose operator is only claimed (Temporal Web UI or CLI), not verified by the API's signature (env RISKGATE_FOUR_EYES_ACCEPT_CLAIMED)")
 	addIdentityKeyFlag(cmd, &keyFile)
+	cmd.Flags().StringVar(&limitsFile, "limits", envOr("RISKGATE_LIMITS", ""),
+		"limits file whose defaults and ceilings the Limits workflows apply (the routers' file, see deploy/limits.yaml); empty: the built-in set (env RISKGATE_LIMITS)")
+	f.DurationVar(&cfg.LimitsApprovalWindow, "limits-approval-window", 10*time.Minute, "time within which a second operator must approve a limits change beyond a ceiling (or loosening GLOBAL)")
 	f.StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_WORKER_METRICS_ADDR", ":9104"), "address serving /metrics, /healthz and /readyz; empty disables (env RISKGATE_WORKER_METRICS_ADDR)")
 	root.AddCommand(cmd)
 }

@@ -104,6 +104,9 @@ func Topics(partitions int32) []TopicSpec {
 		// read from the start by every router.
 		{domain.TopicLimits, partitions, compacted()},
 		{domain.TopicRefPrices, partitions, compacted()},
+		// Every accepted limits change, appended by the scope's Limits
+		// workflow: kept like the kill switch's commands.
+		{domain.TopicLimitsCommands, partitions, retention(30 * day)},
 		{domain.TopicGated, partitions, retention(7 * day)},
 		{domain.TopicAudit, partitions, retention(90 * day)},
 		{domain.TopicDLQ, 1, retention(30 * day)},
