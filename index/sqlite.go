@@ -110,7 +110,7 @@ CREATE INDEX IF NOT EXISTS signals_ts ON signals (ts, id);
 `
 
 func (s *SQLite) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, schema); err != nil {
+	if _, err := s.db.ExecContext(ctx, schema+limitsSchema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	return nil
@@ -232,6 +232,9 @@ func (s *SQLite) Apply(ctx context.Context, b *Batch) (err error) {
 				return fmt.Errorf("index signal of %s: %w", g.Scope, err)
 			}
 		}
+	}
+	if err := applyLimits(ctx, tx, b.Limits); err != nil {
+		return err
 	}
 	for topic, parts := range b.Next {
 		for p, next := range parts {
