@@ -90,7 +90,7 @@ func NewPublishMetrics(reg prometheus.Registerer) (*PublishMetrics, error) {
 var (
 	commandActions = []domain.Action{domain.ActionKill, domain.ActionUnkill, domain.ActionThrottle,
 		domain.ActionExtend, domain.ActionPin, domain.ActionUnpin}
-	commandTriggers = []domain.Trigger{domain.TriggerDetector, domain.TriggerOperator, domain.TriggerSystem}
+	commandTriggers = []domain.Trigger{domain.TriggerDetector, domain.TriggerOperator, domain.TriggerSystem, domain.TriggerLimit}
 )
 
 // ok records pub acknowledged.

@@ -189,8 +189,8 @@ func TestPublishMetricsBoundCommandLabels(t *testing.T) {
 			}
 		}
 	}
-	if n != 6*3 {
-		t.Errorf("%d command series, want 18 (6 actions × 3 triggers)", n)
+	if n != 6*4 {
+		t.Errorf("%d command series, want 24 (6 actions × 4 triggers)", n)
 	}
 }
 

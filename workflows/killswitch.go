@@ -84,6 +84,9 @@ type killSwitch struct {
 	// show it rather than the workflow's newest state.
 	shown           domain.State
 	visAfterPublish bool
+	// summaries is 1 once the run has decided, with versionSummaries, to
+	// give its timers and local activities summaries, -1 if not.
+	summaries int8
 	// failingSince (Unix ms) and publishErr describe a publish that has
 	// been failing, for the memo; zero when publishing works.
 	failingSince int64
@@ -435,8 +438,14 @@ func (w *killSwitch) publisher(ctx workflow.Context) {
 			return
 		}
 		batch := slices.Clone(w.queue)
+		actx := lctx
+		if w.withSummaries(ctx) {
+			opts := workflow.GetLocalActivityOptions(lctx)
+			opts.Summary = publishStateSummary(batch)
+			actx = workflow.WithLocalActivityOptions(ctx, opts)
+		}
 		w.publishing = true
-		err := workflow.ExecuteLocalActivity(lctx, activities.PublishName, batch).Get(lctx, nil)
+		err := workflow.ExecuteLocalActivity(actx, activities.PublishName, batch).Get(actx, nil)
 		w.publishing = false
 		if err != nil {
 			var canceled *temporal.CanceledError
@@ -477,7 +486,12 @@ func (w *killSwitch) armTimer(ctx workflow.Context) workflow.Future {
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
 	w.cancelTimer = cancel
-	w.timer = workflow.NewTimer(tctx, time.Duration(at-now)*time.Millisecond)
+	d := time.Duration(at-now) * time.Millisecond
+	if w.withSummaries(ctx) {
+		w.timer = workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: w.deadlineSummary(at)})
+	} else {
+		w.timer = workflow.NewTimer(tctx, d)
+	}
 	return w.timer
 }
 

@@ -49,6 +49,9 @@ func TestReplay(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflowWithOptions(workflows.New(workflows.DefaultSettings()), workflow.RegisterOptions{Name: workflows.WorkflowName})
+			// The Limits workflow replays what its runs recorded, whatever
+			// settings this worker would give a new run.
+			r.RegisterWorkflowWithOptions(workflows.NewLimits(limitsSettings()), workflow.RegisterOptions{Name: workflows.LimitsWorkflowName})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(logger, f); err != nil {
 				t.Fatalf("replay %s: %v", f, err)
 			}
@@ -257,12 +260,18 @@ func (r *recorder) waitClosed(scope domain.Scope) {
 // save writes every run of the scope's workflow, oldest first.
 func (r *recorder) save(name string, scope domain.Scope, want int) {
 	r.t.Helper()
+	r.saveRuns(name, scope.WorkflowID(), want)
+}
+
+// saveRuns writes every closed run of the workflow id, oldest first.
+func (r *recorder) saveRuns(name, workflowID string, want int) {
+	r.t.Helper()
 	var runs []string
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		runs = runs[:0]
 		resp, err := r.c.ListWorkflow(r.ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus != 'Running'", scope.WorkflowID()),
+			Query: fmt.Sprintf("WorkflowId = '%s' AND ExecutionStatus != 'Running'", workflowID),
 		})
 		if err != nil {
 			r.t.Fatal(err)
@@ -281,7 +290,7 @@ func (r *recorder) save(name string, scope domain.Scope, want int) {
 	}
 	for i, run := range runs {
 		hist := &historypb.History{}
-		it := r.c.GetWorkflowHistory(r.ctx, scope.WorkflowID(), run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		it := r.c.GetWorkflowHistory(r.ctx, workflowID, run, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for it.HasNext() {
 			ev, err := it.Next()
 			if err != nil {

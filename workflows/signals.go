@@ -99,7 +99,13 @@ func (w *killSwitch) onBreach(ctx workflow.Context, sig BreachSignal) {
 			cmd.Reason, time.Duration(cooldown)*time.Millisecond)
 	}
 	w.c.Offences = append(w.offencesSince(w.c.Offences, now), now)
-	if n := len(w.c.Offences); n >= w.s.OffencesToPin {
+	if sig.Trigger == domain.TriggerLimit && newPath(ctx, versionLimitTrigger) {
+		// Repeated pre-trade limit blocks: a designated person re-enables
+		// the scope (RTS 6 15(3)), never a timer.
+		cmd.TriggeredBy = domain.TriggerLimit
+		w.c.Pinned = true
+		cmd.Reason += "; escalated from pre-trade limit blocks: no auto-unkill, an operator must unkill"
+	} else if n := len(w.c.Offences); n >= w.s.OffencesToPin {
 		w.c.Pinned = true
 		cmd.Reason = fmt.Sprintf("%s; offence %d within %s: pinned until an operator unkills", cmd.Reason, n, w.s.OffenceWindow)
 	}

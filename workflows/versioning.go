@@ -45,6 +45,14 @@ const (
 	// verified approvals only (unless FourEyesAcceptClaimed). A run that
 	// applied an update before the change keeps the old path to its end.
 	versionVerifiedIdentity = "verified-identity"
+	// versionSummaries: every timer carries a summary in words ("cooldown
+	// until 09:09:30 UTC") and every publish local activity one of what it
+	// publishes, for the Web UI's timeline.
+	versionSummaries = "ui-summaries"
+	// versionLimitTrigger: a breach with trigger limit (the detector
+	// escalating repeated pre-trade limit BLOCKs) kills with that trigger
+	// and pins the scope: no auto-unkill until an operator acts.
+	versionLimitTrigger = "limit-trigger"
 )
 
 // newPath reports whether this run takes the new path of change id. Call it

@@ -63,5 +63,7 @@ GET /readyz answers 200 once the windows are rebuilt.`,
 	f.StringVar(&metricsAddr, "metrics-addr", envOr("RISKGATE_DETECTOR_METRICS_ADDR", ":9102"), "address serving /metrics, /healthz and /readyz; empty disables (env RISKGATE_DETECTOR_METRICS_ADDR)")
 	f.StringVar(&cfg.Group, "group", envOr("RISKGATE_DETECTOR_GROUP", detector.DefaultGroup), "consumer group on orders.v1 and the repartition topic (env RISKGATE_DETECTOR_GROUP)")
 	f.Int32Var(&cfg.Partitions, "partitions", 3, "partitions of the repartition topic when the detector creates it")
+	f.IntVar(&cfg.EscalateBlocks, "escalate-blocks", detector.DefaultEscalateBlocks,
+		"pre-trade limit BLOCKs of one scope in a router's minute that kill it with trigger limit (no auto-unkill); any credit_limit BLOCK does; negative: never")
 	root.AddCommand(cmd)
 }

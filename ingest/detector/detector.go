@@ -48,6 +48,11 @@ type Config struct {
 	// order beyond them is not counted (the router REJECTs it). Zero fields
 	// mean domain's defaults; give the routers the same bounds.
 	OrderBounds domain.OrderBounds
+	// EscalateBlocks is how many pre-trade limit BLOCKs of one scope in a
+	// router's minute escalate to a kill with trigger limit (any
+	// credit_limit BLOCK does at once); see limitwatch.go. Default
+	// DefaultEscalateBlocks (10); negative turns escalation off.
+	EscalateBlocks int
 }
 
 // DefaultGroup is the consumer group of Config.Group's default.
@@ -125,6 +130,9 @@ func New(cfg Config) (*Detector, error) {
 	}
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = time.Second
+	}
+	if cfg.EscalateBlocks == 0 {
+		cfg.EscalateBlocks = DefaultEscalateBlocks
 	}
 	if err := cfg.OrderBounds.Validate(); err != nil {
 		return nil, fmt.Errorf("detector order bounds: %w", err)
@@ -225,6 +233,7 @@ func (d *Detector) Run(ctx context.Context) error {
 	defer func() { cl.AllowRebalance(); cl.Close() }()
 
 	wg.Go(func() { d.tickLoop(ctx) })
+	wg.Go(func() { d.watchLimits(ctx) })
 	d.log.Info("detector started", "group", d.cfg.Group, "rules", len(d.engine.Rules().Rules))
 	for {
 		fetches := cl.PollRecords(ctx, 4096)

@@ -69,8 +69,9 @@ type Config struct {
 	// Ceilings bound what an override may set: the largest max_order_qty,
 	// max_order_notional, collar_pct, max_orders, max_notional,
 	// credit_limit and max_ref_age_seconds of each scope type. Zero: no
-	// ceiling. The Limits workflow refuses overrides above them, and the
-	// router clamps any it reads.
+	// ceiling. The Limits workflow lets an override go above one only with
+	// an admin's request and a second operator's approval, which the
+	// record names; the router clamps any other record above them.
 	Ceilings ByType
 }
 

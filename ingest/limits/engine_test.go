@@ -392,6 +392,17 @@ func TestOverrides(t *testing.T) {
 	if s := e.Stats(); s.Clamped != 1 || s.Stale != 1 || s.Overrides != 1 {
 		t.Fatalf("stats %+v", s)
 	}
+	// Above the ceiling with a second operator's approval: as approved.
+	if ok, err := e.ApplyLimits(domain.LimitsRecord{Scope: "ACCOUNT:mm", Version: 7, ApprovedBy: "bob",
+		Limits: domain.LimitValues{MaxOrders: i64(5000)}}); !ok || err != nil {
+		t.Fatalf("approved record: %v %v", ok, err)
+	}
+	if l, _ := e.Effective("ACCOUNT:mm"); l.MaxOrders != 5000 {
+		t.Fatalf("approved beyond the ceiling: effective max_orders %d, want 5000", l.MaxOrders)
+	}
+	if s := e.Stats(); s.Clamped != 1 {
+		t.Fatalf("approved record counted as clamped: %+v", s)
+	}
 	// Invalid records are refused.
 	if _, err := e.ApplyLimits(domain.LimitsRecord{Scope: "ACCOUNT:x", Version: 1, Limits: domain.LimitValues{Restricted: yes()}}); err == nil ||
 		!strings.Contains(err.Error(), "SYMBOL scopes only") {

@@ -11,7 +11,8 @@ import (
 
 // ApplyLimits applies a risk.limits.v1 record: the scope's limits become its
 // type's defaults overlaid with the record's values, each clamped to its
-// ceiling. A record whose version is not newer than the one held is ignored
+// ceiling unless the record names the second operator who approved them
+// (ApprovedBy, four eyes). A record whose version is not newer than the one held is ignored
 // (applied false). An invalid record changes nothing.
 func (e *Engine) ApplyLimits(rec domain.LimitsRecord) (applied bool, err error) {
 	if err := rec.Validate(); err != nil {
@@ -26,9 +27,14 @@ func (e *Engine) ApplyLimits(rec domain.LimitsRecord) (applied bool, err error) 
 		return false, nil
 	}
 	t := domain.ScopeTypes[typ]
-	l, clamped := e.cfg.Defaults.Of(t).Overlay(&rec.Limits).Clamp(e.cfg.Ceilings.Of(t))
-	if clamped {
-		e.stats.Clamped++
+	l := e.cfg.Defaults.Of(t).Overlay(&rec.Limits)
+	// A value beyond its ceiling holds only with a second operator's
+	// approval, which the Limits workflow names in the record.
+	if rec.ApprovedBy == "" {
+		var clamped bool
+		if l, clamped = l.Clamp(e.cfg.Ceilings.Of(t)); clamped {
+			e.stats.Clamped++
+		}
 	}
 	if !k.override {
 		e.stats.Overrides++

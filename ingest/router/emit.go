@@ -32,8 +32,10 @@ type item struct {
 	// a credit warning (creditWarning: 50, 75 or 90).
 	lim           limits.Result
 	creditWarning int
-	// breach: the BLOCK writes its scope's limit-breach record.
+	// breach: the BLOCK writes its scope's limit-breach record, the
+	// scope's blocks-th BLOCK of the block window.
 	breach bool
+	blocks int64
 }
 
 const chunkSize = 256
@@ -166,7 +168,7 @@ func (e *emitter) emit(it *item) {
 	}
 	e.audit(&a, it.wall, true)
 	if it.breach {
-		rs := breachSignal(&it.lim, it.ts)
+		rs := breachSignal(&it.lim, it.ts, it.blocks)
 		e.signal(&rs, it)
 	}
 	if it.creditWarning > 0 {

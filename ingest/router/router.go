@@ -782,7 +782,7 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 				r.checkpointState(it.in.Partition).orders++
 			case it.v.Decision == domain.DecisionBlock:
 				it.lim = lim
-				it.breach = r.breaches.allow(&lim, it.ts/1000)
+				it.breach, it.blocks = r.breaches.allow(&lim, it.ts/1000)
 				r.blocks[lim.Kind]++
 			}
 			store.record(pos, it.ts, allowed)

@@ -15,85 +15,145 @@ import (
 //
 //   - a limit-breach record when an order is BLOCKed, at most one per
 //     scope per second (a runaway's burst is one incident, not thousands
-//     of records);
+//     of records) but for the BLOCK that makes EscalationBlocks, each
+//     saying how many BLOCKs the scope had in the last minute, so the
+//     detector can escalate repeated blocks to a kill;
 //   - a credit warning when an allowed order takes an account's gross
 //     notional of the day to 50, 75 or 90 % of its credit_limit (the
 //     engine reports each crossing once, and an aborted transaction takes
 //     it back with the usage).
 
-// breachGate keeps the second of each scope's last limit-breach record.
-// Its changes in a transaction are undone when the transaction aborts, so
-// the orders decided again still write their record. A router restarted
-// within a second may write a second record for that second; a SYMBOL,
-// STRATEGY or GLOBAL scope split among routers gets one per router.
+// breachGate counts each scope's BLOCKs over the last BlockWindowSeconds
+// and decides which BLOCKs write a limit-breach record: a scope's first of
+// each second, and the one that takes its count to EscalationBlocks (so the
+// detector's escalation sees a burst that lasts less than a second). Its
+// changes in a transaction are undone when the transaction aborts, so the
+// orders decided again count and write their records again. A router
+// restarted within a second may write a second record for that second and
+// counts from zero; a SYMBOL, STRATEGY or GLOBAL scope split among routers
+// gets one record and one count per router.
 type breachGate struct {
-	last   map[breachKey]int64 // Unix second of the scope's last record
+	last   map[breachKey]*scopeBlocks
 	undo   []breachUndo
 	pruned int64 // second of the last prune
 }
+
+// BlockWindowSeconds is the window over which a router counts a scope's
+// BLOCKs (domain.RiskSignal.Blocks); EscalationBlocks is the count at which
+// a scope's record is written even in a second that already has one: the
+// detector's default escalation threshold.
+const (
+	BlockWindowSeconds = 60
+	EscalationBlocks   = 10
+)
 
 type breachKey struct {
 	typ domain.ScopeType
 	id  string
 }
 
-type breachUndo struct {
-	k    breachKey
-	prev int64 // 0: had no record
+// scopeBlocks is one scope's BLOCKs per second, in a ring of
+// BlockWindowSeconds slots, and the second of its last record.
+type scopeBlocks struct {
+	count      [BlockWindowSeconds]int32
+	sec        [BlockWindowSeconds]int64 // the second each slot counts
+	newest     int64
+	lastRecord int64
 }
 
-func newBreachGate() *breachGate { return &breachGate{last: make(map[breachKey]int64)} }
+// blocks is the scope's number of BLOCKs in the window ending at second now.
+func (b *scopeBlocks) blocks(now int64) int64 {
+	var n int64
+	for i, s := range b.sec {
+		if s > now-BlockWindowSeconds && s <= now {
+			n += int64(b.count[i])
+		}
+	}
+	return n
+}
+
+// breachUndo restores what one BLOCK changed of a scope.
+type breachUndo struct {
+	k                       breachKey
+	added                   bool // the BLOCK created the scope's entry
+	slot                    int
+	count                   int32
+	sec, newest, lastRecord int64
+}
+
+func newBreachGate() *breachGate { return &breachGate{last: make(map[breachKey]*scopeBlocks)} }
 
 // begin starts a transaction deciding at Unix second sec, and forgets the
-// scopes whose last record is older than that second.
+// scopes without a BLOCK in the window before that second.
 func (g *breachGate) begin(sec int64) {
 	g.undo = g.undo[:0]
 	if sec <= g.pruned {
 		return
 	}
 	g.pruned = sec
-	for k, s := range g.last {
-		if s < sec {
+	for k, b := range g.last {
+		if b.newest <= sec-BlockWindowSeconds && b.lastRecord < sec {
 			delete(g.last, k)
 		}
 	}
 }
 
-// allow reports whether the blocking scope of r may have a record at Unix
-// second sec, and if so takes the second. The lookup does not allocate; a
-// scope's first record of a second copies its id, which aliases the order.
-func (g *breachGate) allow(r *limits.Result, sec int64) bool {
+// allow counts a BLOCK of r's blocking scope at Unix second sec (the
+// order's time) and reports whether it writes a record, and the scope's
+// BLOCKs in the window. The lookup does not allocate; a scope's first
+// BLOCK in the window copies its id, which aliases the order.
+func (g *breachGate) allow(r *limits.Result, sec int64) (record bool, blocks int64) {
 	k := breachKey{r.ScopeType, r.ScopeID}
-	prev, ok := g.last[k]
-	if ok && prev >= sec {
-		return false
+	b, ok := g.last[k]
+	if !ok {
+		k.id = strings.Clone(k.id)
+		b = &scopeBlocks{}
+		g.last[k] = b
 	}
-	k.id = strings.Clone(k.id)
-	g.undo = append(g.undo, breachUndo{k: k, prev: prev})
-	g.last[k] = sec
-	return true
+	slot := int(((sec % BlockWindowSeconds) + BlockWindowSeconds) % BlockWindowSeconds)
+	g.undo = append(g.undo, breachUndo{k: k, added: !ok, slot: slot, count: b.count[slot], sec: b.sec[slot],
+		newest: b.newest, lastRecord: b.lastRecord})
+	now := max(b.newest, sec)
+	if sec > now-BlockWindowSeconds { // older orders fall outside the window
+		if b.sec[slot] != sec {
+			b.sec[slot], b.count[slot] = sec, 0
+		}
+		b.count[slot]++
+		b.newest = now
+	}
+	blocks = b.blocks(now)
+	if b.lastRecord < sec || blocks == EscalationBlocks {
+		b.lastRecord = max(b.lastRecord, sec)
+		return true, blocks
+	}
+	return false, blocks
 }
 
-// rollback undoes the transaction's records, newest first.
+// rollback undoes the transaction's BLOCKs, newest first.
 func (g *breachGate) rollback() {
 	for i := len(g.undo) - 1; i >= 0; i-- {
 		u := g.undo[i]
-		if u.prev == 0 {
+		if u.added {
 			delete(g.last, u.k)
-		} else {
-			g.last[u.k] = u.prev
+			continue
+		}
+		if b := g.last[u.k]; b != nil {
+			b.count[u.slot], b.sec[u.slot], b.newest, b.lastRecord = u.count, u.sec, u.newest, u.lastRecord
 		}
 	}
 	g.undo = g.undo[:0]
 }
 
 // breachSignal is the limit-breach record of a BLOCK decided at ts (Unix
-// ms). Window caps carry their window and what it would have held.
-func breachSignal(r *limits.Result, ts int64) domain.RiskSignal {
+// ms), its scope's blocks-th in the block window. Window caps carry their
+// window and what it would have held.
+func breachSignal(r *limits.Result, ts, blocks int64) domain.RiskSignal {
 	kind := r.Kind.String()
 	rs := domain.RiskSignal{
-		TS:    ts,
-		Scope: domain.Scope(r.AppendScope(nil)),
+		TS:             ts,
+		Scope:          domain.Scope(r.AppendScope(nil)),
+		Blocks:         blocks,
+		BlocksWindowMS: BlockWindowSeconds * 1000,
 		Breaches: []domain.Breach{{Rule: "limit:" + kind, Metric: kind,
 			Value: r.Value, Threshold: r.Limit}},
 	}

@@ -37,9 +37,10 @@ func riskSignals(t *testing.T, recs []*kgo.Record) []domain.RiskSignal {
 }
 
 // TestRouterBreachRecords sends two accounts' bursts past their max_orders
-// in one second, then more in the next: each scope gets exactly one
-// committed limit-breach record per second, however many orders it had
-// BLOCKed.
+// in one second, then more in the next: each scope gets one committed
+// limit-breach record per second, however many orders it had BLOCKed, and
+// one more for the BLOCK that makes EscalationBlocks; each record counts
+// the scope's BLOCKs of the last minute.
 func TestRouterBreachRecords(t *testing.T) {
 	kc := newCluster(t)
 	lc := limits.Default()
@@ -67,13 +68,18 @@ func TestRouterBreachRecords(t *testing.T) {
 	burst("ACC1", 7) // all BLOCKed: the window still holds 10
 	consumeN(t, kc, domain.TopicAudit, 62)
 
-	got := riskSignals(t, consumeN(t, kc, domain.TopicRiskSignals, 3))
-	if len(got) != 3 {
-		t.Fatalf("%d risk signals, want 3", len(got))
+	got := riskSignals(t, consumeN(t, kc, domain.TopicRiskSignals, 5))
+	if len(got) != 5 {
+		t.Fatalf("%d risk signals, want 5", len(got))
 	}
 	perSec := map[string]int{}
+	blocks := map[string][]int64{}
 	for _, rs := range got {
 		perSec[fmt.Sprintf("%s@%d", rs.Scope, rs.TS/1000-first)]++
+		blocks[string(rs.Scope)] = append(blocks[string(rs.Scope)], rs.Blocks)
+		if rs.BlocksWindowMS != 60_000 {
+			t.Errorf("%s: blocks window %d ms, want 60000", rs.Scope, rs.BlocksWindowMS)
+		}
 		if len(rs.Breaches) != 1 {
 			t.Fatalf("%s: breaches %+v", rs.Scope, rs.Breaches)
 		}
@@ -85,7 +91,10 @@ func TestRouterBreachRecords(t *testing.T) {
 			t.Errorf("%s: window %d [%d, %d] orders %d", rs.Scope, rs.WindowMS, rs.WindowStart, rs.WindowEnd, rs.OrderCount)
 		}
 	}
-	want := map[string]int{"ACCOUNT:ACC1@0": 1, "ACCOUNT:ACC2@0": 1, "ACCOUNT:ACC1@1": 1}
+	if fmt.Sprint(blocks["ACCOUNT:ACC1"]) != "[1 10 16]" || fmt.Sprint(blocks["ACCOUNT:ACC2"]) != "[1 10]" {
+		t.Errorf("blocks per record %v, want ACC1 [1 10 16] and ACC2 [1 10]", blocks)
+	}
+	want := map[string]int{"ACCOUNT:ACC1@0": 2, "ACCOUNT:ACC2@0": 2, "ACCOUNT:ACC1@1": 1}
 	for k, c := range want {
 		if perSec[k] != c {
 			t.Errorf("records per scope and second %v, want %v", perSec, want)
