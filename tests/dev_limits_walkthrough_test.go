@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +53,11 @@ func TestDevLimitsWalkthrough(t *testing.T) {
 		"--kafka-port", fmt.Sprint(ports[0]), "--temporal-port", fmt.Sprint(ports[1]),
 		"--ui-port", fmt.Sprint(ports[2]), "--api-addr", fmt.Sprintf("127.0.0.1:%d", ports[3]))
 
+	// The HTTP calls go through a proxy that checks every answer of the
+	// real workflow against openapi.json.
+	target, _ := url.Parse(apiURL)
+	proxy := httptest.NewServer(validateOpenAPI(t, httputil.NewSingleHostReverseProxy(target)))
+	defer proxy.Close()
 	call := func(method, path, who string, body any, hdr ...string) (int, workflows.LimitsView, string) {
 		t.Helper()
 		var rd *strings.Reader
@@ -59,7 +67,7 @@ func TestDevLimitsWalkthrough(t *testing.T) {
 		} else {
 			rd = strings.NewReader("")
 		}
-		req, _ := http.NewRequest(method, apiURL+path, rd)
+		req, _ := http.NewRequest(method, proxy.URL+path, rd)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+toks[who])
 		for i := 0; i+1 < len(hdr); i += 2 {
