@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/riskgate/riskgate/domain"
@@ -123,18 +124,38 @@ func (s *Server) listLimits(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := LimitsList{Scopes: []workflows.LimitsView{}}
-	for _, sc := range scopes {
-		v, err := s.limits.QueryLimits(ctx, sc)
-		if errors.Is(err, workflows.ErrNoLimits) {
-			continue // closed since it was listed
-		}
-		if err != nil {
+	views, errs := s.queryViews(ctx, scopes)
+	for i, sc := range scopes {
+		switch err := errs[i]; {
+		case errors.Is(err, workflows.ErrNoLimits):
+			// closed since it was listed
+		case err != nil:
 			out.Warnings = append(out.Warnings, fmt.Sprintf("limits of %s: %v", sc, err))
-			continue
+		default:
+			out.Scopes = append(out.Scopes, views[i])
 		}
-		out.Scopes = append(out.Scopes, v)
 	}
 	s.writeJSON(w, http.StatusOK, out)
+}
+
+// queryConcurrency bounds the queries one list sends to Temporal at once.
+const queryConcurrency = 8
+
+// queryViews queries the views of scopes, a few at a time, in order.
+func (s *Server) queryViews(ctx context.Context, scopes []domain.Scope) ([]workflows.LimitsView, []error) {
+	views := make([]workflows.LimitsView, len(scopes))
+	errs := make([]error, len(scopes))
+	sem := make(chan struct{}, queryConcurrency)
+	var wg sync.WaitGroup
+	for i, sc := range scopes {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			views[i], errs[i] = s.limits.QueryLimits(ctx, sc)
+		})
+	}
+	wg.Wait()
+	return views, errs
 }
 
 // changeLimits returns the handler of one mutating limits route.
@@ -245,6 +266,9 @@ func (s *Server) limitsRequest(o limitsOp, scope domain.Scope, id Identity, body
 				clear[0] + ": a raise sets values; clear a field with PUT /v1/limits/{scope} and a null"
 		}
 		req.Limits, req.Clear = v, clear
+		// The workflow judges the change with the worker's limits file; this
+		// answers an operator's request beyond the ceilings with a 403 before
+		// Temporal is asked (give the API the worker's --limits file).
 		if over := beyondCeilings(s.limitsCfg, scope.Type(), v); len(over) > 0 && !req.Admin {
 			return req, http.StatusForbidden, "Beyond the ceilings",
 				fmt.Sprintf("%s above the %s ceilings of the limits file: only an admin may ask for that (and a second operator approves it); token %q has %s",

@@ -187,19 +187,22 @@ func (s *Server) limitedViews(ctx context.Context, hot map[domain.Scope]*ScopeUs
 	if err != nil {
 		return out, []string{"limits from Temporal (defaults shown): " + err.Error()}
 	}
-	var warn []string
+	var hotLimited []domain.Scope
 	for _, sc := range limited {
-		if _, ok := hot[sc]; !ok {
-			continue
+		if _, ok := hot[sc]; ok {
+			hotLimited = append(hotLimited, sc)
 		}
-		v, err := s.limits.QueryLimits(ctx, sc)
-		if err != nil {
-			if !errors.Is(err, workflows.ErrNoLimits) {
-				warn = append(warn, "limits of "+string(sc)+" (defaults shown): "+err.Error())
-			}
-			continue
+	}
+	var warn []string
+	views, errs := s.queryViews(ctx, hotLimited)
+	for i, sc := range hotLimited {
+		switch err := errs[i]; {
+		case errors.Is(err, workflows.ErrNoLimits):
+		case err != nil:
+			warn = append(warn, "limits of "+string(sc)+" (defaults shown): "+err.Error())
+		default:
+			out[sc] = views[i]
 		}
-		out[sc] = v
 	}
 	return out, warn
 }
