@@ -330,3 +330,83 @@ func TestAPILimitsUsage(t *testing.T) {
 		t.Errorf("Temporal down: %d %s", status, body)
 	}
 }
+
+// Every limits route against every role: who may call it, and that a
+// refused call never reaches Temporal.
+func TestAPILimitsRoles(t *testing.T) {
+	type route struct{ method, path, body string }
+	reason := `{"reason":"x"}`
+	routes := []route{
+		{"PUT", "/v1/limits/SYMBOL:ACME", `{"limits":{"max_orders":50},"reason":"x"}`},
+		{"POST", "/v1/limits/SYMBOL:ACME/raise", `{"limits":{"max_orders":500},"reason":"x","duration_seconds":60}`},
+		{"POST", "/v1/limits/SYMBOL:ACME/approve", reason},
+		{"POST", "/v1/limits/SYMBOL:ACME/reject", reason},
+		{"POST", "/v1/limits/SYMBOL:ACME/restrict", reason},
+		{"POST", "/v1/limits/SYMBOL:ACME/unrestrict", reason},
+	}
+	for _, r := range routes {
+		for _, who := range []string{"", "vera", "olga", "ada"} {
+			t.Run(r.method+" "+r.path+" as "+who, func(t *testing.T) {
+				h := newAPIHarness(t)
+				status, _, body := h.do(r.method, r.path, who, r.body)
+				// Approving takes an admin; every other change an operator.
+				need := "olga"
+				if strings.HasSuffix(r.path, "/approve") {
+					need = "ada"
+				}
+				var allowed bool
+				switch who {
+				case "":
+					if status != 401 {
+						t.Fatalf("no token: %d %s", status, body)
+					}
+				case "vera":
+				case "olga":
+					allowed = need == "olga"
+				case "ada":
+					allowed = true
+				}
+				if who == "" {
+					noLimitsCalls(t, h, "")
+					return
+				}
+				if !allowed {
+					if status != 403 {
+						t.Fatalf("%s: %d %s; want 403", who, status, body)
+					}
+					noLimitsCalls(t, h, "")
+					return
+				}
+				// Allowed: the call reaches the workflow (which may refuse it:
+				// approve and reject with nothing pending are 409).
+				if status == 401 || status == 403 {
+					t.Fatalf("%s refused: %d %s", who, status, body)
+				}
+				if len(h.lim.requests()) == 0 && status != 409 {
+					t.Fatalf("%s: %d but no update was sent", who, status)
+				}
+			})
+		}
+	}
+	// GLOBAL takes an admin for every change.
+	for _, r := range routes[:2] {
+		g := strings.Replace(r.path, "SYMBOL:ACME", "GLOBAL", 1)
+		runAPICases(t, []apiCase{{name: r.method + " " + g + " as operator", method: r.method, path: g, who: "olga", body: r.body, status: 403,
+			contains: []string{"admin"}, check: noLimitsCalls}})
+	}
+	t.Run("not JSON", func(t *testing.T) {
+		h := newAPIHarness(t)
+		req, _ := http.NewRequest("PUT", h.ts.URL+"/v1/limits/ACCOUNT:A1", strings.NewReader("max_orders=5"))
+		req.Header.Set("Authorization", "Bearer "+h.tokens["olga"])
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := h.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 415 || resp.Header.Get("Content-Type") != api.ProblemContentType {
+			t.Fatalf("%d %s; want 415 problem", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		noLimitsCalls(t, h, "")
+	})
+}
