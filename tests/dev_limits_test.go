@@ -250,14 +250,20 @@ func TestDevLimitsGlobalCap(t *testing.T) {
 	// Orders of 100 accounts spread over the topic's partitions: which
 	// orders pass depends on the order the router reads its partitions in,
 	// so only the count and the limit are fixed.
+	// Repeated BLOCKs escalate to a kill of GLOBAL (trigger limit), so the
+	// orders after it lands are DROPped by that kill instead.
 	counts := map[domain.Decision]int{}
 	for _, a := range recs {
 		counts[a.Decision]++
 		if a.Decision == domain.DecisionBlock && a.Limit != fmt.Sprintf("GLOBAL max_orders=%d/60s", capOrders) {
 			t.Errorf("order %s BLOCKed by %q, want the GLOBAL cap", a.OrderID, a.Limit)
 		}
+		if a.Decision == domain.DecisionDrop && !strings.Contains(a.Reason, "GLOBAL") {
+			t.Errorf("order %s DROPped for %q, want the GLOBAL kill", a.OrderID, a.Reason)
+		}
 	}
-	if counts[domain.DecisionAllow] != capOrders || counts[domain.DecisionBlock] != len(recs)-capOrders {
-		t.Errorf("decisions %v, want exactly %d ALLOW and every other order BLOCKed by the GLOBAL cap", counts, capOrders)
+	if counts[domain.DecisionAllow] != capOrders || counts[domain.DecisionBlock] == 0 ||
+		counts[domain.DecisionBlock]+counts[domain.DecisionDrop] != len(recs)-capOrders {
+		t.Errorf("decisions %v, want exactly %d ALLOW and every other order BLOCKed by the GLOBAL cap or DROPped by its kill", counts, capOrders)
 	}
 }
