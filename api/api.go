@@ -223,6 +223,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/v1/limits", s.listLimits)
 		r.Get("/v1/limits/usage", s.limitsUsage)
 		r.Get("/v1/limits/{scope}", s.getLimits)
+		r.Get("/v1/limits/{scope}/history", s.limitsHistory)
 		r.Get("/state", s.demoState)
 		r.Get("/audit", s.demoAudit)
 	})

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/index"
 	"github.com/riskgate/riskgate/workflows"
 )
 
@@ -288,4 +290,47 @@ func (s *Server) limitsRequest(o limitsOp, scope domain.Scope, id Identity, body
 		}
 	}
 	return req, 0, "", ""
+}
+
+// LimitsHistory is the body of GET /v1/limits/{scope}/history.
+type LimitsHistory struct {
+	Scope domain.Scope `json:"scope"`
+	// Changes are the scope's changes of limits, newest first: who, why,
+	// old → new (risk.limits.commands.v1, from the audit index).
+	Changes []domain.LimitsCommand `json:"changes"`
+}
+
+// limitsHistory serves GET /v1/limits/{scope}/history?since=&limit=, from
+// the audit index, so it answers while Temporal is down.
+func (s *Server) limitsHistory(w http.ResponseWriter, r *http.Request) {
+	scope, err := scopeParam(r)
+	if err != nil {
+		s.problem(w, r, http.StatusBadRequest, "Invalid scope", err.Error())
+		return
+	}
+	if !s.needIndex(w, r) {
+		return
+	}
+	q := index.LimitsCommandQuery{Scope: scope, Limit: 50}
+	v := r.URL.Query()
+	if q.Since, err = parseTime(v.Get("since"), s.cfg.Now()); err != nil {
+		s.problem(w, r, http.StatusBadRequest, "Invalid history query", "since: "+err.Error())
+		return
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			s.problem(w, r, http.StatusBadRequest, "Invalid history query", "limit must be between 1 and 1000")
+			return
+		}
+		q.Limit = n
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+	cmds, err := s.index.LimitsCommands(ctx, q)
+	if err != nil {
+		s.indexProblem(w, r, "query limits changes", err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, LimitsHistory{Scope: scope, Changes: cmds})
 }

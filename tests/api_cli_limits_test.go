@@ -85,6 +85,8 @@ func TestCLILimits(t *testing.T) {
 		{"restrict", "olga", []string{"restrict", "ACME", "--reason", "news"}, 0, []string{"SYMBOL:ACME", "restricted", "true"}, nil},
 		{"restrict an account", "olga", []string{"restrict", "ACCOUNT:A1", "--reason", "news"}, 2, []string{"SYMBOL", "HTTP 400"}, nil},
 		{"unrestrict", "oscar", []string{"unrestrict", "SYMBOL:ACME", "--reason", "news out"}, 0, []string{"SYMBOL:ACME"}, nil},
+		{"history", "vera", []string{"history", "ACCOUNT:A9"}, 0, []string{"TIME", "no change of limits recorded for ACCOUNT:A9"}, nil},
+		{"history bad limit", "vera", []string{"history", "ACCOUNT:A9", "--limit", "0"}, 2, []string{"HTTP 400"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

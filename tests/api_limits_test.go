@@ -65,6 +65,33 @@ func TestAPILimitsReads(t *testing.T) {
 		{name: "list: Temporal down", setup: func(h *apiHarness) { h.lim.setDown(true) },
 			method: "GET", path: "/v1/limits", who: "vera", status: 503, contains: []string{"Temporal unavailable"}},
 		{name: "list: no token", method: "GET", path: "/v1/limits", status: 401},
+		{name: "history from the index, while Temporal is down", setup: func(h *apiHarness) {
+			h.lim.setDown(true)
+			n := int64(200)
+			var b index.Batch
+			for i, a := range []domain.LimitsAction{domain.LimitsSet, domain.LimitsRequest, domain.LimitsApprove} {
+				b.Limits = append(b.Limits, index.LimitsCommandEntry{Pos: index.Pos{Offset: int64(i)}, Command: domain.LimitsCommand{
+					CmdID: fmt.Sprintf("h%d", i), TS: time.Now().UnixMilli() - int64(3-i)*1000, Scope: "ACCOUNT:A1", Action: a,
+					Operator: "ada", ApprovedBy: map[bool]string{true: "adam"}[a == domain.LimitsApprove], Reason: "why",
+					New: domain.LimitValues{MaxOrders: &n}, Version: 1}})
+			}
+			b.Limits = append(b.Limits, index.LimitsCommandEntry{Pos: index.Pos{Offset: 9}, Command: domain.LimitsCommand{
+				CmdID: "other", TS: time.Now().UnixMilli(), Scope: "ACCOUNT:A2", Action: domain.LimitsSet, Operator: "olga", Reason: "x"}})
+			if err := h.idx.Apply(context.Background(), &b); err != nil {
+				h.t.Fatal(err)
+			}
+		}, method: "GET", path: "/v1/limits/ACCOUNT:A1/history?limit=2", who: "vera", status: 200,
+			contains: []string{`"scope":"ACCOUNT:A1"`, `"cmd_id":"h2"`, `"approved_by":"adam"`, `"cmd_id":"h1"`},
+			check: func(t *testing.T, h *apiHarness, body string) {
+				if strings.Contains(body, `"h0"`) || strings.Contains(body, "other") {
+					t.Errorf("history beyond its limit or of another scope: %s", body)
+				}
+			}},
+		{name: "history of an unknown scope", method: "GET", path: "/v1/limits/DESK:1/history", who: "vera", status: 400},
+		{name: "history with a bad limit", method: "GET", path: "/v1/limits/ACCOUNT:A1/history?limit=0", who: "vera", status: 400},
+		{name: "history without a token", method: "GET", path: "/v1/limits/ACCOUNT:A1/history", status: 401},
+		{name: "history of a scope never changed", method: "GET", path: "/v1/limits/ACCOUNT:A9/history", who: "vera", status: 200,
+			contains: []string{`"changes":[]`}},
 	})
 }
 

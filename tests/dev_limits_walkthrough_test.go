@@ -211,6 +211,12 @@ func TestDevLimitsWalkthrough(t *testing.T) {
 		}
 	}
 
+	// The history, from the audit index the dev stack's indexer fills.
+	eventually(t, 60*time.Second, "the approval of ACCOUNT:A1 in riskgate limits history", func() bool {
+		out, code := cli("vera", "history", "ACCOUNT:A1")
+		return code == 0 && strings.Contains(out, "APPROVE") && strings.Contains(out, "adam") && strings.Contains(out, "max_orders=5000")
+	})
+
 	// GLOBAL unkill takes a second admin too.
 	st, _, gb := httpDo(t, "POST", apiURL+"/v1/kill", toks["ada"], map[string]any{"scope": "GLOBAL", "reason": "walk-through"})
 	if st != 200 {

@@ -42,14 +42,14 @@ var limitFlags = []limitFlag{
 func init() {
 	lim := &cobra.Command{
 		Use:   "limits",
-		Short: "Read and change pre-trade limits (show, list, set, raise, approve, reject, restrict, unrestrict)",
+		Short: "Read and change pre-trade limits (show, list, history, set, raise, approve, reject, restrict, unrestrict)",
 		Long: `Read and change a scope's pre-trade limits through the API. Every change goes through the
 scope's Limits workflow: an operator changes limits within the ceilings of the limits file, an
 admin beyond them, and such a change (or any loosening of GLOBAL) waits for a second operator
 to approve it. Exit codes: 0 done, 1 bad arguments, 2 refused by the API, 3 the API or
 Temporal unavailable.`,
 	}
-	lim.AddCommand(limitsShowCommand(), limitsListCommand(),
+	lim.AddCommand(limitsShowCommand(), limitsListCommand(), limitsHistoryCommand(),
 		limitsChangeCommand("set", "Set a scope's overrides (--clear FIELD puts a field back on its default)", "PUT", ""),
 		limitsChangeCommand("raise", "Raise a scope's limits --for a while; they revert by themselves", "POST", "/raise"),
 		limitsChangeCommand("approve", "Approve the change waiting on a scope (a second operator, admin role)", "POST", "/approve"),
@@ -129,6 +129,55 @@ func limitsListCommand() *cobra.Command {
 		},
 	}
 	addOpsFlags(cmd, &c)
+	return cmd
+}
+
+func limitsHistoryCommand() *cobra.Command {
+	var (
+		c     opsClient
+		since string
+		limit int
+	)
+	cmd := &cobra.Command{
+		Use:   "history SCOPE",
+		Short: "Show who changed a scope's limits, why, and from what to what (from the audit index)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c.out = cmd.OutOrStdout()
+			scope, err := domain.ParseScope(args[0])
+			if err != nil {
+				return err
+			}
+			q := url.Values{"limit": {strconv.Itoa(limit)}}
+			if since != "" {
+				q.Set("since", since)
+			}
+			var h api.LimitsHistory
+			raw, err := c.call(cmd.Context(), "GET", limitsPath(scope, "/history")+"?"+q.Encode(), nil, &h)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				return c.printJSON(raw)
+			}
+			tw := c.table()
+			fmt.Fprintln(tw, "TIME\tACTION\tBY\tAPPROVED BY\tOLD\tNEW\tREASON")
+			for _, ch := range h.Changes {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtMS(ch.TS), ch.Action, clean(ch.Operator), clean(ch.ApprovedBy),
+					fieldValues(ch.Old, nil), fieldValues(ch.New, nil), clean(ch.Reason))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(h.Changes) == 0 {
+				fmt.Fprintln(c.out, "(no change of limits recorded for "+string(scope)+")")
+			}
+			return nil
+		},
+	}
+	addOpsFlags(cmd, &c)
+	cmd.Flags().StringVar(&since, "since", "", "only changes since: a duration (24h), RFC 3339 or Unix ms")
+	cmd.Flags().IntVar(&limit, "limit", 50, "most changes shown, newest first (1-1000)")
 	return cmd
 }
 
