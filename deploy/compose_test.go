@@ -151,7 +151,7 @@ func TestComposeHealthChecksAndDependencies(t *testing.T) {
 func TestComposeRegistersSearchAttributes(t *testing.T) {
 	p := loadCompose(t)
 	cmd := strings.Join(p.Services["temporal-admin-tools"].Command, " ")
-	for _, a := range []string{"KillScope", "KillScopeType", "KillStatus", "KillTrigger"} {
+	for _, a := range []string{"KillScope", "KillScopeType", "KillStatus", "KillTrigger", "LimitScope", "LimitState"} {
 		if !regexp.MustCompile(`--name ` + a + ` --type Keyword`).MatchString(cmd) {
 			t.Errorf("search attribute %s not registered as Keyword by: %s", a, cmd)
 		}

@@ -125,3 +125,24 @@ func (o *timerOutbound) UpsertTypedSearchAttributes(ctx workflow.Context, attrs 
 func clockOf(env *testsuite.TestWorkflowEnvironment, d time.Duration) string {
 	return env.Now().Add(d).UTC().Format("15:04:05 UTC")
 }
+
+// TestLimitEscalationPinsAKill: a scope the detector already killed (with
+// auto-unkill) is pinned by a limit escalation: it no longer ends by itself.
+func TestLimitEscalationPinsAKill(t *testing.T) {
+	h := newHarness(t, acct, workflows.Settings{})
+	h.breach(0, "b1")
+	h.at(time.Second, func() {
+		h.env.SignalWorkflow(workflows.SignalBreach, workflows.BreachSignal{
+			CmdID: "lim-1", Scope: acct, Rule: "limit_escalation", Metric: "blocks", Value: 10, Threshold: 10,
+			Window: "60s", Trigger: domain.TriggerLimit,
+		})
+	})
+	h.normal(2*time.Minute, "n1")
+	held := h.queryState(30 * time.Minute)
+	h.update(31*time.Minute, workflows.UpdateUnkill, req("olga", "reviewed"))
+	h.run(workflows.Input{})
+	if held.Status != domain.StatusKilled || held.AutoUnkillEnabled || held.Trigger != domain.TriggerLimit {
+		t.Errorf("after the cooldown and a normal: %+v, want KILLED, pinned by the limit escalation", *held)
+	}
+	h.checkPubs(kill, step{domain.ActionPin, domain.StatusKilled}, unkilled)
+}

@@ -110,8 +110,7 @@ func (w *limitsRun) cancelled(ctx workflow.Context) (LimitsView, error) {
 	w.stopTimer()
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	if w.c.Base != nil {
-		w.c.ExpiresAt = workflow.Now(dctx).UnixMilli()
-		w.onDeadline(dctx)
+		w.revert(dctx, fmt.Sprintf("the limits workflow was cancelled before the raise's expiry at %s", clock(w.c.ExpiresAt)))
 	}
 	for len(w.queue) > 0 {
 		if !w.publishBatch(dctx) {

@@ -31,7 +31,8 @@ type LimitsSettings struct {
 	// Defaults 2,000 and 500.
 	MaxHistoryEvents int `json:"max_history_events"`
 	MaxInputsPerRun  int `json:"max_inputs_per_run"`
-	// HistoryLimit is how many changes the history query keeps. Default 500.
+	// HistoryLimit is how many changes the history query keeps (and
+	// continue-as-new carries). Default 200.
 	HistoryLimit int `json:"history_limit"`
 }
 
@@ -41,7 +42,9 @@ const (
 	defaultMaxRaise       = 7 * 24 * time.Hour
 	// appliedLimit bounds the cmd_ids whose results a run keeps (and
 	// carries), so a repeated update returns what the first one did.
-	appliedLimit = 1024
+	// Clients retry within seconds; each result is about 1 KB of the
+	// continue-as-new input, which must stay well under Temporal's limit.
+	appliedLimit = 128
 )
 
 // WithDefaults returns s with every zero field set to its default.
@@ -59,7 +62,7 @@ func (s LimitsSettings) WithDefaults() LimitsSettings {
 		s.MaxInputsPerRun = 500
 	}
 	if s.HistoryLimit <= 0 {
-		s.HistoryLimit = 500
+		s.HistoryLimit = 200
 	}
 	return s
 }

@@ -282,17 +282,23 @@ func (w *limitsRun) onDeadline(ctx workflow.Context) {
 	}
 	if w.c.Base != nil && now >= w.c.ExpiresAt {
 		w.inputs++
-		cmd := domain.LimitsCommand{
-			CmdID: fmt.Sprintf("revert-%s-%d", w.scope, w.c.ExpiresAt), CorrID: w.c.CorrID, TS: now, Scope: w.scope,
-			Action: domain.LimitsRevert, Operator: "system", Old: cloneLimits(w.c.Overrides), New: cloneLimits(*w.c.Base),
-			Reason: fmt.Sprintf("raise expired at %s: %s", clock(w.c.ExpiresAt),
-				describeChange(w.defaults(), w.c.Overrides, *w.c.Base)),
-		}
-		w.c.Overrides, w.c.Base, w.c.ExpiresAt = *w.c.Base, nil, 0
-		w.c.ApprovedBy, w.c.BaseApprovedBy = w.c.BaseApprovedBy, ""
-		w.c.UpdatedBy, w.c.Reason, w.c.LastCmdID = cmd.Operator, cmd.Reason, cmd.CmdID
-		w.publish(ctx, cmd, true)
+		w.revert(ctx, fmt.Sprintf("raise expired at %s", clock(w.c.ExpiresAt)))
 	}
+}
+
+// revert ends the raise in force, putting back the overrides from before
+// it (REVERT); why says what ended it.
+func (w *limitsRun) revert(ctx workflow.Context, why string) {
+	now := workflow.Now(ctx).UnixMilli()
+	cmd := domain.LimitsCommand{
+		CmdID: fmt.Sprintf("revert-%s-%d", w.scope, w.c.ExpiresAt), CorrID: w.c.CorrID, TS: now, Scope: w.scope,
+		Action: domain.LimitsRevert, Operator: "system", Old: cloneLimits(w.c.Overrides), New: cloneLimits(*w.c.Base),
+		Reason: why + ": " + describeChange(w.defaults(), w.c.Overrides, *w.c.Base),
+	}
+	w.c.Overrides, w.c.Base, w.c.ExpiresAt = *w.c.Base, nil, 0
+	w.c.ApprovedBy, w.c.BaseApprovedBy = w.c.BaseApprovedBy, ""
+	w.c.UpdatedBy, w.c.Reason, w.c.LastCmdID = cmd.Operator, cmd.Reason, cmd.CmdID
+	w.publish(ctx, cmd, true)
 }
 
 // publish stamps cmd (and, if the overrides moved, a new record version),

@@ -115,8 +115,8 @@ func (w *limitsRun) describe() string {
 		if c, err := w.change(p.Kind, LimitsRequest{Limits: p.Limits, Clear: p.Clear}); err == nil {
 			next = applyChange(w.c.Overrides, c)
 		}
-		fmt.Fprintf(&b, "; PENDING_APPROVAL: %s asks to %s %s (%s; %s), a second operator must approve by %s",
-			p.RequestedBy, p.Kind, describeChange(w.defaults(), w.c.Overrides, next), p.Why, p.Reason, clock(p.ExpiresAt))
+		fmt.Fprintf(&b, "; PENDING_APPROVAL: %s asks to %s %s (%s): %s needs a second operator's approval by %s",
+			p.RequestedBy, p.Kind, describeChange(w.defaults(), w.c.Overrides, next), p.Reason, p.Why, clock(p.ExpiresAt))
 	}
 	return b.String()
 }

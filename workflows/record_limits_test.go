@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +85,7 @@ func TestRecordLimitsHistories(t *testing.T) {
 		{"limits_restrict", "SYMBOL:RECX", scenarioLimitsRestrict, 1},
 		{"limits_continue_as_new", "ACCOUNT:rec-limits-can", scenarioLimitsContinueAsNew, 2},
 		{"limit_trigger", "ACCOUNT:rec-limit-trigger", scenarioLimitTrigger, 1},
+		{"limit_trigger_pins", "ACCOUNT:rec-limit-pins", scenarioLimitTriggerPins, 1},
 	} {
 		if *only != "" && sc.name != *only {
 			continue
@@ -91,7 +93,7 @@ func TestRecordLimitsHistories(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			r.t = t
 			sc.run(r, sc.scope)
-			if sc.name == "limit_trigger" {
+			if strings.HasPrefix(sc.name, "limit_trigger") {
 				r.waitClosed(sc.scope)
 				r.save(sc.name, sc.scope, sc.runs)
 				return
@@ -186,17 +188,36 @@ func scenarioLimitsContinueAsNew(r *recorder, scope domain.Scope) {
 	r.waitLimitState(scope, workflows.LimitStateOverridden) // reverted by the next run
 }
 
-func scenarioLimitTrigger(r *recorder, scope domain.Scope) {
+func (r *recorder) limitBreach(scope domain.Scope) {
+	r.t.Helper()
 	err := workflows.SendBreach(r.ctx, r.c, workflows.BreachSignal{CmdID: r.id(), Scope: scope, TS: time.Now().UnixMilli(),
 		Rule: "limit_escalation", Metric: "blocks", Value: 12, Threshold: 10, Window: "60s", Trigger: domain.TriggerLimit})
 	if err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+func scenarioLimitTrigger(r *recorder, scope domain.Scope) {
+	r.limitBreach(scope)
 	r.waitStatus(scope, domain.StatusKilled)
 	r.normal(scope)
 	time.Sleep(3 * time.Second) // past the cooldown: still killed
 	if st := r.state(scope); st.Status != domain.StatusKilled || st.AutoUnkillEnabled {
 		r.t.Fatalf("after the cooldown: %+v, want still KILLED", st)
+	}
+	r.operate(workflows.UpdateUnkill, workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "olga", Reason: "reviewed"})
+}
+
+// scenarioLimitTriggerPins: a limit escalation of a scope the detector
+// killed pins it.
+func scenarioLimitTriggerPins(r *recorder, scope domain.Scope) {
+	r.breach(scope)
+	r.waitStatus(scope, domain.StatusKilled)
+	r.limitBreach(scope)
+	r.normal(scope)
+	time.Sleep(3 * time.Second)
+	if st := r.state(scope); st.Status != domain.StatusKilled || st.AutoUnkillEnabled {
+		r.t.Fatalf("after the cooldown: %+v, want still KILLED, pinned", st)
 	}
 	r.operate(workflows.UpdateUnkill, workflows.OperatorRequest{CmdID: r.id(), Scope: scope, Operator: "olga", Reason: "reviewed"})
 }

@@ -51,6 +51,17 @@ func (w *killSwitch) onBreach(ctx workflow.Context, sig BreachSignal) {
 	onProbation := false
 	switch {
 	case st.Status == domain.StatusKilled:
+		if sig.Trigger == domain.TriggerLimit && st.AutoUnkillEnabled && newPath(ctx, versionLimitTrigger) {
+			// Already killed, but it would end by itself: repeated limit
+			// blocks take that away, as their own kill would.
+			w.c.Pinned = true
+			next := st
+			next.AutoUnkillEnabled = false
+			w.transition(ctx, domain.Command{CmdID: id, Action: domain.ActionPin, TriggeredBy: domain.TriggerLimit,
+				Reason: breachReason(sig) + "; escalated from pre-trade limit blocks: no auto-unkill, an operator must unkill",
+				Metric: sig.Metric, Value: sig.Value, Threshold: sig.Threshold, Window: sig.Window}, next)
+			return
+		}
 		w.refreshDetails(ctx)
 		return
 	case st.Status == domain.StatusThrottled && action == domain.ActionThrottle:

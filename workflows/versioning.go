@@ -8,9 +8,11 @@ import "go.temporal.io/sdk/workflow"
 // from this list, keeping the old branch until no run of it can be open
 // (a run lives at most as long as its incident plus its continuations), and
 // TestReplay replays the histories recorded in testdata/ to prove it.
-// Record new histories for a new path with
+// The Limits workflow follows the same rule: it has no changes yet, and its
+// first will take an id starting "limits-" here. Record new histories for
+// a new path with
 //
-//	go test ./workflows -run TestRecordHistories -record
+//	go test ./workflows -run 'TestRecord.*Histories' -args -record
 const (
 	// versionIdleVisibility: a run that ends without a kill (a rejected
 	// operator kill started it) upserts its search attributes and memo, so
