@@ -180,6 +180,9 @@ func TestBrowserLimits(t *testing.T) {
 	if err := chromedp.Do(bctx, shot("03-after-approval.png")); err != nil {
 		t.Fatal(err)
 	}
+	if got := text(pend + ` td.overrides`); got != "max_orders=5000 (approved by adam)" {
+		t.Errorf("A3's overrides read %q", got)
+	}
 }
 
 func jsString(s string) string {

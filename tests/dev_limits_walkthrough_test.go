@@ -191,7 +191,7 @@ func TestDevLimitsWalkthrough(t *testing.T) {
 		code     int
 		contains []string
 	}{
-		{"vera", []string{"show", "ACCOUNT:A1"}, 0, []string{"OVERRIDDEN", "max_orders", "5000", "override", "1000"}},
+		{"vera", []string{"show", "ACCOUNT:A1"}, 0, []string{"OVERRIDDEN", "max_orders", "5000", "override", "1000", "approved by adam"}},
 		{"vera", []string{"list"}, 0, []string{"ACCOUNT:A1", "max_orders=5000", "ACCOUNT:A4"}},
 		{"olga", []string{"set", "ACCOUNT:A5", "--max-orders", "150", "--reason", "desk"}, 0, []string{"ACCOUNT:A5  OVERRIDDEN", "150"}},
 		{"ada", []string{"raise", "ACCOUNT:A5", "--max-orders", "2000", "--for", "30m", "--reason", "close"}, 0, []string{"waiting for a second operator"}},

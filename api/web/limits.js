@@ -107,7 +107,7 @@ window.riskgateAddPanel(({ $, el, api, problemText, fmtTime }) => {
       tr.dataset.scope = v.scope;
       tr.append(el("td", "scope", v.scope));
       tr.append(el("td", "state", v.state));
-      tr.append(el("td", "overrides", changeText(v.overrides)));
+      tr.append(el("td", "overrides", changeText(v.overrides) + (v.approved_by ? " (approved by " + v.approved_by + ")" : "")));
       tr.append(el("td", "expires", v.expires_at ? "reverts " + fmtTime(v.expires_at) : ""));
       const p = v.pending;
       const pt = el("td", "pending");

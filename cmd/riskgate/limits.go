@@ -381,6 +381,9 @@ func printLimitsView(w io.Writer, v workflows.LimitsView) error {
 		fmt.Fprintf(w, "  by %s at %s: %s", clean(v.UpdatedBy), fmtMS(v.UpdatedTS), clean(v.Reason))
 	}
 	fmt.Fprintln(w)
+	if v.ApprovedBy != "" {
+		fmt.Fprintf(w, "values beyond the ceilings approved by %s\n", clean(v.ApprovedBy))
+	}
 	if v.ExpiresAt > 0 {
 		fmt.Fprintf(w, "temporary until %s (%s)\n", fmtMS(v.ExpiresAt), fmtUntil(v.ExpiresAt))
 	}
