@@ -21,6 +21,7 @@ import (
 
 	"github.com/riskgate/riskgate/index"
 	"github.com/riskgate/riskgate/ingest/killstate"
+	"github.com/riskgate/riskgate/ingest/limits"
 	"github.com/riskgate/riskgate/workflows"
 )
 
@@ -37,6 +38,15 @@ type Config struct {
 	Namespace string
 	// Control overrides the Temporal calls (tests use a fake).
 	Control Control
+	// Limits overrides the Limits workflows' calls (tests use a fake).
+	// Default: Control when it implements LimitsControl, else the
+	// TemporalControl over Temporal; nil for both makes the limits routes
+	// answer 503.
+	Limits LimitsControl
+	// LimitsConfig is the limits file (deploy/limits.yaml): the defaults
+	// shown for a scope that has no Limits workflow, and the ceilings
+	// beyond which a change needs the admin role. Default limits.Default().
+	LimitsConfig *limits.Config
 	// States is the kill-state table fed by a killstate.Follower.
 	States *killstate.Table
 	// StateReady reports whether States has bootstrapped; nil means always.
@@ -73,18 +83,20 @@ type Config struct {
 
 // Server is the HTTP API. Create it with New and mount Handler.
 type Server struct {
-	cfg     Config
-	control Control
-	tokens  *Tokens
-	states  *killstate.Table
-	index   index.Reader
-	log     *slog.Logger
-	timeout time.Duration
-	limiter *limiter
-	metrics *metrics
-	gather  prometheus.Gatherer
-	handler http.Handler
-	bcast   *broadcaster
+	cfg       Config
+	control   Control
+	limits    LimitsControl
+	limitsCfg *limits.Config
+	tokens    *Tokens
+	states    *killstate.Table
+	index     index.Reader
+	log       *slog.Logger
+	timeout   time.Duration
+	limiter   *limiter
+	metrics   *metrics
+	gather    prometheus.Gatherer
+	handler   http.Handler
+	bcast     *broadcaster
 }
 
 // New validates cfg and builds the server and its routes.
@@ -96,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("api: Config.Tokens is required")
 	}
 	ctl := cfg.Control
+	lim := cfg.Limits
 	if ctl == nil {
 		if cfg.Temporal == nil {
 			return nil, errors.New("api: Config.Temporal or Config.Control is required")
@@ -104,7 +117,18 @@ func New(cfg Config) (*Server, error) {
 		if ns == "" {
 			ns = "default"
 		}
-		ctl = TemporalControl{Client: cfg.Temporal, Namespace: ns}
+		tc := TemporalControl{Client: cfg.Temporal, Namespace: ns}
+		ctl = tc
+		if lim == nil {
+			lim = tc
+		}
+	}
+	if lim == nil {
+		lim, _ = ctl.(LimitsControl)
+	}
+	if cfg.LimitsConfig == nil {
+		d := limits.Default()
+		cfg.LimitsConfig = &d
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -144,16 +168,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		control: ctl,
-		tokens:  cfg.Tokens,
-		states:  cfg.States,
-		index:   cfg.Index,
-		log:     cfg.Log,
-		timeout: cfg.UpstreamTimeout,
-		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst),
-		metrics: m,
-		gather:  gat,
+		cfg:       cfg,
+		control:   ctl,
+		limits:    lim,
+		limitsCfg: cfg.LimitsConfig,
+		tokens:    cfg.Tokens,
+		states:    cfg.States,
+		index:     cfg.Index,
+		log:       cfg.Log,
+		timeout:   cfg.UpstreamTimeout,
+		limiter:   newLimiter(cfg.RateLimit, cfg.RateBurst),
+		metrics:   m,
+		gather:    gat,
 	}
 	s.bcast = newBroadcaster(s)
 	s.handler = s.routes()
@@ -194,6 +220,10 @@ func (s *Server) routes() http.Handler {
 		r.Get("/v1/orders/{order_id}", s.getOrder)
 		r.Get("/v1/signals", s.listSignals)
 		r.Get("/v1/events", s.events)
+		r.Get("/v1/limits", s.listLimits)
+		r.Get("/v1/limits/usage", s.limitsUsage)
+		r.Get("/v1/limits/{scope}", s.getLimits)
+		r.Get("/v1/limits/{scope}/history", s.limitsHistory)
 		r.Get("/state", s.demoState)
 		r.Get("/audit", s.demoAudit)
 	})
@@ -210,6 +240,13 @@ func (s *Server) routes() http.Handler {
 		r.Delete("/v1/scopes/{scope}/pin", s.operate(opUnpin))
 		r.Post("/kill", s.operate(opKill))
 		r.Post("/unkill", s.operate(opUnkill))
+		// Limits: each route checks its own least role (limitsOp.needs).
+		r.Put("/v1/limits/{scope}", s.changeLimits(limSet))
+		r.Post("/v1/limits/{scope}/raise", s.changeLimits(limRaise))
+		r.Post("/v1/limits/{scope}/approve", s.changeLimits(limApprove))
+		r.Post("/v1/limits/{scope}/reject", s.changeLimits(limReject))
+		r.Post("/v1/limits/{scope}/restrict", s.changeLimits(limRestrict))
+		r.Post("/v1/limits/{scope}/unrestrict", s.changeLimits(limUnrestrict))
 	})
 	return r
 }

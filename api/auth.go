@@ -104,6 +104,20 @@ func NewTokens(entries []TokenEntry) (*Tokens, error) {
 
 // LoadTokens reads a tokens file (see TokensFile).
 func LoadTokens(path string) (*Tokens, error) {
+	entries, err := LoadTokenEntries(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := NewTokens(entries)
+	if err != nil {
+		return nil, fmt.Errorf("tokens file %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// LoadTokenEntries reads the entries of a tokens file (see TokensFile),
+// checking each as NewTokens does.
+func LoadTokenEntries(path string) ([]TokenEntry, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read tokens file: %w", err)
@@ -112,23 +126,32 @@ func LoadTokens(path string) (*Tokens, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("parse tokens file %s: %w", path, err)
 	}
-	t, err := NewTokens(f.Tokens)
-	if err != nil {
+	if _, err := NewTokens(f.Tokens); err != nil {
 		return nil, fmt.Errorf("tokens file %s: %w", path, err)
 	}
-	return t, nil
+	return f.Tokens, nil
 }
 
 // DevTokenName is the identity of the token DevTokens makes.
 const DevTokenName = "dev"
 
 // DevTokens returns a set holding one admin token named "dev", for the
-// embedded dev stack.
-func DevTokens(token string) (*Tokens, error) {
+// embedded dev stack, and the extra entries (riskgate dev --tokens), so
+// that flows needing a second operator can be walked through locally.
+func DevTokens(token string, extra ...TokenEntry) (*Tokens, error) {
 	if len(token) < 16 {
 		return nil, errors.New("dev token must be at least 16 characters")
 	}
-	return NewTokens([]TokenEntry{{Name: DevTokenName, Role: RoleAdmin, SHA256: HashToken(token)}})
+	for _, e := range extra {
+		if e.Name == DevTokenName {
+			return nil, fmt.Errorf("token %q: the name is the dev token's; choose another", e.Name)
+		}
+	}
+	t, err := NewTokens(append([]TokenEntry{{Name: DevTokenName, Role: RoleAdmin, SHA256: HashToken(token)}}, extra...))
+	if err != nil {
+		return nil, fmt.Errorf("dev tokens: %w", err)
+	}
+	return t, nil
 }
 
 // NewToken returns a fresh random token (256 bits, "rg_" + hex).

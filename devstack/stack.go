@@ -60,6 +60,9 @@ type Options struct {
 	APIAddr string
 	// Token is the dev operator token (admin). Default: generated.
 	Token string
+	// Tokens are more API tokens besides Token (riskgate dev --tokens), so
+	// four-eyes flows can be walked through with a second operator.
+	Tokens []api.TokenEntry
 	// IdentityKeys sign (API) and verify (worker) operator identities.
 	// Default: the key in <DataDir>/identity-key, generated there if
 	// absent; a new one in memory without a DataDir.
@@ -169,7 +172,7 @@ func (s *Stack) start(ctx context.Context) error {
 	if s.Token == "" {
 		s.Token = api.NewToken()
 	}
-	tokens, err := api.DevTokens(s.Token)
+	tokens, err := api.DevTokens(s.Token, o.Tokens...)
 	if err != nil {
 		return err
 	}
@@ -293,6 +296,7 @@ func (s *Stack) start(ctx context.Context) error {
 			u, addr, err := roles.API(api.Config{
 				Temporal: apiClient, Namespace: o.Namespace, States: s.States,
 				Index: s.Index, Tokens: tokens, Log: s.logger(API), Registerer: reg, Gatherer: s.Registry,
+				LimitsConfig: o.Limits,
 			}, s.KafkaConfig("riskgate-api"), apiAddr)
 			if err != nil {
 				return roles.Unit{}, err

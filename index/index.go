@@ -23,6 +23,8 @@ type Reader interface {
 	Commands(ctx context.Context, q CommandQuery) ([]domain.Command, error)
 	// Signals returns risk signals matching q, newest first.
 	Signals(ctx context.Context, q SignalQuery) ([]domain.RiskSignal, error)
+	// LimitsCommands returns changes of limits matching q, newest first.
+	LimitsCommands(ctx context.Context, q LimitsCommandQuery) ([]domain.LimitsCommand, error)
 	// States returns every published version of a scope's state, newest first.
 	States(ctx context.Context, scope domain.Scope, limit int) ([]domain.State, error)
 	// InForce returns the states in force at at (Unix ms): for every scope,
@@ -89,19 +91,29 @@ type SignalEntry struct {
 	Signal domain.RiskSignal
 }
 
+// LimitsCommandEntry is a limits change with its position in
+// risk.limits.commands.v1.
+type LimitsCommandEntry struct {
+	Pos
+	Command domain.LimitsCommand
+}
+
 // Batch is what one Apply stores.
 type Batch struct {
 	Audit    []AuditEntry
 	Commands []CommandEntry
 	States   []StateEntry
 	Signals  []SignalEntry
+	Limits   []LimitsCommandEntry
 	// Next holds, per topic and partition, the offset after the last record
 	// consumed (including records that were skipped as undecodable).
 	Next map[string]map[int32]int64
 }
 
 // Len is the number of records in the batch.
-func (b *Batch) Len() int { return len(b.Audit) + len(b.Commands) + len(b.States) + len(b.Signals) }
+func (b *Batch) Len() int {
+	return len(b.Audit) + len(b.Commands) + len(b.States) + len(b.Signals) + len(b.Limits)
+}
 
 // Advance records that the next offset of topic/partition is next.
 func (b *Batch) Advance(topic string, partition int32, next int64) {
@@ -124,6 +136,7 @@ func (b *Batch) Reset() {
 	b.Commands = b.Commands[:0]
 	b.States = b.States[:0]
 	b.Signals = b.Signals[:0]
+	b.Limits = b.Limits[:0]
 	b.Next = nil
 }
 
@@ -157,6 +170,15 @@ type CommandQuery struct {
 	CorrID string
 	Since  int64
 	Limit  int
+}
+
+// LimitsCommandQuery filters changes of limits. Zero fields do not filter.
+type LimitsCommandQuery struct {
+	Scope domain.Scope
+	// Since and Until bound ts (Unix ms): Since ≤ ts < Until.
+	Since int64
+	Until int64
+	Limit int
 }
 
 // SignalQuery filters risk signals. Zero fields do not filter.

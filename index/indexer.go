@@ -19,7 +19,7 @@ import (
 )
 
 // IndexedTopics are the topics the indexer reads.
-var IndexedTopics = []string{domain.TopicAudit, domain.TopicCommands, domain.TopicState, domain.TopicRiskSignals}
+var IndexedTopics = []string{domain.TopicAudit, domain.TopicCommands, domain.TopicState, domain.TopicRiskSignals, domain.TopicLimitsCommands}
 
 // IndexerConfig configures an Indexer.
 type IndexerConfig struct {
@@ -181,6 +181,7 @@ func (x *Indexer) apply(ctx context.Context, b *Batch) error {
 		x.mRecords.WithLabelValues(domain.TopicCommands).Add(float64(len(b.Commands)))
 		x.mRecords.WithLabelValues(domain.TopicState).Add(float64(len(b.States)))
 		x.mRecords.WithLabelValues(domain.TopicRiskSignals).Add(float64(len(b.Signals)))
+		x.mRecords.WithLabelValues(domain.TopicLimitsCommands).Add(float64(len(b.Limits)))
 		return nil
 	}, func(err error, wait time.Duration) {
 		x.log.Warn("index batch failed, retrying", "records", b.Len(), "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
@@ -222,6 +223,14 @@ func (x *Indexer) add(b *Batch, r *kgo.Record) {
 		var s domain.RiskSignal
 		if err = json.Unmarshal(r.Value, &s); err == nil {
 			b.Signals = append(b.Signals, SignalEntry{pos, s})
+		}
+	case domain.TopicLimitsCommands:
+		var c domain.LimitsCommand
+		if err = json.Unmarshal(r.Value, &c); err == nil && (c.Scope == "" || c.Action == "") {
+			err = errors.New("no scope or no action")
+		}
+		if err == nil {
+			b.Limits = append(b.Limits, LimitsCommandEntry{pos, c})
 		}
 	default:
 		return

@@ -110,7 +110,7 @@ CREATE INDEX IF NOT EXISTS signals_ts ON signals (ts, id);
 `
 
 func (s *SQLite) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, schema); err != nil {
+	if _, err := s.db.ExecContext(ctx, schema+limitsSchema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
 	return nil
@@ -198,6 +198,9 @@ func (s *SQLite) Apply(ctx context.Context, b *Batch) (err error) {
 			return g, []any{e.Partition, e.Offset, g.TS, string(g.Scope), breaching}
 		},
 		func(e *SignalEntry) string { return fmt.Sprintf("signal of %s", e.Signal.Scope) }); err != nil {
+		return err
+	}
+	if err := applyLimits(ctx, tx, b.Limits); err != nil {
 		return err
 	}
 	for topic, parts := range b.Next {

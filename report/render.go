@@ -22,7 +22,7 @@ type File struct {
 }
 
 // Files renders every output of the report: the HTML page, the kills, the
-// blocks by limit, the operator actions and a summary as CSV, and the whole
+// blocks by limit, the limit changes, the operator actions and a summary as CSV, and the whole
 // report as JSON.
 func (r *Report) Files() ([]File, error) {
 	base := "riskgate-report-" + r.Date
@@ -37,6 +37,10 @@ func (r *Report) Files() ([]File, error) {
 	blocks, err := csvBytes(r.blockRows())
 	if err != nil {
 		return nil, fmt.Errorf("render blocks CSV: %w", err)
+	}
+	limitChanges, err := csvBytes(r.limitChangeRows())
+	if err != nil {
+		return nil, fmt.Errorf("render limit changes CSV: %w", err)
 	}
 	actions, err := csvBytes(r.actionRows())
 	if err != nil {
@@ -54,6 +58,7 @@ func (r *Report) Files() ([]File, error) {
 		{base + ".html", "text/html; charset=utf-8", html.Bytes()},
 		{base + "-kills.csv", "text/csv; charset=utf-8", kills},
 		{base + "-blocks.csv", "text/csv; charset=utf-8", blocks},
+		{base + "-limit-changes.csv", "text/csv; charset=utf-8", limitChanges},
 		{base + "-operator-actions.csv", "text/csv; charset=utf-8", actions},
 		{base + "-summary.csv", "text/csv; charset=utf-8", summary},
 		{base + ".json", "application/json", append(js, '\n')},
@@ -119,6 +124,7 @@ func (r *Report) summaryRows() [][]string {
 		{"total_drops", strconv.FormatInt(r.TotalDrops, 10)},
 		{"unattributed_drops", strconv.FormatInt(r.UnattributedDrops, 10)},
 		{"total_blocks", strconv.FormatInt(r.TotalBlocks, 10)},
+		{"limit_changes", strconv.Itoa(len(r.LimitChanges))},
 		{"operator_actions", strconv.Itoa(len(r.OperatorActions))},
 		{"truncated", strconv.FormatBool(r.Truncated)},
 	}
@@ -292,6 +298,7 @@ footer{color:#5b6675;font-size:12px;margin-top:28px}
 <div class="card"><b id="total-kills">{{.TotalKills}}</b><span>kills started</span></div>
 <div class="card"><b id="total-drops">{{.TotalDrops}}</b><span>orders dropped</span></div>
 <div class="card"><b id="total-blocks">{{.TotalBlocks}}</b><span>orders blocked by a limit</span></div>
+<div class="card"><b id="limit-changes-count">{{len .LimitChanges}}</b><span>limit changes</span></div>
 <div class="card"><b>{{len .OperatorActions}}</b><span>operator actions</span></div>
 <div class="card"><b>{{len .Kills}}</b><span>kills in force during the day</span></div>
 </div>
@@ -322,6 +329,14 @@ footer{color:#5b6675;font-size:12px;margin-top:28px}
 {{end}}</tbody>
 </table>{{else}}<p>No order was blocked by a pre-trade limit this day.</p>{{end}}
 
+<h2>Limit changes</h2>
+{{if .LimitChanges}}<table id="limit-changes">
+<thead><tr><th>Time</th><th>Scope</th><th>Action</th><th>Asked by</th><th>Approved by</th><th>Reason</th><th>Old → new</th><th>Until</th></tr></thead>
+<tbody>
+{{range .LimitChanges}}<tr><td>{{clock .TS}}</td><td>{{.Scope}}</td><td>{{.Action}}</td><td class="identity-{{.Identity}}">{{.Operator}}</td><td>{{.ApprovedBy}}</td><td>{{.Reason}}</td><td>{{range $i, $c := .Changes}}{{if $i}}<br>{{end}}<code>{{$c}}</code>{{else}}no change{{end}}</td><td>{{clock .Until}}</td></tr>
+{{end}}</tbody>
+</table>{{else}}<p>No pre-trade limit was changed this day.</p>{{end}}
+
 <h2>Operator actions</h2>
 {{if .OperatorActions}}<table>
 <thead><tr><th>Time</th><th>Scope</th><th>Action</th><th>Operator</th><th title="verified: signed by riskgate's API; claimed: sent from the Temporal Web UI or CLI, the name is what was typed">Identity</th><th>Reason</th><th>cmd_id</th></tr></thead>
@@ -330,7 +345,7 @@ footer{color:#5b6675;font-size:12px;margin-top:28px}
 {{end}}</tbody>
 </table>{{else}}<p>No operator action this day.</p>{{end}}
 
-<footer>Built by riskgate from the audit index: kill activations from the published kill states, drops from the router's audit records (decision DROP, by the kill's corr_id), blocks from its BLOCK records (by the limit they name), operator actions from killswitch.commands.v1. Times in {{.From.Location}}.</footer>
+<footer>Built by riskgate from the audit index: kill activations from the published kill states, drops from the router's audit records (decision DROP, by the kill's corr_id), blocks from its BLOCK records (by the limit they name), limit changes from risk.limits.commands.v1, operator actions from killswitch.commands.v1. Times in {{.From.Location}}.</footer>
 </main>
 </body>
 </html>

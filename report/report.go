@@ -1,7 +1,8 @@
 // Package report builds riskgate's daily regulatory report: every kill
 // activation of a day with its scope, trigger, reason, duration and the
-// orders dropped while it held, the day's totals, and every operator action
-// with who and why — the record SEC Rule 15c3-5's annual review asks for.
+// orders dropped while it held, the day's totals, the orders blocked by each
+// pre-trade limit and every change of limits (who, why, old → new), and
+// every operator action with who and why — the record SEC Rule 15c3-5's annual review asks for.
 //
 // The report reads the audit index (index.Reader), so it works on the
 // SQLite and the DynamoDB backends alike and never competes with the order
@@ -111,6 +112,8 @@ type Report struct {
 	TotalBlocks int64 `json:"total_blocks"`
 	// Blocks counts the day's BLOCKs by limit and scope, most first.
 	Blocks []Block `json:"blocks"`
+	// LimitChanges lists the day's changes of pre-trade limits, oldest first.
+	LimitChanges []LimitChange `json:"limit_changes"`
 	// OperatorActions lists the operators' commands of the day, oldest first.
 	OperatorActions []Action `json:"operator_actions"`
 	Lanes           []Lane   `json:"lanes"`
@@ -152,7 +155,7 @@ func Build(ctx context.Context, r index.Reader, day time.Time, o Options) (*Repo
 	from := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	to := from.AddDate(0, 0, 1)
 	rep := &Report{Date: from.Format(time.DateOnly), From: from, To: to, Generated: now().In(loc),
-		Kills: []Kill{}, OperatorActions: []Action{}, Lanes: []Lane{}, Blocks: []Block{}}
+		Kills: []Kill{}, OperatorActions: []Action{}, Lanes: []Lane{}, Blocks: []Block{}, LimitChanges: []LimitChange{}}
 	end := to
 	if n := now(); n.Before(end) {
 		end = n // a report of today covers the day so far
@@ -205,6 +208,9 @@ func Build(ctx context.Context, r index.Reader, day time.Time, o Options) (*Repo
 		return nil, err
 	}
 	if err := b.countBlocks(ctx); err != nil {
+		return nil, err
+	}
+	if err := b.readLimitChanges(ctx); err != nil {
 		return nil, err
 	}
 	sort.SliceStable(rep.Kills, func(i, j int) bool { return rep.Kills[i].Start.Before(rep.Kills[j].Start) })

@@ -219,8 +219,9 @@ func TestFilesCSVAndHTML(t *testing.T) {
 	}{
 		{"riskgate-report-2026-03-10-kills.csv", 1 + 5, "orders_dropped"},
 		{"riskgate-report-2026-03-10-operator-actions.csv", 1 + 9, "identity"},
-		{"riskgate-report-2026-03-10-summary.csv", 12, "value"},
+		{"riskgate-report-2026-03-10-summary.csv", 13, "value"},
 		{"riskgate-report-2026-03-10-blocks.csv", 1, "limit"},
+		{"riskgate-report-2026-03-10-limit-changes.csv", 1, "changes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, ok := byName[tc.name]
@@ -317,8 +318,8 @@ func TestDirSinkWritesDayLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 6 {
-		t.Fatalf("%d files, want 6", len(keys))
+	if len(keys) != 7 {
+		t.Fatalf("%d files, want 7", len(keys))
 	}
 	for _, k := range keys {
 		if !strings.HasPrefix(k, "reports/2026/03/10/riskgate-report-2026-03-10") {

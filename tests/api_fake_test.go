@@ -183,21 +183,22 @@ type apiHarness struct {
 	srv    *api.Server
 	ts     *httptest.Server
 	ctl    *fakeControl
+	lim    *fakeLimits
 	table  *killstate.Table
 	idx    *index.SQLite
 	tokens map[string]string // name → token
 }
 
 // newAPIHarness starts a Server whose tokens are viewer "vera", operators
-// "olga" and "oscar", and admin "ada". The fake publishes each new state into
+// "olga" and "oscar", and admins "ada" and "adam" (a second pair of eyes). The fake publishes each new state into
 // the table, as the state topic would.
 func newAPIHarness(t *testing.T, hooks ...func(*api.Config)) *apiHarness {
 	t.Helper()
-	h := &apiHarness{t: t, ctl: newFakeControl(), tokens: map[string]string{}}
+	h := &apiHarness{t: t, ctl: newFakeControl(), lim: newFakeLimits(), tokens: map[string]string{}}
 	h.table = killstate.NewTable(nil)
 	h.ctl.publish = h.table.ApplyState
 	var entries []api.TokenEntry
-	for name, role := range map[string]api.Role{"vera": api.RoleViewer, "olga": api.RoleOperator, "oscar": api.RoleOperator, "ada": api.RoleAdmin} {
+	for name, role := range map[string]api.Role{"vera": api.RoleViewer, "olga": api.RoleOperator, "oscar": api.RoleOperator, "ada": api.RoleAdmin, "adam": api.RoleAdmin} {
 		tok := api.NewToken()
 		h.tokens[name] = tok
 		entries = append(entries, api.TokenEntry{Name: name, Role: role, SHA256: api.HashToken(tok)})
@@ -213,6 +214,7 @@ func newAPIHarness(t *testing.T, hooks ...func(*api.Config)) *apiHarness {
 	t.Cleanup(func() { h.idx.Close() })
 	cfg := api.Config{
 		Control:         h.ctl,
+		Limits:          h.lim,
 		States:          h.table,
 		Index:           h.idx,
 		Tokens:          toks,

@@ -56,6 +56,12 @@ func TestAPIRealTemporalClientUnreachable(t *testing.T) {
 		{"POST", "/v1/scopes/ACCOUNT:1/extend", `{"reason":"x","cooldown_seconds":30}`, 503, "Temporal"},
 		{"GET", "/readyz", "", 200, `"degraded":["temporal"]`},
 		{"GET", "/v1/scopes/ACCOUNT:1", "", 200, "warnings"},
+		{"GET", "/v1/limits/ACCOUNT:1", "", 503, "Temporal"},
+		{"GET", "/v1/limits", "", 503, "Temporal"},
+		{"PUT", "/v1/limits/ACCOUNT:1", `{"limits":{"max_orders":50},"reason":"x"}`, 503, "Temporal"},
+		{"POST", "/v1/limits/ACCOUNT:1/raise", `{"limits":{"max_orders":150},"reason":"x","duration_seconds":60}`, 503, "Temporal"},
+		{"POST", "/v1/limits/ACCOUNT:1/approve", `{"reason":"x"}`, 503, "Temporal"},
+		{"POST", "/v1/limits/SYMBOL:ACME/restrict", `{"reason":"x"}`, 503, "Temporal"},
 	}
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {

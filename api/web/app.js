@@ -59,6 +59,12 @@
     return b.detail ? title + ": " + b.detail : title;
   }
 
+  // Panels of other scripts (limits.js, loaded after this one) register
+  // here: they get the helpers and are refreshed every p.every ms while
+  // logged in.
+  const panels = [];
+  window.riskgateAddPanel = (make) => panels.push(make({ $, el, api, problemText, fmtTime }));
+
   // ---- login ----
 
   async function login(token) {
@@ -100,6 +106,10 @@
     state.timers.push(setInterval(refreshDrops, 3000));
     state.timers.push(setInterval(refreshSignals, 5000));
     state.timers.push(setInterval(tickCooldowns, 1000));
+    for (const p of panels) {
+      p.refresh();
+      state.timers.push(setInterval(p.refresh, p.every));
+    }
   }
 
   function stop() {

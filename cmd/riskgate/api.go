@@ -27,6 +27,7 @@ type apiOptions struct {
 	timeout     time.Duration
 	maxCooldown time.Duration
 	keyFile     string
+	limitsFile  string
 }
 
 func init() {
@@ -54,6 +55,7 @@ Create entries with "riskgate token new --name alice --role operator".`,
 	f.DurationVar(&o.timeout, "upstream-timeout", 10*time.Second, "timeout of every call to Temporal or the index")
 	f.DurationVar(&o.maxCooldown, "max-operator-cooldown", workflows.DefaultMaxOperatorCooldown, "longest cooldown an operator may give (kill, throttle, extend); 400 beyond it; no larger than the worker's")
 	addIdentityKeyFlag(cmd, &o.keyFile)
+	addLimitsFlag(cmd, &o.limitsFile)
 	root.AddCommand(cmd)
 }
 
@@ -63,6 +65,10 @@ func runAPI(ctx context.Context, o apiOptions) error {
 		return errors.New("--tokens is required (a JSON file of hashed tokens; see riskgate api --help)")
 	}
 	tokens, err := api.LoadTokens(o.tokens)
+	if err != nil {
+		return err
+	}
+	lim, err := loadLimits(o.limitsFile)
 	if err != nil {
 		return err
 	}
@@ -118,6 +124,7 @@ func runAPI(ctx context.Context, o apiOptions) error {
 		RateLimit:       o.rateLimit,
 		CORSOrigins:     origins,
 		MaxCooldown:     o.maxCooldown,
+		LimitsConfig:    lim,
 	}, roleKafka("riskgate-api", prometheus.DefaultRegisterer, log), o.addr)
 	if err != nil {
 		return err

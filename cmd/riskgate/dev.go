@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/riskgate/riskgate/api"
 	"github.com/riskgate/riskgate/devstack"
 	"github.com/riskgate/riskgate/ingest/detector"
 )
@@ -20,6 +21,7 @@ func init() {
 		rules      string
 		ob         orderBoundsFlags
 		limitsFile string
+		tokensFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -31,7 +33,9 @@ func init() {
   worker, router, detector, API and dashboard (8080), and normal demo traffic.
 
 The operator token is $RISKGATE_DEV_TOKEN if set, else generated once and kept
-in <data>/dev-token. Every part is supervised: if the Temporal dev server or a component stops
+in <data>/dev-token. --tokens FILE adds the tokens of a tokens file (the format of
+riskgate api --tokens, made with riskgate token new), so that a second operator can
+approve a change of limits beyond the ceilings or a GLOBAL unkill. Every part is supervised: if the Temporal dev server or a component stops
 on its own it is restarted with backoff, and the rest runs on (the router
 enforces the last kill state throughout). Ctrl-C shuts everything down
 within 15 s; starting again on the same data directory keeps every kill,
@@ -55,6 +59,11 @@ timer and topic.`,
 			}
 			if o.Limits, err = loadLimits(limitsFile); err != nil {
 				return err
+			}
+			if tokensFile != "" {
+				if o.Tokens, err = api.LoadTokenEntries(tokensFile); err != nil {
+					return fmt.Errorf("--tokens: %w", err)
+				}
 			}
 			if rules != "" {
 				r, err := detector.LoadRules(rules)
@@ -94,6 +103,7 @@ timer and topic.`,
 	f.StringVar(&o.TemporalBin, "temporal-bin", "", "temporal CLI to run (default: $RISKGATE_TEMPORAL_BIN, .bin/temporal, or PATH)")
 	f.Int32Var(&o.Partitions, "partitions", 3, "partitions of each keyed topic, on first start")
 	f.StringVar(&rules, "rules", "", "detector rules file (YAML); default: the built-in rules")
+	f.StringVar(&tokensFile, "tokens", "", "tokens file (JSON of hashed tokens, see riskgate token new) whose tokens the API accepts besides the dev token")
 	root.AddCommand(cmd)
 }
 

@@ -19,6 +19,8 @@
 //	                TTL attribute expires_at (default 30 days after ts).
 //	command-log     PK scope, SK ts_key; GSIs by-corr and by-time.
 //	                Commands are the regulatory trail: no TTL.
+//	limits-log      PK scope, SK ts_key; GSI by-time. Changes of limits
+//	                (risk.limits.commands.v1), kept like commands: no TTL.
 //	risk-signals    PK scope, SK ts_key; GSI by-time; TTL expires_at.
 //	state-history   PK scope, SK v_key = <version>#<partition>#<offset>:
 //	                every published state, newest version first.
@@ -79,6 +81,7 @@ var _ API = (*dynamodb.Client)(nil)
 type Tables struct {
 	Audit        string
 	Commands     string
+	Limits       string
 	Signals      string
 	StateHistory string
 	StateCache   string
@@ -91,6 +94,7 @@ func TableNames(prefix string) Tables {
 	return Tables{
 		Audit:        prefix + "audit-index",
 		Commands:     prefix + "command-log",
+		Limits:       prefix + "limits-log",
 		Signals:      prefix + "risk-signals",
 		StateHistory: prefix + "state-history",
 		StateCache:   prefix + "state-cache",
@@ -251,6 +255,9 @@ func Specs(t Tables) []TableSpec {
 		{Input: table(t.Commands, attrScope, attrTSKey,
 			[]types.AttributeDefinition{keyAttr(attrScope, S), keyAttr(attrTSKey, S), keyAttr(attrCorrID, S), keyAttr(attrBucket, S)},
 			gsi(indexByCorr, attrCorrID, attrTSKey), gsi(indexByTime, attrBucket, attrTSKey))},
+		{Input: table(t.Limits, attrScope, attrTSKey,
+			[]types.AttributeDefinition{keyAttr(attrScope, S), keyAttr(attrTSKey, S), keyAttr(attrBucket, S)},
+			gsi(indexByTime, attrBucket, attrTSKey))},
 		{Input: table(t.Signals, attrScope, attrTSKey,
 			[]types.AttributeDefinition{keyAttr(attrScope, S), keyAttr(attrTSKey, S), keyAttr(attrBucket, S)},
 			gsi(indexByTime, attrBucket, attrTSKey)),

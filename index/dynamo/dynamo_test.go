@@ -174,6 +174,17 @@ func genStream(seed uint64, batches, perBatch int) *stream {
 			b.Signals = append(b.Signals, index.SignalEntry{Pos: index.Pos{Partition: p, Offset: goff}, Signal: g})
 			b.Advance(domain.TopicRiskSignals, p, goff+1)
 		}
+		// One change of limits a batch, drawn from nothing random, so the
+		// rest of the stream stays as it was.
+		{
+			sc, p := st.scopes[bi%len(st.scopes)], int32(bi%3)
+			n := int64(100 + bi)
+			lc := domain.LimitsCommand{CmdID: fmt.Sprintf("lim-%d", bi), TS: base + 70, Scope: sc, Action: domain.LimitsSet,
+				Operator: "olga", Reason: "desk", New: domain.LimitValues{MaxOrders: &n}, Version: int64(bi + 1)}
+			off := next(domain.TopicLimitsCommands, p)
+			b.Limits = append(b.Limits, index.LimitsCommandEntry{Pos: index.Pos{Partition: p, Offset: off}, Command: lc})
+			b.Advance(domain.TopicLimitsCommands, p, off+1)
+		}
 		st.batches = append(st.batches, b)
 	}
 	return st
@@ -319,6 +330,26 @@ func TestQueryParityWithSQLite(t *testing.T) {
 					t.Errorf("command %s by %s %q: identity %q, want one on operator commands only", c.CmdID, c.TriggeredBy, c.Operator, c.Identity)
 				}
 			}
+		})
+	}
+	limitsQueries := []index.LimitsCommandQuery{
+		{}, {Limit: 5}, {Scope: st.scopes[0]}, {Scope: domain.Global, Limit: 3}, {Since: mid, Limit: 1000},
+		{Until: mid}, {Scope: st.scopes[1], Since: st.start + 10*60*1000, Until: mid},
+	}
+	for i, q := range limitsQueries {
+		t.Run(fmt.Sprintf("limits/%d", i), func(t *testing.T) {
+			got, err := dyn.LimitsCommands(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := sq.LimitsCommands(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) == 0 && i < 5 {
+				t.Fatalf("query %+v found nothing in SQLite: the stream has no limits changes?", q)
+			}
+			sameJSON(t, fmt.Sprintf("limits %+v", q), got, want)
 		})
 	}
 	signalQueries := []index.SignalQuery{

@@ -217,6 +217,13 @@ func (s *Store) Apply(ctx context.Context, b *index.Batch) error {
 		}
 		add(w, kindCommands, b.Commands[i].Command.TS, b.Commands[i].Partition)
 	}
+	for i := range b.Limits {
+		w, err := s.limitsItem(&b.Limits[i])
+		if err != nil {
+			return err
+		}
+		add(w, kindLimits, b.Limits[i].Command.TS, b.Limits[i].Partition)
+	}
 	for i := range b.Signals {
 		w, err := s.signalItem(&b.Signals[i])
 		if err != nil {
