@@ -3,7 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
-	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +14,7 @@ import (
 	"github.com/riskgate/riskgate/api"
 	"github.com/riskgate/riskgate/devstack"
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/tests/chromium"
 	"github.com/riskgate/riskgate/workflows"
 )
 
@@ -24,12 +25,7 @@ import (
 // warnings, an admin's change beyond the ceilings waits, and a second admin
 // approves it from the page. BLOCKs show beside DROPs.
 func TestBrowserLimits(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("no Chromium at %s (apt-get install chromium): %v", chromiumPath, err)
-	}
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
+	chromium.Require(t)
 	toks := map[string]string{"olga": api.NewToken(), "ada": api.NewToken(), "adam": api.NewToken()}
 	s := startStack(t, devstack.Options{Tokens: []api.TokenEntry{
 		{Name: "olga", Role: api.RoleOperator, SHA256: api.HashToken(toks["olga"])},
@@ -83,8 +79,12 @@ func TestBrowserLimits(t *testing.T) {
 		return strings.Contains(string(b), `"state":"PENDING_APPROVAL"`)
 	})
 
-	bctx := browser(t, ctx)
-	shot := screenshotter(t, bctx, "limits-")
+	bctx, closeBrowser := chromium.Start(ctx, 1400, 1400)
+	defer closeBrowser()
+	dir := chromium.ArtifactsDir(t, "browser")
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromium.Screenshot(filepath.Join(dir, "limits-"+name))
+	}
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	attr := func(sel, name string) string {
 		t.Helper()
@@ -188,39 +188,4 @@ func TestBrowserLimits(t *testing.T) {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
-}
-
-// browser is a headless Chromium for one test.
-func browser(t *testing.T, ctx context.Context) context.Context {
-	t.Helper()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.WindowSize(1400, 1400),
-	)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	return bctx
-}
-
-// screenshotter saves full-page screenshots into the artifacts directory.
-func screenshotter(t *testing.T, bctx context.Context, prefix string) func(string) chromedp.Action[chromedp.Void] {
-	dir := artifactsDir(t)
-	return func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(dir+"/"+prefix+name, buf, 0o644)
-		})
-	}
 }
