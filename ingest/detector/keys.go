@@ -26,8 +26,11 @@ type key struct {
 	dim       dim
 	started   bool
 	part      int32
-	buckets   ring[bucket]
-	syms      ring[symEntry]
+	// idBuf follows the fields above in the key's first two cache lines,
+	// so that confirming a lookup reads no other.
+	idBuf   [domain.MaxIDLen]byte
+	buckets ring[bucket]
+	syms    ring[symEntry]
 	// symsDropped counts entries ever dropped from the front of syms, so
 	// that symIdx can hold positions that survive drops.
 	symsDropped uint32
@@ -41,7 +44,6 @@ type key struct {
 	mins     minutes // slot is nil unless the dimension has a zscore rule
 	win      [MaxWindowsPerDimension]winSums
 	share    [MaxWindowsPerDimension]topSymbols // where the window tracks symbols
-	idBuf    [domain.MaxIDLen]byte
 	// symIdx finds the entry of (newest second, symbol) without scanning
 	// the second's entries: the absolute position of each symbol's entry
 	// for the second in symIdxTag (epoch<<32 | second). It is built
