@@ -279,10 +279,10 @@ func (e *Engine) Prepare(o *domain.Order, p *Prepared) {
 }
 
 // Touch reads the index slots, then the keys and their newest buckets, of
-// the scopes of a chunk of prepared orders, changing nothing. A large table of scopes is mostly out
-// of the CPU caches, and a check stalls on each of its misses; touched in
-// one pass, the misses of the whole chunk overlap, as the router's dedup
-// window does for its slots.
+// the scopes of a chunk of prepared orders, changing nothing. A large table
+// of scopes is mostly out of the CPU caches, and a check stalls on each of
+// its misses; touched in one pass, the misses of the whole chunk overlap,
+// as the router's dedup window does for its slots.
 func (e *Engine) Touch(ps []Prepared) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
