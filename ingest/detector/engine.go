@@ -87,7 +87,7 @@ func dimOf(t domain.ScopeType) (dim, bool) {
 type Engine struct {
 	rules   Rules
 	dims    [numDims]dimConfig
-	keys    [numDims]map[uint64]*key
+	keys    [numDims]keyIndex
 	seed    maphash.Seed
 	global  *key
 	all     []*key
@@ -145,9 +145,6 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 	}
 	if ri, ok := sink.(RiskIgnorer); ok {
 		e.noRisk = ri.IgnoresRisk()
-	}
-	for d := range numDims {
-		e.keys[d] = make(map[uint64]*key)
 	}
 	for _, r := range rules.Rules {
 		d, _ := dimOf(r.Dimension)

@@ -18,7 +18,6 @@ type key struct {
 	// The id is held inline and found by hash, so that finding a key reads
 	// the key's own memory and nothing else.
 	hash      uint64
-	same      *key  // next key with the same hash
 	clock     int64 // newest event time seen or advanced to, ms
 	lastOrder int64 // newest order ts, ms, for eviction
 	lastRisk  int64 // second of the last risk signal
@@ -68,17 +67,14 @@ func (e *Engine) lookup(d dim, id string, part int32, create bool) *key {
 		return e.global
 	}
 	h := maphash.String(e.seed, id)
-	for k := e.keys[d][h]; k != nil; k = k.same {
-		if k.is(id) {
-			return k
-		}
+	if k := e.keys[d].get(h, id); k != nil {
+		return k
 	}
 	if !create || len(id) > domain.MaxIDLen {
 		return nil
 	}
 	k := e.newKey(d, id, h, part)
-	k.same = e.keys[d][h]
-	e.keys[d][h] = k
+	e.keys[d].put(k)
 	return k
 }
 
@@ -91,7 +87,7 @@ func (e *Engine) newKey(d dim, id string, h uint64, part int32) *key {
 		k = new(key)
 	}
 	dc := &e.dims[d]
-	k.dim, k.part, k.hash, k.same = d, part, h, nil
+	k.dim, k.part, k.hash = d, part, h
 	k.idLen = uint8(copy(k.idBuf[:], id))
 	if d == dimGlobal {
 		k.scope = domain.Global
@@ -125,22 +121,7 @@ func (e *Engine) removeKey(k *key) {
 	if k.dim == dimGlobal {
 		e.global = nil
 	} else {
-		m := e.keys[k.dim]
-		if m[k.hash] == k {
-			if k.same != nil {
-				m[k.hash] = k.same
-			} else {
-				delete(m, k.hash)
-			}
-		} else {
-			for p := m[k.hash]; p != nil; p = p.same {
-				if p.same == k {
-					p.same = k.same
-					break
-				}
-			}
-		}
-		k.same = nil
+		e.keys[k.dim].remove(k)
 	}
 	e.setClosed(k)
 	last := e.all[len(e.all)-1]
