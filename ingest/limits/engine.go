@@ -278,8 +278,8 @@ func (e *Engine) Prepare(o *domain.Order, p *Prepared) {
 	}
 }
 
-// Touch reads the index slots, then the keys and their newest buckets, of
-// the scopes of a chunk of prepared orders, changing nothing. A large table
+// Touch reads the index slots, then the keys, of the scopes of a chunk of
+// prepared orders, changing nothing. A large table
 // of scopes is mostly out of the CPU caches, and a check stalls on each of
 // its misses; touched in one pass, the misses of the whole chunk overlap,
 // as the router's dedup window does for its slots.
@@ -297,14 +297,11 @@ func (e *Engine) Touch(ps []Prepared) {
 		for t := range ps[i].ids {
 			if id := ps[i].ids[t]; id.check != 0 {
 				if k := e.byType[t].at(id); k != nil {
-					// Both aligned pairs of the key's lines (what the
+					// Both aligned pairs of the key's lines: what the
 					// check reads, and the partitions and bucket ring a
-					// commit reads), and the newest bucket, which a
-					// commit adds to.
+					// commit reads. (Touching the newest bucket too
+					// costs a check more than it saves a commit.)
 					sink += uint64(k.agg.count) + uint64(k.own.window) + uint64(k.soloPart)
-					if b := &k.agg.b; b.n > 0 {
-						sink += uint64(b.back().sec)
-					}
 				}
 			}
 		}
