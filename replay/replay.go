@@ -64,9 +64,6 @@ type Replay struct {
 	curTS int64
 	// checked is the order handed to PreTrade.
 	checked domain.Order
-	// syms interns symbols: the engine keeps the symbols it sees, and the
-	// decoded order's strings alias the input buffer.
-	syms map[string]string
 
 	// actual, when set, is what happened over the same range.
 	actual *Actual
@@ -75,10 +72,6 @@ type Replay struct {
 	bad    []BadInput
 	start  time.Time
 }
-
-// Symbols are interned up to this many; then the table starts afresh, so
-// its memory stays bounded however many symbols the input has.
-const maxInterned = 1 << 16
 
 // New checks the configuration and returns a Replay.
 func New(cfg Config) (*Replay, error) {
@@ -89,7 +82,7 @@ func New(cfg Config) (*Replay, error) {
 		return nil, fmt.Errorf("order bounds: %w", err)
 	}
 	r := &Replay{cfg: cfg, scopes: map[domain.Scope]*ScopeResult{}, stream: map[int32]int64{},
-		syms: map[string]string{}, start: time.Now()}
+		start: time.Now()}
 	r.table = router.NewTable(func() time.Time { return time.UnixMilli(r.clock) })
 	r.policy = newPolicy(cfg.Settings, r.publish)
 	var status detector.StatusFunc
@@ -159,15 +152,9 @@ func (r *Replay) Order(o *domain.Order, part int32) {
 	} else if !ok || ts > st {
 		r.stream[part] = ts
 	}
-	sym, ok := r.syms[o.Symbol]
-	if !ok {
-		if len(r.syms) >= maxInterned {
-			clear(r.syms)
-		}
-		sym = strings.Clone(o.Symbol)
-		r.syms[sym] = sym
-	}
-	ob := detector.Observation{TS: ts, Notional: detector.NotionalUnits(o.Qty, o.Price), Symbol: sym,
+	// The observation aliases the input line: the engine copies what it
+	// keeps.
+	ob := detector.Observation{TS: ts, Notional: detector.NotionalUnits(o.Qty, o.Price), Symbol: o.Symbol,
 		Account: o.AccountID, Strategy: o.Strategy, OrderID: o.OrderID}
 	r.curID, r.curTS = o.OrderID, o.TS
 	r.eng.ObserveAll(&ob, part, true)
@@ -315,6 +302,9 @@ func (s sink) Normal(sig domain.NormalSignal) {
 
 // Risk ignores risk signals: a replay reports breaches, not metrics.
 func (sink) Risk(*domain.RiskSignal) {}
+
+// IgnoresRisk tells the engine not to build the risk signals Risk drops.
+func (sink) IgnoresRisk() bool { return true }
 
 // Finish runs time on to end (Unix ms; 0 or earlier than the last order
 // means the last order's time), closes what still holds, and returns the

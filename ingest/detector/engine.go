@@ -55,6 +55,13 @@ type DeliveryReporter interface {
 	Delivered(scope domain.Scope, cmdID string) bool
 }
 
+// RiskIgnorer is a Sink that drops every risk signal (a replay, which
+// reports breaches only). The engine then builds none: building one is a
+// good part of evaluating an order of a key not seen in the last second.
+type RiskIgnorer interface {
+	IgnoresRisk() bool
+}
+
 // StatusFunc returns a scope's current kill state, if it has one.
 type StatusFunc func(domain.Scope) (domain.State, bool)
 
@@ -90,7 +97,7 @@ func dimOf(t domain.ScopeType) (dim, bool) {
 type Engine struct {
 	rules   Rules
 	dims    [numDims]dimConfig
-	keys    [numDims]map[uint64]*key
+	keys    [numDims]keyIndex
 	seed    maphash.Seed
 	global  *key
 	all     []*key
@@ -99,6 +106,7 @@ type Engine struct {
 	symIDs  map[string]uint32
 	symName []string
 	sink    Sink
+	noRisk  bool // sink is a RiskIgnorer: build no risk signals
 	status  StatusFunc
 	// delivered is the sink as a DeliveryReporter, if it is one.
 	delivered DeliveryReporter
@@ -149,8 +157,8 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		idleAfter:   rules.IdleAfter.Milliseconds(),
 	}
 	e.delivered, _ = sink.(DeliveryReporter)
-	for d := range numDims {
-		e.keys[d] = make(map[uint64]*key)
+	if ri, ok := sink.(RiskIgnorer); ok {
+		e.noRisk = ri.IgnoresRisk()
 	}
 	for _, r := range rules.Rules {
 		d, _ := dimOf(r.Dimension)
@@ -184,6 +192,7 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		d, _ := dimOf(r.Dimension)
 		dc := &e.dims[d]
 		cr := compiledRule{Rule: r, win: slices.Index(dc.windows, int64(r.Window/time.Second))}
+		cr.metric = metricKindOf(r.Metric)
 		cr.thrUnits = r.Threshold * NotionalScale
 		cr.minHistMn = int64(r.MinHistory / time.Minute)
 		switch r.Metric {
@@ -225,12 +234,18 @@ func (e *Engine) Keys() int { return len(e.all) }
 // ObserveAll evaluates the order for every dimension that has rules: the
 // single-instance path, and the benchmark's.
 func (e *Engine) ObserveAll(ob *Observation, part int32, live bool) {
-	e.observe(dimAccount, ob.Account, part, ob, live)
-	e.observe(dimSymbol, ob.Symbol, part, ob, live)
-	if ob.Strategy != "" {
-		e.observe(dimStrategy, ob.Strategy, part, ob, live)
+	// The symbol's id once for the four dimensions: it is a map lookup
+	// hashing the symbol.
+	var sym uint32
+	if e.anyShr {
+		sym = e.symID(ob.Symbol)
 	}
-	e.observe(dimGlobal, "", part, ob, live)
+	e.observe(dimAccount, ob.Account, part, ob, sym, live)
+	e.observe(dimSymbol, ob.Symbol, part, ob, sym, live)
+	if ob.Strategy != "" {
+		e.observe(dimStrategy, ob.Strategy, part, ob, sym, live)
+	}
+	e.observe(dimGlobal, "", part, ob, sym, live)
 }
 
 // Observe evaluates the order for one dimension's key: the account, symbol
@@ -241,17 +256,21 @@ func (e *Engine) Observe(t domain.ScopeType, ob *Observation, part int32, live b
 	if !ok {
 		return
 	}
+	var sym uint32
+	if e.dims[d].lastShare >= 0 {
+		sym = e.symID(ob.Symbol)
+	}
 	switch d {
 	case dimAccount:
-		e.observe(d, ob.Account, part, ob, live)
+		e.observe(d, ob.Account, part, ob, sym, live)
 	case dimSymbol:
-		e.observe(d, ob.Symbol, part, ob, live)
+		e.observe(d, ob.Symbol, part, ob, sym, live)
 	case dimStrategy:
 		if ob.Strategy != "" {
-			e.observe(d, ob.Strategy, part, ob, live)
+			e.observe(d, ob.Strategy, part, ob, sym, live)
 		}
 	case dimGlobal:
-		e.observe(d, "", part, ob, live)
+		e.observe(d, "", part, ob, sym, live)
 	}
 }
 
@@ -279,7 +298,9 @@ func (e *Engine) Count(account string, part int32, late, clamped bool) {
 	}
 }
 
-func (e *Engine) observe(d dim, id string, part int32, ob *Observation, live bool) {
+// observe evaluates the order for dimension d's key id; sym is the order's
+// symbol id, which only a dimension tracking symbols reads.
+func (e *Engine) observe(d dim, id string, part int32, ob *Observation, sym uint32, live bool) {
 	dc := &e.dims[d]
 	if len(dc.rules) == 0 {
 		return
@@ -287,10 +308,6 @@ func (e *Engine) observe(d dim, id string, part int32, ob *Observation, live boo
 	k := e.lookup(d, id, part, true)
 	if k == nil {
 		return // an id longer than any valid one: never from a validated order
-	}
-	var sym uint32
-	if e.anyShr {
-		sym = e.symID(ob.Symbol)
 	}
 	e.add(k, dc, ob, sym)
 	e.stats.Evaluations++

@@ -11,26 +11,54 @@ import (
 type compiledRule struct {
 	Rule
 	win       int // index into dimConfig.windows
+	metric    metricKind
 	thrUnits  float64
 	minHistMn int64
+}
+
+// metricKind is a Metric as a small integer: every order evaluates every
+// rule of its dimensions, and comparing Metric strings there costs more
+// than the comparison with the threshold.
+type metricKind uint8
+
+const (
+	kindCount metricKind = iota
+	kindNotional
+	kindTopSymbolShare
+	kindZScore
+	kindUnknown
+)
+
+func metricKindOf(m Metric) metricKind {
+	switch m {
+	case MetricCount:
+		return kindCount
+	case MetricNotional:
+		return kindNotional
+	case MetricTopSymbolShare:
+		return kindTopSymbolShare
+	case MetricZScore:
+		return kindZScore
+	}
+	return kindUnknown
 }
 
 // value computes one rule's metric; ok is false when the rule's gate (min
 // orders, min history) is not met.
 func (e *Engine) value(k *key, r *compiledRule) (v float64, ok bool) {
 	s := &k.win[r.win]
-	switch r.Metric {
-	case MetricCount:
+	switch r.metric {
+	case kindCount:
 		return float64(s.count), true
-	case MetricNotional:
+	case kindNotional:
 		return float64(s.notional) / NotionalScale, true
-	case MetricTopSymbolShare:
+	case kindTopSymbolShare:
 		if s.count < int64(r.MinOrders) || s.count == 0 {
 			return 0, false
 		}
 		_, c, _ := k.share[r.win].top()
 		return float64(c) / float64(s.count), true
-	case MetricZScore:
+	case kindZScore:
 		m := &k.mins
 		if m.curCnt < int64(r.MinOrders) || m.historyLen() < r.minHistMn {
 			return 0, false
@@ -41,19 +69,23 @@ func (e *Engine) value(k *key, r *compiledRule) (v float64, ok bool) {
 	return 0, false
 }
 
-func (e *Engine) breached(k *key, r *compiledRule) bool {
-	if r.Metric == MetricNotional {
-		return float64(k.win[r.win].notional) > r.thrUnits
-	}
-	v, ok := e.value(k, r)
-	return ok && v > r.Threshold
-}
-
-// evaluate returns the bit set of breached rules.
+// evaluate returns the bit set of breached rules. Counts and notionals,
+// most rules, are compared here; the gated metrics go through value.
 func (e *Engine) evaluate(k *key, dc *dimConfig) uint64 {
 	var mask uint64
 	for i := range dc.rules {
-		if e.breached(k, &dc.rules[i]) {
+		r := &dc.rules[i]
+		var hit bool
+		switch r.metric {
+		case kindCount:
+			hit = float64(k.win[r.win].count) > r.Threshold
+		case kindNotional:
+			hit = float64(k.win[r.win].notional) > r.thrUnits
+		default:
+			v, ok := e.value(k, r)
+			hit = ok && v > r.Threshold
+		}
+		if hit {
 			mask |= 1 << i
 		}
 	}
@@ -81,7 +113,7 @@ func primary(dc *dimConfig, mask uint64) *compiledRule {
 // maybeRisk emits the key's risk signal once per second of event time, and
 // on every breach.
 func (e *Engine) maybeRisk(k *key, dc *dimConfig, mask uint64, live, breach bool) {
-	if !live {
+	if !live || e.noRisk {
 		return
 	}
 	sec := k.clock / 1000

@@ -18,7 +18,6 @@ type key struct {
 	// The id is held inline and found by hash, so that finding a key reads
 	// the key's own memory and nothing else.
 	hash      uint64
-	same      *key  // next key with the same hash
 	clock     int64 // newest event time seen or advanced to, ms
 	lastOrder int64 // newest order ts, ms, for eviction
 	lastRisk  int64 // second of the last risk signal
@@ -26,8 +25,11 @@ type key struct {
 	dim       dim
 	started   bool
 	part      int32
-	buckets   ring[bucket]
-	syms      ring[symEntry]
+	// idBuf follows the fields above in the key's first two cache lines,
+	// so that confirming a lookup reads no other.
+	idBuf   [domain.MaxIDLen]byte
+	buckets ring[bucket]
+	syms    ring[symEntry]
 	// symsDropped counts entries ever dropped from the front of syms, so
 	// that symIdx can hold positions that survive drops.
 	symsDropped uint32
@@ -41,7 +43,6 @@ type key struct {
 	mins     minutes // slot is nil unless the dimension has a zscore rule
 	win      [MaxWindowsPerDimension]winSums
 	share    [MaxWindowsPerDimension]topSymbols // where the window tracks symbols
-	idBuf    [domain.MaxIDLen]byte
 	// symIdx finds the entry of (newest second, symbol) without scanning
 	// the second's entries: the absolute position of each symbol's entry
 	// for the second in symIdxTag (epoch<<32 | second). It is built
@@ -66,17 +67,14 @@ func (e *Engine) lookup(d dim, id string, part int32, create bool) *key {
 		return e.global
 	}
 	h := maphash.String(e.seed, id)
-	for k := e.keys[d][h]; k != nil; k = k.same {
-		if k.is(id) {
-			return k
-		}
+	if k := e.keys[d].get(h, id); k != nil {
+		return k
 	}
 	if !create || len(id) > domain.MaxIDLen {
 		return nil
 	}
 	k := e.newKey(d, id, h, part)
-	k.same = e.keys[d][h]
-	e.keys[d][h] = k
+	e.keys[d].put(k)
 	return k
 }
 
@@ -89,7 +87,7 @@ func (e *Engine) newKey(d dim, id string, h uint64, part int32) *key {
 		k = new(key)
 	}
 	dc := &e.dims[d]
-	k.dim, k.part, k.hash, k.same = d, part, h, nil
+	k.dim, k.part, k.hash = d, part, h
 	k.idLen = uint8(copy(k.idBuf[:], id))
 	if d == dimGlobal {
 		k.scope = domain.Global
@@ -123,22 +121,7 @@ func (e *Engine) removeKey(k *key) {
 	if k.dim == dimGlobal {
 		e.global = nil
 	} else {
-		m := e.keys[k.dim]
-		if m[k.hash] == k {
-			if k.same != nil {
-				m[k.hash] = k.same
-			} else {
-				delete(m, k.hash)
-			}
-		} else {
-			for p := m[k.hash]; p != nil; p = p.same {
-				if p.same == k {
-					p.same = k.same
-					break
-				}
-			}
-		}
-		k.same = nil
+		e.keys[k.dim].remove(k)
 	}
 	e.setClosed(k)
 	last := e.all[len(e.all)-1]

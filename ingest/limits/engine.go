@@ -89,7 +89,11 @@ type key struct {
 	id       string
 	parts    []*contrib
 	plain    *Limits // the override's effective limits, for Effective
-	_        [8]byte // to 256 bytes: own and the checked fields share an aligned pair of cache lines
+	// soloPart is the partition of parts[0] while it is the only one
+	// (solo): a commit then finds its partition here, in the key's last
+	// cache line next to parts, without reading two more objects.
+	soloPart int32
+	_        [4]byte // to 256 bytes: own and the checked fields share an aligned pair of cache lines
 }
 
 // contrib is one partition's share of a key's usage.
@@ -275,10 +279,10 @@ func (e *Engine) Prepare(o *domain.Order, p *Prepared) {
 }
 
 // Touch reads the index slots, then the keys, of the scopes of a chunk of
-// prepared orders, changing nothing. A large table of scopes is mostly out
-// of the CPU caches, and a check stalls on each of its misses; touched in
-// one pass, the misses of the whole chunk overlap, as the router's dedup
-// window does for its slots.
+// prepared orders, changing nothing. A large table
+// of scopes is mostly out of the CPU caches, and a check stalls on each of
+// its misses; touched in one pass, the misses of the whole chunk overlap,
+// as the router's dedup window does for its slots.
 func (e *Engine) Touch(ps []Prepared) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -293,7 +297,11 @@ func (e *Engine) Touch(ps []Prepared) {
 		for t := range ps[i].ids {
 			if id := ps[i].ids[t]; id.check != 0 {
 				if k := e.byType[t].at(id); k != nil {
-					sink += uint64(k.agg.count) + uint64(k.own.window)
+					// Both aligned pairs of the key's lines: what the
+					// check reads, and the partitions and bucket ring a
+					// commit reads. (Touching the newest bucket too
+					// costs a check more than it saves a commit.)
+					sink += uint64(k.agg.count) + uint64(k.own.window) + uint64(k.soloPart)
 				}
 			}
 		}
@@ -567,7 +575,7 @@ func (e *Engine) Commit(r *Result) (creditWarning int) {
 			k = e.keyFor(i, r.id(i))
 		}
 		before := k.agg.creditOn(r.day)
-		c := e.count(k, r.part, r.sec, r.day, r.n)
+		e.count(k, r.part, r.sec, r.day, r.n)
 		if i == tAccount {
 			creditWarning = crossedThreshold(before, k.agg.credit, k.lim.credit)
 			r.CreditUsed = fromUnits(k.agg.credit)
@@ -576,7 +584,7 @@ func (e *Engine) Commit(r *Result) (creditWarning int) {
 			}
 		}
 		if e.txn {
-			e.undo = append(e.undo, undoEntry{c: c, sec: r.sec, day: r.day, n: r.n})
+			e.undo = append(e.undo, undoEntry{k: k, part: r.part, sec: r.sec, day: r.day, n: r.n})
 		}
 	}
 	if e.txn {
@@ -586,16 +594,21 @@ func (e *Engine) Commit(r *Result) (creditWarning int) {
 }
 
 // count adds an allowed order to key k's usage in partition part and to its
-// aggregate, and returns the partition's usage. Credit is kept for
-// accounts only.
+// aggregate. Credit is kept for accounts only.
 //
 // An order older than the window at the engine's clock (only a changelog
 // replay brings one) counts against credit only: the aggregate may already
 // have dropped its second, and adding it back to the aggregate and not to
 // the partitions, or the other way round, would set them apart.
-func (e *Engine) count(k *key, part int32, sec uint32, day int32, n int64) *contrib {
-	c := k.contrib(part)
-	solo := k.solo()
+func (e *Engine) count(k *key, part int32, sec uint32, day int32, n int64) {
+	// The common case, a key fed by this one partition alone, reads
+	// nothing beyond the key.
+	var c *contrib
+	solo := k.solo() && k.soloPart == part
+	if !solo {
+		c = k.contrib(part)
+		solo = k.solo()
+	}
 	if w := int64(k.lim.window); int64(sec) > e.clock/1000-w {
 		cut := int64(sec) - w
 		k.agg.prune(cut)
@@ -611,7 +624,6 @@ func (e *Engine) count(k *key, part int32, sec uint32, day int32, n int64) *cont
 			c.u.addCredit(day, n)
 		}
 	}
-	return c
 }
 
 // Decide is Check followed, when the order passes, by Commit: for a caller
@@ -648,6 +660,24 @@ func (k *key) contrib(part int32) *contrib {
 	}
 	c := &contrib{key: k, part: part}
 	c.u.init()
-	k.parts = append(k.parts, c)
+	k.setParts(append(k.parts, c))
 	return c
+}
+
+// partIn returns k's usage in partition part, or nil.
+func (k *key) partIn(part int32) *contrib {
+	for _, c := range k.parts {
+		if c.part == part {
+			return c
+		}
+	}
+	return nil
+}
+
+// setParts sets k's partitions, and soloPart when there is one.
+func (k *key) setParts(parts []*contrib) {
+	k.parts = parts
+	if len(parts) == 1 {
+		k.soloPart = parts[0].part
+	}
 }

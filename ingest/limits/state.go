@@ -146,10 +146,11 @@ func (e *Engine) SetPartitionShare(owned, total int) {
 // undoEntry is one committed order's count in one key, kept while a
 // transaction is open so that an abort can take it back.
 type undoEntry struct {
-	c   *contrib
-	sec uint32
-	day int32
-	n   int64
+	k    *key
+	part int32
+	sec  uint32
+	day  int32
+	n    int64
 }
 
 // BeginTxn starts recording commits, so that RollbackTxn can take them back
@@ -191,14 +192,20 @@ func (e *Engine) RollbackTxn() {
 	defer e.mu.Unlock()
 	for i := len(e.undo) - 1; i >= 0; i-- {
 		u := &e.undo[i]
-		k := u.c.key
+		k := u.k
 		k.agg.sub(u.sec, 1, u.n)
+		// Revoke takes out the entries of a partition it removes, so c is
+		// there whenever the key is not solo.
+		var c *contrib
 		if !k.solo() {
-			u.c.u.sub(u.sec, 1, u.n)
+			c = k.partIn(u.part)
+		}
+		if c != nil {
+			c.u.sub(u.sec, 1, u.n)
 		}
 		if k.typ == tAccount {
-			if !k.solo() {
-				subCredit(&u.c.u, u.day, u.n)
+			if c != nil {
+				subCredit(&c.u, u.day, u.n)
 			}
 			if subCredit(&k.agg, u.day, u.n) && !k.solo() {
 				k.recomputeCredit()
@@ -278,7 +285,7 @@ func (e *Engine) Revoke(part int32) {
 				k.unmerge(c)
 				last := len(k.parts) - 1
 				k.parts[j], k.parts[last] = k.parts[last], nil
-				k.parts = k.parts[:last]
+				k.setParts(k.parts[:last])
 				return
 			}
 		}
@@ -288,7 +295,7 @@ func (e *Engine) Revoke(part int32) {
 	}
 	kept := e.undo[:0]
 	for _, u := range e.undo {
-		if u.c.part != part {
+		if u.part != part {
 			kept = append(kept, u)
 		}
 	}
@@ -319,7 +326,7 @@ func (e *Engine) Evict() int {
 				}
 			}
 			clear(k.parts[len(parts):])
-			k.parts = parts
+			k.setParts(parts)
 			if k.override || k.ref.ts != 0 || len(k.parts) > 0 || !k.agg.empty(cut, e.today) {
 				continue
 			}

@@ -304,6 +304,24 @@ func scanNumber(b []byte, i int) (int, bool) {
 // plainInt reads an integer literal that fits int64 (no fraction, no
 // exponent), as encoding/json accepts for an int64 field.
 func plainInt(b []byte, i int) (int64, int, bool) {
+	// Up to 18 digits cannot overflow: read them in one pass. Anything
+	// else (a leading zero, more digits, a fraction or an exponent) is
+	// scanned and parsed in full below.
+	j, neg := i, i < len(b) && b[i] == '-'
+	if neg {
+		j++
+	}
+	d := j
+	var n int64
+	for ; j < len(b) && j-d < 18 && b[j] >= '0' && b[j] <= '9'; j++ {
+		n = n*10 + int64(b[j]-'0')
+	}
+	if j > d && (b[d] != '0' || j == d+1) && (j == len(b) || !numberByte(b[j])) {
+		if neg {
+			n = -n
+		}
+		return n, j, true
+	}
 	j, ok := scanNumber(b, i)
 	if !ok {
 		return 0, 0, false
@@ -321,8 +339,48 @@ func plainInt(b []byte, i int) (int64, int, bool) {
 	return n, j, true
 }
 
+// numberByte reports whether c can continue a JSON number.
+func numberByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
+}
+
+// pow10 holds the powers of ten that float64 represents exactly.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
 // plainFloat reads a number literal that parses to a finite float64.
 func plainFloat(b []byte, i int) (float64, int, bool) {
+	// A decimal of at most 15 digits without exponent, as prices and
+	// quantities are written, is m / 10^k with m and 10^k exact in a
+	// float64: one division, correctly rounded, gives what
+	// strconv.ParseFloat gives (the fast path it takes itself). Anything
+	// else is parsed in full below.
+	j, neg := i, i < len(b) && b[i] == '-'
+	if neg {
+		j++
+	}
+	d := j
+	var m uint64
+	for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+		m = m*10 + uint64(b[j]-'0')
+	}
+	digits, frac := j-d, 0
+	if digits > 0 && (b[d] != '0' || digits == 1) && j < len(b) && b[j] == '.' {
+		f := j + 1
+		for j = f; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+			m = m*10 + uint64(b[j]-'0')
+		}
+		frac = j - f
+		if frac == 0 {
+			digits = 0 // "1." is not a number
+		}
+	}
+	if digits > 0 && digits+frac <= 15 && (b[d] != '0' || digits == 1) && (j == len(b) || !numberByte(b[j])) {
+		f := float64(m) / pow10[frac]
+		if neg {
+			f = -f
+		}
+		return f, j, true
+	}
 	j, ok := scanNumber(b, i)
 	if !ok {
 		return 0, 0, false

@@ -3,7 +3,10 @@ package router
 import (
 	"encoding/json"
 	"errors"
+	"math"
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/riskgate/riskgate/domain"
@@ -31,6 +34,12 @@ var decodeCases = []struct {
 	{"bad side", `{"order_id":"o14","ts":1,"account_id":"A","symbol":"B","side":"HOLD","qty":1,"price":1}`, true},
 	{"trailing garbage", `{"order_id":"o15","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1}x`, false},
 	{"leading zero", `{"order_id":"o16","ts":01,"account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1}`, false},
+	{"long numbers", `{"order_id":"o17","ts":1234567890123456789,"account_id":"A","symbol":"B","side":"BUY","qty":0.1234567890123456,"price":1234567890123456789}`, true},
+	{"negative numbers", `{"order_id":"o18","ts":-17,"account_id":"A","symbol":"B","side":"BUY","qty":-0.0,"price":-1.25}`, true},
+	{"ts past int64", `{"order_id":"o19","ts":99999999999999999999,"account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1}`, false},
+	{"dot without digits", `{"order_id":"o20","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":1.,"price":1}`, false},
+	{"long strings", `{"order_id":"order-0123456789-abcdefghij","ts":1,"account_id":"account-0123456789","symbol":"SYMBOL.LONG.NAME","side":"BUY","qty":1,"price":1}`, true},
+	{"escape after eight bytes", `{"order_id":"0123456789\u0041","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1}`, false},
 	{"empty", ``, false},
 	{"not an object", `[1]`, false},
 	{"empty object", `{}`, true},
@@ -186,4 +195,41 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("appendString(%q) decodes to %q, encoding/json's to %q", s, got, want)
 		}
 	})
+}
+
+// The one-pass number readers agree with strconv bit for bit, on every
+// digit count around their fast paths' limits.
+func TestPlainNumbersMatchStrconv(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 200_000 {
+		intDigits, fracDigits := 1+rng.IntN(17), rng.IntN(17)
+		lit := []byte{}
+		if rng.IntN(4) == 0 {
+			lit = append(lit, '-')
+		}
+		lit = append(lit, byte('1'+rng.IntN(9)))
+		for range intDigits - 1 {
+			lit = append(lit, byte('0'+rng.IntN(10)))
+		}
+		if rng.IntN(8) == 0 {
+			lit = []byte("0")
+		}
+		i := string(lit)
+		if fracDigits > 0 {
+			lit = append(lit, '.')
+			for range fracDigits {
+				lit = append(lit, byte('0'+rng.IntN(10)))
+			}
+		}
+		f, j, ok := plainFloat(append(lit, ','), 0)
+		want, err := strconv.ParseFloat(string(lit), 64)
+		if !ok || err != nil || j != len(lit) || math.Float64bits(f) != math.Float64bits(want) {
+			t.Fatalf("plainFloat(%s) = %v, %d, %v; strconv: %v, %v", lit, f, j, ok, want, err)
+		}
+		n, j, ok := plainInt([]byte(i+"}"), 0)
+		wantN, err := strconv.ParseInt(i, 10, 64)
+		if ok != (err == nil) || ok && (n != wantN || j != len(i)) {
+			t.Fatalf("plainInt(%s) = %d, %d, %v; strconv: %d, %v", i, n, j, ok, wantN, err)
+		}
+	}
 }

@@ -351,12 +351,15 @@ func BenchmarkDecide(b *testing.B) {
 			orders := benchOrders(4096)
 			now := time.Now().UnixNano()
 			b.ReportAllocs()
+			cpu := cpuTime()
 			b.ResetTimer()
 			i := 0
 			for b.Loop() {
 				_ = tab.Decide(&orders[i&4095], now, false)
 				i++
 			}
+			b.StopTimer()
+			reportCPU(b, cpu)
 		})
 	}
 }
