@@ -160,8 +160,12 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 	rules := detector.Rules{Lateness: def.Lateness, FutureSkew: def.FutureSkew, NormalAfter: def.NormalAfter,
 		Rules: []detector.Rule{{Name: "account_count_1m", Dimension: domain.ScopeAccount, Window: time.Minute,
 			Metric: detector.MetricCount, Threshold: float64(o.threshold), Action: domain.ActionKill}}}
+	// Pre-trade limits the traffic never reaches: 1,000 accounts crossing
+	// the count rule at once would cross the default SYMBOL caps, whose
+	// BLOCKs escalate to kills of their own (and would DROP other scopes'
+	// orders before their own kills land).
 	s, err := devstack.Start(ctx, devstack.Options{Headless: true, Log: log, Cooldown: time.Hour,
-		Detector: detector.Config{Rules: rules}})
+		Detector: detector.Config{Rules: rules}, Limits: benchLimits()})
 	if err != nil {
 		return fmt.Errorf("bench killswitch: %w", err)
 	}
