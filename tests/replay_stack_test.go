@@ -125,7 +125,13 @@ func TestReplayMatchesLiveDetector(t *testing.T) {
 				t.Errorf("%s: the live detector killed on %s (%s); the replay did not", sr.Scope, a.OrderID, a.Rule)
 				continue
 			}
-			if c.Rule != a.Rule || c.OrderID != a.OrderID || sr.Diff.Kind != replay.DiffSame {
+			// Orders of one millisecond from different partitions have no
+			// defined order between them: the live detector and the
+			// replay may each see the other one first, so the same rule
+			// crossed at the same time on another order is the same
+			// crossing.
+			tie := sr.Diff.Kind == replay.DiffOther && c.TS.Equal(a.TS)
+			if c.Rule != a.Rule || (c.OrderID != a.OrderID || sr.Diff.Kind != replay.DiffSame) && !tie {
 				t.Errorf("%s: replay fired %s on %s, the live detector %s on %s (%s)", sr.Scope, c.Rule, c.OrderID,
 					a.Rule, a.OrderID, sr.Diff)
 			}
