@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -42,10 +43,13 @@ func TestObservabilityClientMetrics(t *testing.T) {
 	}
 
 	kafkaClients := []string{"riskgate-router", "riskgate-detector", "riskgate-worker", "riskgate-indexer", "riskgate-api"}
-	temporalOps := []string{
-		"PollWorkflowTaskQueue",            // the worker
-		"SignalWithStartWorkflowExecution", // the detector's breach
-		"ExecuteMultiOperation",            // the API's update-with-start
+	// Each entry: operations of which one must be counted. The detector
+	// starts a new incident's run eagerly (StartWorkflowExecution) and
+	// signals a run already open (SignalWithStartWorkflowExecution).
+	temporalOps := [][]string{
+		{"PollWorkflowTaskQueue"},                                      // the worker
+		{"StartWorkflowExecution", "SignalWithStartWorkflowExecution"}, // the detector's breach
+		{"ExecuteMultiOperation"},                                      // the API's update-with-start
 	}
 	var missing []string
 	// tally reports the SDK's counts every second: wait for them.
@@ -64,9 +68,11 @@ func TestObservabilityClientMetrics(t *testing.T) {
 		if !m.hasPrefix("riskgate_kafka_produce_records_total", "client_id", "riskgate-router") {
 			missing = append(missing, `riskgate_kafka_produce_records_total{client_id=~"riskgate-router.*"}`)
 		}
-		for _, op := range temporalOps {
-			if !m.has("temporal_request_total", "operation", op) && !m.has("temporal_long_request_total", "operation", op) {
-				missing = append(missing, `temporal_(long_)request_total{operation="`+op+`"}`)
+		for _, ops := range temporalOps {
+			if !slices.ContainsFunc(ops, func(op string) bool {
+				return m.has("temporal_request_total", "operation", op) || m.has("temporal_long_request_total", "operation", op)
+			}) {
+				missing = append(missing, `temporal_(long_)request_total{operation=~"`+strings.Join(ops, "|")+`"}`)
 			}
 		}
 		for _, name := range []string{"temporal_request_latency_seconds_bucket", "temporal_workflow_task_schedule_to_start_latency_seconds_bucket", "temporal_worker_task_slots_available"} {
