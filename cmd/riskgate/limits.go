@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -297,7 +296,7 @@ func limitFlagNames() string {
 // fieldValues renders the set fields of v, and the cleared ones, in one
 // line: "max_orders=200 credit_limit=default".
 func fieldValues(v domain.LimitValues, clear []string) string {
-	m := limitMap(v)
+	m := v.Fields()
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -316,22 +315,6 @@ func fieldValues(v domain.LimitValues, clear []string) string {
 	return strings.Join(out, " ")
 }
 
-// limitMap renders the set fields of v by JSON name.
-func limitMap(v domain.LimitValues) map[string]string {
-	var m map[string]json.RawMessage
-	b, _ := json.Marshal(v) // finite numbers always encode
-	_ = json.Unmarshal(b, &m)
-	out := make(map[string]string, len(m))
-	for k, raw := range m {
-		s := string(raw)
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			s = strconv.FormatFloat(f, 'f', -1, 64)
-		}
-		out[k] = s
-	}
-	return out
-}
-
 func printLimitsView(w io.Writer, v workflows.LimitsView) error {
 	fmt.Fprintf(w, "%s  %s  version %d", v.Scope, v.State, v.Version)
 	if v.UpdatedBy != "" {
@@ -344,7 +327,7 @@ func printLimitsView(w io.Writer, v workflows.LimitsView) error {
 	if v.ExpiresAt > 0 {
 		fmt.Fprintf(w, "temporary until %s (%s)\n", fmtMS(v.ExpiresAt), fmtUntil(v.ExpiresAt))
 	}
-	eff, ceil := limitMap(v.Limits), limitMap(v.Ceilings)
+	eff, ceil := v.Limits.Fields(), v.Ceilings.Fields()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LIMIT\tVALUE\tSOURCE\tCEILING")
 	for _, lf := range append(limitFlags, limitFlag{field: "restricted"}) {
