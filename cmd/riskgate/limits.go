@@ -357,15 +357,3 @@ func printLimitsView(w io.Writer, v workflows.LimitsView) error {
 	}
 	return nil
 }
-
-// fmtUntil is how long until ms, or "-".
-func fmtUntil(ms int64) string {
-	if ms <= 0 {
-		return "-"
-	}
-	left := time.Until(time.UnixMilli(ms))
-	if left <= 0 {
-		return "ended"
-	}
-	return "in " + left.Round(time.Second).String()
-}

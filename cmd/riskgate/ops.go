@@ -187,15 +187,22 @@ func fmtMS(ms int64) string {
 	return time.UnixMilli(ms).Local().Format("2006-01-02 15:04:05.000")
 }
 
-func fmtCooldown(until int64) string {
-	if until <= 0 {
+// fmtCooldown is how long a cooldown ending at until (Unix ms) has left:
+// "4m30s", "ended", or "-" for none.
+func fmtCooldown(until int64) string { return fmtLeft(until, "") }
+
+// fmtUntil is how long until ms: "in 4m30s", "ended", or "-" for never.
+func fmtUntil(ms int64) string { return fmtLeft(ms, "in ") }
+
+func fmtLeft(ms int64, prefix string) string {
+	if ms <= 0 {
 		return "-"
 	}
-	left := time.Until(time.UnixMilli(until))
+	left := time.Until(time.UnixMilli(ms))
 	if left <= 0 {
 		return "ended"
 	}
-	return left.Round(time.Second).String()
+	return prefix + left.Round(time.Second).String()
 }
 
 // clean keeps table cells on one line and free of terminal control codes.
