@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -299,13 +298,8 @@ func (s *Server) limitsHistory(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusBadRequest, "Invalid history query", "since: "+err.Error())
 		return
 	}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			s.problem(w, r, http.StatusBadRequest, "Invalid history query", "limit must be between 1 and 1000")
-			return
-		}
-		q.Limit = n
+	if !s.limitParam(w, r, v, "Invalid history query", 1000, &q.Limit) {
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
