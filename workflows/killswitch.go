@@ -363,10 +363,16 @@ func (w *killSwitch) drainSignals(ctx workflow.Context) {
 }
 
 func (w *killSwitch) shouldContinueAsNew(ctx workflow.Context) bool {
+	return runFull(ctx, w.s.MaxHistoryEvents, w.inputs, w.s.MaxInputsPerRun)
+}
+
+// runFull reports whether a run should continue as new: Temporal suggests
+// it, its history has maxEvents events, or it has applied maxInputs inputs.
+func runFull(ctx workflow.Context, maxEvents, inputs, maxInputs int) bool {
 	info := workflow.GetInfo(ctx)
 	return info.GetContinueAsNewSuggested() ||
-		info.GetCurrentHistoryLength() >= w.s.MaxHistoryEvents ||
-		w.inputs >= w.s.MaxInputsPerRun
+		info.GetCurrentHistoryLength() >= maxEvents ||
+		inputs >= maxInputs
 }
 
 // continueAsNew hands the incident to a new run once every publish has landed

@@ -249,10 +249,7 @@ func (w *limitsRun) wakeUp() { w.wake.SendAsync(struct{}{}) }
 func (w *limitsRun) idle() bool { return len(w.queue) == 0 && !w.publishing }
 
 func (w *limitsRun) shouldContinueAsNew(ctx workflow.Context) bool {
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() ||
-		info.GetCurrentHistoryLength() >= w.s.MaxHistoryEvents ||
-		w.inputs >= w.s.MaxInputsPerRun
+	return runFull(ctx, w.s.MaxHistoryEvents, w.inputs, w.s.MaxInputsPerRun)
 }
 
 // continueAsNew hands the state, with its pending raise and approval (whose
