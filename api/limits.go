@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -183,10 +182,7 @@ func (s *Server) changeLimits(o limitsOp) http.HandlerFunc {
 				fmt.Sprintf("%s of the limits of %s needs the %s role; token %q has %s", o.update, scope, need, id.Name, id.Role))
 			return
 		}
-		if body.Operator != "" && body.Operator != id.Name {
-			s.log.Warn("operator impersonation refused", "scope", scope, "token", id.Name, "claimed", body.Operator)
-			s.problem(w, r, http.StatusForbidden, "Operator mismatch",
-				fmt.Sprintf("token %q cannot act as operator %q; omit operator or send %q", id.Name, body.Operator, id.Name))
+		if s.refuseImpersonation(w, r, scope, id, body.Operator) {
 			return
 		}
 		if o.symbolOnly && scope.Type() != domain.ScopeSymbol {
@@ -198,16 +194,8 @@ func (s *Server) changeLimits(o limitsOp) http.HandlerFunc {
 			s.problem(w, r, status, title, detail)
 			return
 		}
-		if k := r.Header.Get("Idempotency-Key"); k != "" && req.CmdID == "" {
-			req.CmdID = k
-		}
-		if req.CmdID != "" {
-			if err := domain.ValidateID(req.CmdID); err != nil {
-				s.problem(w, r, http.StatusBadRequest, "Invalid cmd_id", "cmd_id / Idempotency-Key: "+err.Error())
-				return
-			}
-		} else {
-			req.CmdID = domain.NewID()
+		if !s.settleCmdID(w, r, &req.CmdID) {
+			return
 		}
 		if !s.needLimits(w, r) {
 			return
@@ -218,14 +206,7 @@ func (s *Server) changeLimits(o limitsOp) http.HandlerFunc {
 		action := "LIMITS_" + strings.ToUpper(o.update)
 		log := s.log.With("action", action, "scope", scope, "operator", id.Name, "cmd_id", req.CmdID)
 		if err != nil {
-			status := classify(err)
-			outcome := "error"
-			if status < 500 {
-				outcome = "rejected"
-			}
-			s.metrics.actions.WithLabelValues(action, outcome).Inc()
-			log.Warn("limits change failed", "status", status, "err", err)
-			s.upstreamProblem(w, r, status, fmt.Sprintf("limits %s %s (cmd_id %s)", o.update, scope, req.CmdID), err)
+			s.updateFailed(w, r, log, action, "limits change failed", fmt.Sprintf("limits %s %s (cmd_id %s)", o.update, scope, req.CmdID), err)
 			return
 		}
 		s.metrics.actions.WithLabelValues(action, "ok").Inc()
@@ -317,13 +298,8 @@ func (s *Server) limitsHistory(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusBadRequest, "Invalid history query", "since: "+err.Error())
 		return
 	}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			s.problem(w, r, http.StatusBadRequest, "Invalid history query", "limit must be between 1 and 1000")
-			return
-		}
-		q.Limit = n
+	if !s.limitParam(w, r, v, "Invalid history query", 1000, &q.Limit) {
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()

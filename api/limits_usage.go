@@ -84,13 +84,8 @@ func (s *Server) limitsUsage(w http.ResponseWriter, r *http.Request) {
 		since = now.Add(-2 * time.Minute).UnixMilli()
 	}
 	limit := 20
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 200 {
-			s.problem(w, r, http.StatusBadRequest, "Invalid usage query", "limit must be between 1 and 200")
-			return
-		}
-		limit = n
+	if !s.limitParam(w, r, q, "Invalid usage query", 200, &limit) {
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -101,10 +102,7 @@ func (s *Server) operate(o op) http.HandlerFunc {
 				fmt.Sprintf("acting on GLOBAL needs the admin role; token %q has %s", id.Name, id.Role))
 			return
 		}
-		if body.Operator != "" && body.Operator != id.Name {
-			s.log.Warn("operator impersonation refused", "scope", scope, "token", id.Name, "claimed", body.Operator)
-			s.problem(w, r, http.StatusForbidden, "Operator mismatch",
-				fmt.Sprintf("token %q cannot act as operator %q; omit operator or send %q", id.Name, body.Operator, id.Name))
+		if s.refuseImpersonation(w, r, scope, id, body.Operator) {
 			return
 		}
 		body.Reason = strings.TrimSpace(body.Reason)
@@ -126,16 +124,8 @@ func (s *Server) operate(o op) http.HandlerFunc {
 				return
 			}
 		}
-		if k := r.Header.Get("Idempotency-Key"); k != "" && body.CmdID == "" {
-			body.CmdID = k
-		}
-		if body.CmdID != "" {
-			if err := domain.ValidateID(body.CmdID); err != nil {
-				s.problem(w, r, http.StatusBadRequest, "Invalid cmd_id", "cmd_id / Idempotency-Key: "+err.Error())
-				return
-			}
-		} else {
-			body.CmdID = domain.NewID()
+		if !s.settleCmdID(w, r, &body.CmdID) {
+			return
 		}
 		req := workflows.OperatorRequest{
 			CmdID:            body.CmdID,
@@ -151,14 +141,8 @@ func (s *Server) operate(o op) http.HandlerFunc {
 		st, err := s.control.Operate(ctx, o.update, req)
 		log := s.log.With("action", o.action, "scope", scope, "operator", id.Name, "cmd_id", req.CmdID)
 		if err != nil {
-			status := classify(err)
-			outcome := "error"
-			if status < 500 {
-				outcome = "rejected"
-			}
-			s.metrics.actions.WithLabelValues(string(o.action), outcome).Inc()
-			log.Warn("operator action failed", "status", status, "err", err)
-			s.upstreamProblem(w, r, status, fmt.Sprintf("%s %s (cmd_id %s)", strings.ToLower(string(o.action)), scope, req.CmdID), err)
+			s.updateFailed(w, r, log, string(o.action), "operator action failed",
+				fmt.Sprintf("%s %s (cmd_id %s)", strings.ToLower(string(o.action)), scope, req.CmdID), err)
 			return
 		}
 		s.metrics.actions.WithLabelValues(string(o.action), "ok").Inc()
@@ -170,6 +154,51 @@ func (s *Server) operate(o op) http.HandlerFunc {
 		}
 		s.writeJSON(w, code, st)
 	}
+}
+
+// refuseImpersonation answers 403 when a body claims an operator other than
+// the token's identity, since the operator recorded is always the
+// authenticated one. It reports whether it answered.
+func (s *Server) refuseImpersonation(w http.ResponseWriter, r *http.Request, scope domain.Scope, id Identity, claimed string) bool {
+	if claimed == "" || claimed == id.Name {
+		return false
+	}
+	s.log.Warn("operator impersonation refused", "scope", scope, "token", id.Name, "claimed", claimed)
+	s.problem(w, r, http.StatusForbidden, "Operator mismatch",
+		fmt.Sprintf("token %q cannot act as operator %q; omit operator or send %q", id.Name, claimed, id.Name))
+	return true
+}
+
+// settleCmdID makes *cmdID the call's command id: the body's, else the
+// Idempotency-Key header's, else a new one. It answers 400 for an invalid
+// one and reports whether the call may go on.
+func (s *Server) settleCmdID(w http.ResponseWriter, r *http.Request, cmdID *string) bool {
+	if k := r.Header.Get("Idempotency-Key"); k != "" && *cmdID == "" {
+		*cmdID = k
+	}
+	if *cmdID == "" {
+		*cmdID = domain.NewID()
+		return true
+	}
+	if err := domain.ValidateID(*cmdID); err != nil {
+		s.problem(w, r, http.StatusBadRequest, "Invalid cmd_id", "cmd_id / Idempotency-Key: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// updateFailed answers a workflow update for action that failed: counted
+// as rejected (the workflow refused it) or error, logged as msg, and
+// answered by its status; what names the call in the answer.
+func (s *Server) updateFailed(w http.ResponseWriter, r *http.Request, log *slog.Logger, action, msg, what string, err error) {
+	status := classify(err)
+	outcome := "error"
+	if status < 500 {
+		outcome = "rejected"
+	}
+	s.metrics.actions.WithLabelValues(action, outcome).Inc()
+	log.Warn(msg, "status", status, "err", err)
+	s.upstreamProblem(w, r, status, what, err)
 }
 
 // checkCooldown bounds cooldown_seconds: beyond the maximum it is a mistake,

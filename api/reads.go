@@ -48,6 +48,23 @@ func scopeParam(r *http.Request) (domain.Scope, error) {
 	return domain.ParseScope(raw)
 }
 
+// limitParam reads the limit query parameter into *n, left as it is when
+// absent. A value that is not a whole number from 1 to most is answered with
+// a 400 titled title; it reports whether the request may go on.
+func (s *Server) limitParam(w http.ResponseWriter, r *http.Request, v url.Values, title string, most int, n *int) bool {
+	l := v.Get("limit")
+	if l == "" {
+		return true
+	}
+	x, err := strconv.Atoi(l)
+	if err != nil || x < 1 || x > most {
+		s.problem(w, r, http.StatusBadRequest, title, fmt.Sprintf("limit must be between 1 and %d", most))
+		return false
+	}
+	*n = x
+	return true
+}
+
 // getScope serves GET /v1/scopes/{scope}. Temporal or the index being down
 // degrades the answer (see Warnings) rather than failing it: the published
 // state alone is what an operator needs most.
@@ -319,13 +336,8 @@ func (s *Server) listSignals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.Since = since
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			s.problem(w, r, http.StatusBadRequest, "Invalid signal query", "limit must be between 1 and 1000")
-			return
-		}
-		q.Limit = n
+	if !s.limitParam(w, r, v, "Invalid signal query", 1000, &q.Limit) {
+		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 )
 
 // Topics of the pre-trade limits (DESIGN §9). Both are compacted and read to
@@ -63,6 +64,23 @@ type LimitValues struct {
 	// MaxRefAgeSeconds is how old a reference price may be before every
 	// order in the symbol is blocked. SYMBOL scopes only.
 	MaxRefAgeSeconds *int64 `json:"max_ref_age_seconds,omitempty"`
+}
+
+// Fields renders the fields v sets by JSON name, for people: numbers in
+// plain decimal ("credit_limit": "5000000"), booleans as true or false.
+func (v LimitValues) Fields() map[string]string {
+	var m map[string]json.RawMessage
+	b, _ := json.Marshal(v) // finite numbers always encode
+	_ = json.Unmarshal(b, &m)
+	out := make(map[string]string, len(m))
+	for k, raw := range m {
+		s := string(raw)
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			s = strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		out[k] = s
+	}
+	return out
 }
 
 // LimitsRecord is a record of the compacted risk.limits.v1 topic, keyed by

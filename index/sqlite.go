@@ -363,25 +363,17 @@ func (s *SQLite) Order(ctx context.Context, orderID string) ([]domain.AuditRecor
 
 // Commands implements Reader.
 func (s *SQLite) Commands(ctx context.Context, q CommandQuery) ([]domain.Command, error) {
-	var (
-		where = []string{"1 = 1"}
-		args  []any
-	)
+	var c conds
 	if q.Scope != "" {
-		where = append(where, "scope = ?")
-		args = append(args, string(q.Scope))
+		c.add("scope = ?", string(q.Scope))
 	}
 	if q.CorrID != "" {
-		where = append(where, "corr_id = ?")
-		args = append(args, q.CorrID)
+		c.add("corr_id = ?", q.CorrID)
 	}
 	if q.Since > 0 {
-		where = append(where, "ts >= ?")
-		args = append(args, q.Since)
+		c.add("ts >= ?", q.Since)
 	}
-	args = append(args, ClampLimit(q.Limit, 100, 1000))
-	out, err := queryJSON[domain.Command](ctx, s.db,
-		`SELECT record FROM commands WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, id DESC LIMIT ?`, args...)
+	out, err := newest[domain.Command](ctx, s.db, "commands", c, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("query commands: %w", err)
 	}
@@ -390,24 +382,17 @@ func (s *SQLite) Commands(ctx context.Context, q CommandQuery) ([]domain.Command
 
 // Signals implements Reader.
 func (s *SQLite) Signals(ctx context.Context, q SignalQuery) ([]domain.RiskSignal, error) {
-	var (
-		where = []string{"1 = 1"}
-		args  []any
-	)
+	var c conds
 	if q.Scope != "" {
-		where = append(where, "scope = ?")
-		args = append(args, string(q.Scope))
+		c.add("scope = ?", string(q.Scope))
 	}
 	if q.Breaching {
-		where = append(where, "breaching = 1")
+		c.add("breaching = 1")
 	}
 	if q.Since > 0 {
-		where = append(where, "ts >= ?")
-		args = append(args, q.Since)
+		c.add("ts >= ?", q.Since)
 	}
-	args = append(args, ClampLimit(q.Limit, 100, 1000))
-	out, err := queryJSON[domain.RiskSignal](ctx, s.db,
-		`SELECT record FROM signals WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, id DESC LIMIT ?`, args...)
+	out, err := newest[domain.RiskSignal](ctx, s.db, "signals", c, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("query signals: %w", err)
 	}
@@ -487,6 +472,25 @@ func (s *SQLite) Count(ctx context.Context) (audit, commands, states, signals in
 		return 0, 0, 0, 0, fmt.Errorf("count index rows: %w", err)
 	}
 	return audit, commands, states, signals, nil
+}
+
+// conds are the conditions of a query, ANDed, with their arguments.
+type conds struct {
+	where []string
+	args  []any
+}
+
+func (c *conds) add(cond string, args ...any) {
+	c.where = append(c.where, cond)
+	c.args = append(c.args, args...)
+}
+
+// newest reads the records of table that meet c, newest first, at most
+// limit of them (default 100, up to 1000).
+func newest[T any](ctx context.Context, db *sql.DB, table string, c conds, limit int) ([]T, error) {
+	where := strings.Join(append([]string{"1 = 1"}, c.where...), " AND ")
+	return queryJSON[T](ctx, db, `SELECT record FROM `+table+` WHERE `+where+` ORDER BY ts DESC, id DESC LIMIT ?`,
+		append(c.args, ClampLimit(limit, 100, 1000))...)
 }
 
 func queryJSON[T any](ctx context.Context, db *sql.DB, q string, args ...any) ([]T, error) {

@@ -3,9 +3,7 @@ package index
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/riskgate/riskgate/domain"
 )
@@ -23,49 +21,30 @@ CREATE INDEX IF NOT EXISTS limits_commands_ts ON limits_commands (ts, id);
 
 // applyLimits stores a batch's changes of limits in its transaction.
 func applyLimits(ctx context.Context, tx *sql.Tx, es []LimitsCommandEntry) error {
-	if len(es) == 0 {
-		return nil
-	}
-	st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO limits_commands
-		(part, off, ts, scope, action, record) VALUES (?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("apply index batch: %w", err)
-	}
-	defer st.Close()
-	for _, e := range es {
-		c := &e.Command
-		js, err := json.Marshal(c)
-		if err != nil {
-			return fmt.Errorf("encode limits command %s: %w", c.CmdID, err)
-		}
-		if _, err := st.ExecContext(ctx, e.Partition, e.Offset, c.TS, string(c.Scope), string(c.Action), string(js)); err != nil {
-			return fmt.Errorf("index limits command %s for %s: %w", c.CmdID, c.Scope, err)
-		}
-	}
-	return nil
+	return insertEach(ctx, tx, `INSERT OR IGNORE INTO limits_commands
+		(part, off, ts, scope, action, record) VALUES (?, ?, ?, ?, ?, ?)`, es,
+		func(e *LimitsCommandEntry) (any, []any) {
+			c := &e.Command
+			return c, []any{e.Partition, e.Offset, c.TS, string(c.Scope), string(c.Action)}
+		},
+		func(e *LimitsCommandEntry) string {
+			return fmt.Sprintf("limits command %s for %s", e.Command.CmdID, e.Command.Scope)
+		})
 }
 
 // LimitsCommands implements Reader.
 func (s *SQLite) LimitsCommands(ctx context.Context, q LimitsCommandQuery) ([]domain.LimitsCommand, error) {
-	var (
-		where = []string{"1 = 1"}
-		args  []any
-	)
+	var c conds
 	if q.Scope != "" {
-		where = append(where, "scope = ?")
-		args = append(args, string(q.Scope))
+		c.add("scope = ?", string(q.Scope))
 	}
 	if q.Since > 0 {
-		where = append(where, "ts >= ?")
-		args = append(args, q.Since)
+		c.add("ts >= ?", q.Since)
 	}
 	if q.Until > 0 {
-		where = append(where, "ts < ?")
-		args = append(args, q.Until)
+		c.add("ts < ?", q.Until)
 	}
-	args = append(args, ClampLimit(q.Limit, 100, 1000))
-	out, err := queryJSON[domain.LimitsCommand](ctx, s.db,
-		`SELECT record FROM limits_commands WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, id DESC LIMIT ?`, args...)
+	out, err := newest[domain.LimitsCommand](ctx, s.db, "limits_commands", c, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("query limits commands: %w", err)
 	}

@@ -2,10 +2,8 @@ package report
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -68,7 +66,7 @@ func (b *builder) readLimitChanges(ctx context.Context) error {
 // diffLimits lists the fields that differ between two overrides, in field
 // name order: "max_orders 100 → 200", "credit_limit 5000000 → default".
 func diffLimits(old, new domain.LimitValues) []string {
-	o, n := limitStrings(old), limitStrings(new)
+	o, n := old.Fields(), new.Fields()
 	var names []string
 	for k := range o {
 		names = append(names, k)
@@ -92,22 +90,6 @@ func diffLimits(old, new domain.LimitValues) []string {
 			b = "default"
 		}
 		out = append(out, k+" "+a+" → "+b)
-	}
-	return out
-}
-
-// limitStrings renders the set fields of v by JSON name.
-func limitStrings(v domain.LimitValues) map[string]string {
-	var m map[string]json.RawMessage
-	b, _ := json.Marshal(v) // finite numbers always encode
-	_ = json.Unmarshal(b, &m)
-	out := make(map[string]string, len(m))
-	for k, raw := range m {
-		s := string(raw)
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			s = strconv.FormatFloat(f, 'f', -1, 64)
-		}
-		out[k] = s
 	}
 	return out
 }

@@ -74,9 +74,7 @@ type killSwitch struct {
 	// read); update handlers wait for it before they change anything.
 	ready bool
 
-	timer       workflow.Future
-	timerAt     int64
-	cancelTimer workflow.CancelFunc
+	timer deadlineTimer
 
 	sa [4]string // search attribute values last upserted
 	// shown is the last state published, the one routers enforce; with
@@ -307,13 +305,13 @@ func (w *killSwitch) run(ctx workflow.Context) (domain.State, error) {
 			})
 			if f := w.armTimer(ctx); f != nil {
 				sel.AddFuture(f, func(workflow.Future) {
-					w.timer, w.timerAt, w.cancelTimer = nil, 0, nil
+					w.timer.fired()
 					w.onDeadline(ctx)
 				})
 			}
 			sel.Select(ctx)
 		}
-		w.stopTimer()
+		w.timer.stop()
 		// Let every publish land and every update return before the run
 		// completes; an update in between may reopen the incident.
 		if err := workflow.Await(ctx, func() bool {
@@ -365,17 +363,23 @@ func (w *killSwitch) drainSignals(ctx workflow.Context) {
 }
 
 func (w *killSwitch) shouldContinueAsNew(ctx workflow.Context) bool {
+	return runFull(ctx, w.s.MaxHistoryEvents, w.inputs, w.s.MaxInputsPerRun)
+}
+
+// runFull reports whether a run should continue as new: Temporal suggests
+// it, its history has maxEvents events, or it has applied maxInputs inputs.
+func runFull(ctx workflow.Context, maxEvents, inputs, maxInputs int) bool {
 	info := workflow.GetInfo(ctx)
 	return info.GetContinueAsNewSuggested() ||
-		info.GetCurrentHistoryLength() >= w.s.MaxHistoryEvents ||
-		w.inputs >= w.s.MaxInputsPerRun
+		info.GetCurrentHistoryLength() >= maxEvents ||
+		inputs >= maxInputs
 }
 
 // continueAsNew hands the incident to a new run once every publish has landed
 // and every update handler has returned. Signals still buffered travel as
 // Pending, in the order the main loop would have applied them.
 func (w *killSwitch) continueAsNew(ctx workflow.Context) (domain.State, error) {
-	w.stopTimer()
+	w.timer.stop()
 	if err := workflow.Await(ctx, func() bool {
 		return w.idle() && workflow.AllHandlersFinished(ctx)
 	}); err != nil {

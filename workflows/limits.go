@@ -53,9 +53,7 @@ type limitsRun struct {
 	wake       workflow.Channel
 	inputs     int
 
-	timer       workflow.Future
-	timerAt     int64
-	cancelTimer workflow.CancelFunc
+	timer deadlineTimer
 
 	sa [2]string // search attribute values last upserted
 }
@@ -91,7 +89,7 @@ func runLimits(ctx workflow.Context, in LimitsInput, worker LimitsSettings) (Lim
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 		if f := w.armTimer(ctx); f != nil {
 			sel.AddFuture(f, func(workflow.Future) {
-				w.timer, w.timerAt, w.cancelTimer = nil, 0, nil
+				w.timer.fired()
 				w.onDeadline(ctx)
 			})
 		}
@@ -107,7 +105,7 @@ func runLimits(ctx workflow.Context, in LimitsInput, worker LimitsSettings) (Lim
 // have reverted it: it is reverted now, and what is left to publish is
 // published, before the run ends.
 func (w *limitsRun) cancelled(ctx workflow.Context) (LimitsView, error) {
-	w.stopTimer()
+	w.timer.stop()
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	// The publisher's local activity in flight, if any, ends cancelled
 	// first: one publish in flight, even now.
@@ -251,17 +249,14 @@ func (w *limitsRun) wakeUp() { w.wake.SendAsync(struct{}{}) }
 func (w *limitsRun) idle() bool { return len(w.queue) == 0 && !w.publishing }
 
 func (w *limitsRun) shouldContinueAsNew(ctx workflow.Context) bool {
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() ||
-		info.GetCurrentHistoryLength() >= w.s.MaxHistoryEvents ||
-		w.inputs >= w.s.MaxInputsPerRun
+	return runFull(ctx, w.s.MaxHistoryEvents, w.inputs, w.s.MaxInputsPerRun)
 }
 
 // continueAsNew hands the state, with its pending raise and approval (whose
 // timers the next run arms again from their absolute times), to a new run
 // once every publish has landed and every update has returned.
 func (w *limitsRun) continueAsNew(ctx workflow.Context) (LimitsView, error) {
-	w.stopTimer()
+	w.timer.stop()
 	if err := workflow.Await(ctx, func() bool { return w.idle() && workflow.AllHandlersFinished(ctx) }); err != nil {
 		return w.view(true), err
 	}
@@ -290,37 +285,10 @@ func (w *limitsRun) nextDeadline() (int64, string) {
 	return at, what
 }
 
-// armTimer returns a future ready at the next deadline, reusing the
-// running timer while the deadline has not moved.
+// armTimer returns a future ready at the next deadline, its timer summarized.
 func (w *limitsRun) armTimer(ctx workflow.Context) workflow.Future {
-	now := workflow.Now(ctx).UnixMilli()
 	at, what := w.nextDeadline()
-	if at == 0 {
-		w.stopTimer()
-		return nil
-	}
-	if at == w.timerAt && w.timer != nil {
-		return w.timer
-	}
-	w.stopTimer()
-	w.timerAt = at
-	if at <= now {
-		f, set := workflow.NewFuture(ctx)
-		set.Set(nil, nil)
-		w.timer = f
-		return f
-	}
-	tctx, cancel := workflow.WithCancel(ctx)
-	w.cancelTimer = cancel
-	w.timer = workflow.NewTimerWithOptions(tctx, time.Duration(at-now)*time.Millisecond, workflow.TimerOptions{Summary: what})
-	return w.timer
-}
-
-func (w *limitsRun) stopTimer() {
-	if w.cancelTimer != nil {
-		w.cancelTimer()
-	}
-	w.timer, w.timerAt, w.cancelTimer = nil, 0, nil
+	return w.timer.arm(ctx, at, func() (string, bool) { return what, true })
 }
 
 // publisher publishes queued changes in order, one local activity at a

@@ -261,16 +261,16 @@ func (w *limitsRun) apply(ctx workflow.Context, req LimitsRequest, p limitsPlan)
 		cmd.ExpiresAt = p.pending.ExpiresAt
 		cmd.Reason = fmt.Sprintf("%s (%s: needs a second operator's approval by %s)", req.Reason, p.pending.Why, clock(p.pending.ExpiresAt))
 		return w.publish(ctx, cmd, false)
-	case domain.LimitsReject:
+	case domain.LimitsReject, domain.LimitsApprove:
+		// A second operator settles the pending change: the command stays
+		// the requester's, with this operator as the one who decided.
 		pend := w.c.Pending
 		w.c.Pending = nil
 		cmd.Operator, cmd.ApprovedBy, cmd.CorrID = pend.RequestedBy, req.Operator, pend.CmdID
-		cmd.Reason = fmt.Sprintf("%s's change rejected by %s: %s", pend.RequestedBy, req.Operator, req.Reason)
-		return w.publish(ctx, cmd, false)
-	case domain.LimitsApprove:
-		pend := w.c.Pending
-		w.c.Pending = nil
-		cmd.Operator, cmd.ApprovedBy, cmd.CorrID = pend.RequestedBy, req.Operator, pend.CmdID
+		if p.action == domain.LimitsReject {
+			cmd.Reason = fmt.Sprintf("%s's change rejected by %s: %s", pend.RequestedBy, req.Operator, req.Reason)
+			return w.publish(ctx, cmd, false)
+		}
 		cmd.Reason = fmt.Sprintf("%s (approved by %s: %s)", pend.Reason, req.Operator, req.Reason)
 	}
 	w.c.Overrides, w.c.Base, w.c.ExpiresAt = p.next, p.base, p.expires

@@ -11,47 +11,76 @@ import (
 	"github.com/riskgate/riskgate/domain"
 )
 
-// The KillSwitch's timers: one at a time, at the next deadline (a cooldown,
-// a probation, a four-eyes window, the idle timeout). With
-// versionSummaries they and the publishes read in words in the Web UI's
-// timeline: "cooldown until 09:09:30 UTC" instead of a timer's event number.
+// A workflow's timers: one at a time, at its next deadline (for the
+// KillSwitch a cooldown, a probation, a four-eyes window, the idle timeout;
+// for Limits a raise's expiry or a four-eyes window). With summaries they
+// read in words in the Web UI's timeline: "cooldown until 09:09:30 UTC"
+// instead of a timer's event number.
 
-// armTimer returns a future that is ready at the next deadline, reusing the
-// running timer when the deadline has not moved.
-func (w *killSwitch) armTimer(ctx workflow.Context) workflow.Future {
+// deadlineTimer is the one timer a workflow's main loop waits on, started
+// again only when the deadline moves, so the loop can arm it every turn.
+type deadlineTimer struct {
+	future workflow.Future
+	at     int64
+	cancel workflow.CancelFunc
+}
+
+// arm returns a future ready at at (Unix ms), or nil when at is 0, reusing
+// the running timer while at has not moved; a deadline already past is a
+// future ready now, no timer. summary is asked only when a timer starts:
+// the timer's summary, or ok false for a timer without one.
+func (t *deadlineTimer) arm(ctx workflow.Context, at int64, summary func() (s string, ok bool)) workflow.Future {
 	now := workflow.Now(ctx).UnixMilli()
-	at := w.nextDeadline()
 	if at == 0 {
-		w.stopTimer()
+		t.stop()
 		return nil
 	}
-	if at == w.timerAt && w.timer != nil {
-		return w.timer
+	if at == t.at && t.future != nil {
+		return t.future
 	}
-	w.stopTimer()
-	w.timerAt = at
+	t.stop()
+	t.at = at
 	if at <= now {
 		f, set := workflow.NewFuture(ctx)
 		set.Set(nil, nil)
-		w.timer = f
+		t.future = f
 		return f
 	}
 	tctx, cancel := workflow.WithCancel(ctx)
-	w.cancelTimer = cancel
+	t.cancel = cancel
 	d := time.Duration(at-now) * time.Millisecond
-	if w.withSummaries(ctx) {
-		w.timer = workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: w.deadlineSummary(at)})
+	if s, ok := summary(); ok {
+		t.future = workflow.NewTimerWithOptions(tctx, d, workflow.TimerOptions{Summary: s})
 	} else {
-		w.timer = workflow.NewTimer(tctx, d)
+		t.future = workflow.NewTimer(tctx, d)
 	}
-	return w.timer
+	return t.future
 }
 
-func (w *killSwitch) stopTimer() {
-	if w.cancelTimer != nil {
-		w.cancelTimer()
+// stop cancels the running timer, if any.
+func (t *deadlineTimer) stop() {
+	if t.cancel != nil {
+		t.cancel()
 	}
-	w.timer, w.timerAt, w.cancelTimer = nil, 0, nil
+	*t = deadlineTimer{}
+}
+
+// fired forgets the timer whose future is ready, so the next arm starts
+// another.
+func (t *deadlineTimer) fired() {
+	*t = deadlineTimer{}
+}
+
+// armTimer returns a future that is ready at the next deadline, its timer
+// summarized with versionSummaries.
+func (w *killSwitch) armTimer(ctx workflow.Context) workflow.Future {
+	at := w.nextDeadline()
+	return w.timer.arm(ctx, at, func() (string, bool) {
+		if !w.withSummaries(ctx) {
+			return "", false
+		}
+		return w.deadlineSummary(at), true
+	})
 }
 
 // nextDeadline is the earliest time something happens by itself, Unix ms, or 0.

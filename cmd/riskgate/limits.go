@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,22 +68,11 @@ func limitsShowCommand() *cobra.Command {
 		Use:   "show SCOPE",
 		Short: "Show a scope's effective limits, where each comes from, and any pending change",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c.out = cmd.OutOrStdout()
-			scope, err := domain.ParseScope(args[0])
-			if err != nil {
-				return err
-			}
-			var v workflows.LimitsView
-			raw, err := c.call(cmd.Context(), "GET", limitsPath(scope, ""), nil, &v)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(raw)
-			}
-			return printLimitsView(c.out, v)
-		},
+		RunE: onScope(&c, false, func(cmd *cobra.Command, scope domain.Scope) error {
+			return answer(cmd.Context(), &c, "GET", limitsPath(scope, ""), nil, func(v workflows.LimitsView) error {
+				return printLimitsView(c.out, v)
+			})
+		}),
 	}
 	addOpsFlags(cmd, &c)
 	return cmd
@@ -98,34 +86,28 @@ func limitsListCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c.out = cmd.OutOrStdout()
-			var l api.LimitsList
-			raw, err := c.call(cmd.Context(), "GET", "/v1/limits", nil, &l)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(raw)
-			}
-			tw := c.table()
-			fmt.Fprintln(tw, "SCOPE\tSTATE\tOVERRIDES\tEXPIRES\tPENDING\tVERSION\tBY\tREASON")
-			for _, v := range l.Scopes {
-				pending := "-"
-				if p := v.Pending; p != nil {
-					pending = fmt.Sprintf("%s by %s: %s", p.Kind, clean(p.RequestedBy), fieldValues(p.Limits, p.Clear))
+			return answer(cmd.Context(), &c, "GET", "/v1/limits", nil, func(l api.LimitsList) error {
+				tw := c.table()
+				fmt.Fprintln(tw, "SCOPE\tSTATE\tOVERRIDES\tEXPIRES\tPENDING\tVERSION\tBY\tREASON")
+				for _, v := range l.Scopes {
+					pending := "-"
+					if p := v.Pending; p != nil {
+						pending = fmt.Sprintf("%s by %s: %s", p.Kind, clean(p.RequestedBy), fieldValues(p.Limits, p.Clear))
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Scope, v.State, fieldValues(v.Overrides, nil),
+						fmtUntil(v.ExpiresAt), pending, v.Version, clean(v.UpdatedBy), clean(v.Reason))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", v.Scope, v.State, fieldValues(v.Overrides, nil),
-					fmtUntil(v.ExpiresAt), pending, v.Version, clean(v.UpdatedBy), clean(v.Reason))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(l.Scopes) == 0 {
-				fmt.Fprintln(c.out, "(every scope is on its type's defaults)")
-			}
-			for _, w := range l.Warnings {
-				fmt.Fprintf(c.out, "warning: %s\n", clean(w))
-			}
-			return nil
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if len(l.Scopes) == 0 {
+					fmt.Fprintln(c.out, "(every scope is on its type's defaults)")
+				}
+				for _, w := range l.Warnings {
+					fmt.Fprintf(c.out, "warning: %s\n", clean(w))
+				}
+				return nil
+			})
 		},
 	}
 	addOpsFlags(cmd, &c)
@@ -142,38 +124,27 @@ func limitsHistoryCommand() *cobra.Command {
 		Use:   "history SCOPE",
 		Short: "Show who changed a scope's limits, why, and from what to what (from the audit index)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c.out = cmd.OutOrStdout()
-			scope, err := domain.ParseScope(args[0])
-			if err != nil {
-				return err
-			}
+		RunE: onScope(&c, false, func(cmd *cobra.Command, scope domain.Scope) error {
 			q := url.Values{"limit": {strconv.Itoa(limit)}}
 			if since != "" {
 				q.Set("since", since)
 			}
-			var h api.LimitsHistory
-			raw, err := c.call(cmd.Context(), "GET", limitsPath(scope, "/history")+"?"+q.Encode(), nil, &h)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(raw)
-			}
-			tw := c.table()
-			fmt.Fprintln(tw, "TIME\tACTION\tBY\tAPPROVED BY\tOLD\tNEW\tREASON")
-			for _, ch := range h.Changes {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtMS(ch.TS), ch.Action, clean(ch.Operator), clean(ch.ApprovedBy),
-					fieldValues(ch.Old, nil), fieldValues(ch.New, nil), clean(ch.Reason))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if len(h.Changes) == 0 {
-				fmt.Fprintln(c.out, "(no change of limits recorded for "+string(scope)+")")
-			}
-			return nil
-		},
+			return answer(cmd.Context(), &c, "GET", limitsPath(scope, "/history")+"?"+q.Encode(), nil, func(h api.LimitsHistory) error {
+				tw := c.table()
+				fmt.Fprintln(tw, "TIME\tACTION\tBY\tAPPROVED BY\tOLD\tNEW\tREASON")
+				for _, ch := range h.Changes {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", fmtMS(ch.TS), ch.Action, clean(ch.Operator), clean(ch.ApprovedBy),
+						fieldValues(ch.Old, nil), fieldValues(ch.New, nil), clean(ch.Reason))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if len(h.Changes) == 0 {
+					fmt.Fprintln(c.out, "(no change of limits recorded for "+string(scope)+")")
+				}
+				return nil
+			})
+		}),
 	}
 	addOpsFlags(cmd, &c)
 	cmd.Flags().StringVar(&since, "since", "", "only changes since: a duration (24h), RFC 3339 or Unix ms")
@@ -206,16 +177,7 @@ func limitsChangeCommand(use, short, method, suffix string) *cobra.Command {
 		Use:   use + args,
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			c.out = cmd.OutOrStdout()
-			raw := a[0]
-			if (use == "restrict" || use == "unrestrict") && !strings.Contains(raw, ":") {
-				raw = "SYMBOL:" + raw
-			}
-			scope, err := domain.ParseScope(raw)
-			if err != nil {
-				return err
-			}
+		RunE: onScope(&c, use == "restrict" || use == "unrestrict", func(cmd *cobra.Command, scope domain.Scope) error {
 			if strings.TrimSpace(reason) == "" {
 				return errors.New("--reason is required: every change of limits must say why")
 			}
@@ -256,24 +218,18 @@ func limitsChangeCommand(use, short, method, suffix string) *cobra.Command {
 				}
 				body["duration_seconds"] = int64(dur.Round(time.Second) / time.Second)
 			}
-			var v workflows.LimitsView
-			out, err := c.call(cmd.Context(), method, limitsPath(scope, suffix), body, &v)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(out)
-			}
-			if p := v.Pending; p != nil && !v.Applied {
-				fmt.Fprintf(c.out, "%s: %s requested by %s, waiting for a second operator until %s", v.Scope, p.Kind, clean(p.RequestedBy), fmtMS(p.ExpiresAt))
-				if p.Why != "" {
-					fmt.Fprintf(c.out, " (%s)", clean(p.Why))
+			return answer(cmd.Context(), &c, method, limitsPath(scope, suffix), body, func(v workflows.LimitsView) error {
+				if p := v.Pending; p != nil && !v.Applied {
+					fmt.Fprintf(c.out, "%s: %s requested by %s, waiting for a second operator until %s", v.Scope, p.Kind, clean(p.RequestedBy), fmtMS(p.ExpiresAt))
+					if p.Why != "" {
+						fmt.Fprintf(c.out, " (%s)", clean(p.Why))
+					}
+					fmt.Fprintln(c.out, "\napprove with: riskgate limits approve "+string(v.Scope)+" --reason TEXT")
+					return nil
 				}
-				fmt.Fprintln(c.out, "\napprove with: riskgate limits approve "+string(v.Scope)+" --reason TEXT")
-				return nil
-			}
-			return printLimitsView(c.out, v)
-		},
+				return printLimitsView(c.out, v)
+			})
+		}),
 	}
 	addOpsFlags(cmd, &c)
 	f := cmd.Flags()
@@ -340,7 +296,7 @@ func limitFlagNames() string {
 // fieldValues renders the set fields of v, and the cleared ones, in one
 // line: "max_orders=200 credit_limit=default".
 func fieldValues(v domain.LimitValues, clear []string) string {
-	m := limitMap(v)
+	m := v.Fields()
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -359,22 +315,6 @@ func fieldValues(v domain.LimitValues, clear []string) string {
 	return strings.Join(out, " ")
 }
 
-// limitMap renders the set fields of v by JSON name.
-func limitMap(v domain.LimitValues) map[string]string {
-	var m map[string]json.RawMessage
-	b, _ := json.Marshal(v) // finite numbers always encode
-	_ = json.Unmarshal(b, &m)
-	out := make(map[string]string, len(m))
-	for k, raw := range m {
-		s := string(raw)
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			s = strconv.FormatFloat(f, 'f', -1, 64)
-		}
-		out[k] = s
-	}
-	return out
-}
-
 func printLimitsView(w io.Writer, v workflows.LimitsView) error {
 	fmt.Fprintf(w, "%s  %s  version %d", v.Scope, v.State, v.Version)
 	if v.UpdatedBy != "" {
@@ -387,7 +327,7 @@ func printLimitsView(w io.Writer, v workflows.LimitsView) error {
 	if v.ExpiresAt > 0 {
 		fmt.Fprintf(w, "temporary until %s (%s)\n", fmtMS(v.ExpiresAt), fmtUntil(v.ExpiresAt))
 	}
-	eff, ceil := limitMap(v.Limits), limitMap(v.Ceilings)
+	eff, ceil := v.Limits.Fields(), v.Ceilings.Fields()
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LIMIT\tVALUE\tSOURCE\tCEILING")
 	for _, lf := range append(limitFlags, limitFlag{field: "restricted"}) {
@@ -416,16 +356,4 @@ func printLimitsView(w io.Writer, v workflows.LimitsView) error {
 		}
 	}
 	return nil
-}
-
-// fmtUntil is how long until ms, or "-".
-func fmtUntil(ms int64) string {
-	if ms <= 0 {
-		return "-"
-	}
-	left := time.Until(time.UnixMilli(ms))
-	if left <= 0 {
-		return "ended"
-	}
-	return "in " + left.Round(time.Second).String()
 }

@@ -144,6 +144,38 @@ func (c *opsClient) printJSON(raw []byte) error {
 	return err
 }
 
+// onScope is the RunE of a command on one SCOPE: it points c at the
+// command's output, parses the scope and hands it to run. With bareSymbol an
+// argument with no type (AAPL) is a symbol.
+func onScope(c *opsClient, bareSymbol bool, run func(cmd *cobra.Command, scope domain.Scope) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c.out = cmd.OutOrStdout()
+		arg := args[0]
+		if bareSymbol && !strings.Contains(arg, ":") {
+			arg = "SYMBOL:" + arg
+		}
+		scope, err := domain.ParseScope(arg)
+		if err != nil {
+			return err
+		}
+		return run(cmd, scope)
+	}
+}
+
+// answer sends one call and prints its answer: the API's JSON with --json,
+// else what render makes of it.
+func answer[T any](ctx context.Context, c *opsClient, method, path string, body any, render func(T) error) error {
+	var v T
+	raw, err := c.call(ctx, method, path, body, &v)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(raw)
+	}
+	return render(v)
+}
+
 func (c *opsClient) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 }
@@ -155,15 +187,22 @@ func fmtMS(ms int64) string {
 	return time.UnixMilli(ms).Local().Format("2006-01-02 15:04:05.000")
 }
 
-func fmtCooldown(until int64) string {
-	if until <= 0 {
+// fmtCooldown is how long a cooldown ending at until (Unix ms) has left:
+// "4m30s", "ended", or "-" for none.
+func fmtCooldown(until int64) string { return fmtLeft(until, "") }
+
+// fmtUntil is how long until ms: "in 4m30s", "ended", or "-" for never.
+func fmtUntil(ms int64) string { return fmtLeft(ms, "in ") }
+
+func fmtLeft(ms int64, prefix string) string {
+	if ms <= 0 {
 		return "-"
 	}
-	left := time.Until(time.UnixMilli(until))
+	left := time.Until(time.UnixMilli(ms))
 	if left <= 0 {
 		return "ended"
 	}
-	return left.Round(time.Second).String()
+	return prefix + left.Round(time.Second).String()
 }
 
 // clean keeps table cells on one line and free of terminal control codes.
@@ -223,12 +262,7 @@ func actionCommand(a actionSpec) *cobra.Command {
 SCOPE is GLOBAL, ACCOUNT:<id>, SYMBOL:<sym> or STRATEGY:<name>. The operator recorded is the
 identity of the token; GLOBAL needs an admin token.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c.out = cmd.OutOrStdout()
-			scope, err := domain.ParseScope(args[0])
-			if err != nil {
-				return err
-			}
+		RunE: onScope(&c, false, func(cmd *cobra.Command, scope domain.Scope) error {
 			if strings.TrimSpace(reason) == "" {
 				return errors.New("--reason is required: every action must say why")
 			}
@@ -248,20 +282,14 @@ identity of the token; GLOBAL needs an admin token.`,
 				}
 				body.CooldownSeconds = int64(by.Round(time.Second) / time.Second)
 			}
-			var st domain.State
-			raw, err := c.call(cmd.Context(), a.method, a.path(string(scope)), body, &st)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(raw)
-			}
-			fmt.Fprintf(c.out, "%s is %s (version %d, by %s, corr_id %s)\n", st.Scope, st.Status, st.Version, clean(st.UpdatedBy), st.CorrID)
-			if len(st.Approvals) > 0 && st.Status != domain.StatusActive {
-				fmt.Fprintf(c.out, "release recorded; it needs a second operator (approvals: %d)\n", len(st.Approvals))
-			}
-			return nil
-		},
+			return answer(cmd.Context(), &c, a.method, a.path(string(scope)), body, func(st domain.State) error {
+				fmt.Fprintf(c.out, "%s is %s (version %d, by %s, corr_id %s)\n", st.Scope, st.Status, st.Version, clean(st.UpdatedBy), st.CorrID)
+				if len(st.Approvals) > 0 && st.Status != domain.StatusActive {
+					fmt.Fprintf(c.out, "release recorded; it needs a second operator (approvals: %d)\n", len(st.Approvals))
+				}
+				return nil
+			})
+		}),
 	}
 	addOpsFlags(cmd, &c)
 	f := cmd.Flags()
@@ -299,31 +327,25 @@ func scopesCommand() *cobra.Command {
 			if typ != "" {
 				q.Set("type", typ)
 			}
-			var l api.ScopeList
-			raw, err := c.call(cmd.Context(), "GET", "/v1/scopes?"+q.Encode(), nil, &l)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(raw)
-			}
-			tw := c.table()
-			fmt.Fprintln(tw, "SCOPE\tSTATUS\tRATE\tUPDATED\tBY\tCOOLDOWN\tREASON")
-			for _, s := range l.Scopes {
-				rate := "-"
-				if s.Status == domain.StatusThrottled {
-					rate = strconv.FormatFloat(s.MaxRatePerSecond, 'g', -1, 64) + "/s"
+			return answer(cmd.Context(), &c, "GET", "/v1/scopes?"+q.Encode(), nil, func(l api.ScopeList) error {
+				tw := c.table()
+				fmt.Fprintln(tw, "SCOPE\tSTATUS\tRATE\tUPDATED\tBY\tCOOLDOWN\tREASON")
+				for _, s := range l.Scopes {
+					rate := "-"
+					if s.Status == domain.StatusThrottled {
+						rate = strconv.FormatFloat(s.MaxRatePerSecond, 'g', -1, 64) + "/s"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Scope, s.Status, rate, fmtMS(s.UpdatedTS),
+						clean(s.UpdatedBy), fmtCooldown(s.CooldownUntil), clean(s.Reason))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Scope, s.Status, rate, fmtMS(s.UpdatedTS),
-					clean(s.UpdatedBy), fmtCooldown(s.CooldownUntil), clean(s.Reason))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			if !l.Ready {
-				fmt.Fprintln(c.out, "(the API is still loading kill states; the list may be incomplete)")
-			}
-			return nil
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if !l.Ready {
+					fmt.Fprintln(c.out, "(the API is still loading kill states; the list may be incomplete)")
+				}
+				return nil
+			})
 		},
 	}
 	addOpsFlags(cmd, &c)
@@ -338,22 +360,11 @@ func scopeCommand() *cobra.Command {
 		Use:   "scope SCOPE",
 		Short: "Show a scope's state, open incident with its history, past incidents and commands",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c.out = cmd.OutOrStdout()
-			scope, err := domain.ParseScope(args[0])
-			if err != nil {
-				return err
-			}
-			var d api.ScopeDetail
-			raw, err := c.call(cmd.Context(), "GET", "/v1/scopes/"+url.PathEscape(string(scope)), nil, &d)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(raw)
-			}
-			return printScopeDetail(c.out, d)
-		},
+		RunE: onScope(&c, false, func(cmd *cobra.Command, scope domain.Scope) error {
+			return answer(cmd.Context(), &c, "GET", "/v1/scopes/"+url.PathEscape(string(scope)), nil, func(d api.ScopeDetail) error {
+				return printScopeDetail(c.out, d)
+			})
+		}),
 	}
 	addOpsFlags(cmd, &c)
 	return cmd
@@ -495,31 +506,25 @@ func orderCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c.out = cmd.OutOrStdout()
-			var d api.OrderDetail
-			raw, err := c.call(cmd.Context(), "GET", "/v1/orders/"+url.PathEscape(args[0]), nil, &d)
-			if err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(raw)
-			}
-			for _, a := range d.Records {
-				fmt.Fprintf(c.out, "%s  %s  %s  account %s  symbol %s  %s\n", fmtMS(a.TS), a.Decision, clean(a.OrderID),
-					clean(a.AccountID), clean(a.Symbol), clean(a.Reason))
-			}
-			if k := d.Cause; k != nil {
-				by := string(k.TriggeredBy)
-				if k.Operator != "" {
-					by += " " + k.Operator
+			return answer(cmd.Context(), &c, "GET", "/v1/orders/"+url.PathEscape(args[0]), nil, func(d api.OrderDetail) error {
+				for _, a := range d.Records {
+					fmt.Fprintf(c.out, "%s  %s  %s  account %s  symbol %s  %s\n", fmtMS(a.TS), a.Decision, clean(a.OrderID),
+						clean(a.AccountID), clean(a.Symbol), clean(a.Reason))
 				}
-				fmt.Fprintf(c.out, "caused by %s of %s at %s by %s: %s (corr_id %s)\n", k.Action, k.Scope, fmtMS(k.TS), clean(by), clean(k.Reason), k.CorrID)
-			}
-			if d.Limit != "" {
-				a := d.Records[0]
-				fmt.Fprintf(c.out, "blocked by the limit %s: the order would have made it %v (limits version %d)\n",
-					clean(d.Limit), a.LimitValue, a.LimitsVersion)
-			}
-			return nil
+				if k := d.Cause; k != nil {
+					by := string(k.TriggeredBy)
+					if k.Operator != "" {
+						by += " " + k.Operator
+					}
+					fmt.Fprintf(c.out, "caused by %s of %s at %s by %s: %s (corr_id %s)\n", k.Action, k.Scope, fmtMS(k.TS), clean(by), clean(k.Reason), k.CorrID)
+				}
+				if d.Limit != "" {
+					a := d.Records[0]
+					fmt.Fprintf(c.out, "blocked by the limit %s: the order would have made it %v (limits version %d)\n",
+						clean(d.Limit), a.LimitValue, a.LimitsVersion)
+				}
+				return nil
+			})
 		},
 	}
 	addOpsFlags(cmd, &c)

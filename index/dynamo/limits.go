@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/index"
 )
@@ -23,30 +21,14 @@ func (s *Store) limitsItem(e *index.LimitsCommandEntry) (writeReq, error) {
 	if err != nil {
 		return writeReq{}, fmt.Errorf("encode limits command %s: %w", c.CmdID, err)
 	}
-	k := tsKey(c.TS, e.Pos)
-	item := map[string]types.AttributeValue{
-		attrScope:  strAttr(scopeKey(c.Scope)),
-		attrTSKey:  strAttr(k),
-		attrTS:     numAttr(c.TS),
-		attrBucket: strAttr(bucket(c.TS, e.Partition)),
-		attrRecord: strAttr(string(js)),
-	}
-	return writeReq{s.t.Limits, item, s.t.Limits + "\x00" + string(c.Scope) + "\x00" + k}, nil
+	return byScope(s.t.Limits, c.Scope, c.TS, e.Pos, js), nil
 }
 
 // LimitsCommands implements index.Reader.
 func (s *Store) LimitsCommands(ctx context.Context, q index.LimitsCommandQuery) ([]domain.LimitsCommand, error) {
 	limit := index.ClampLimit(q.Limit, 100, 1000)
 	rng := newRange(q.Since, q.Until, "")
-	var (
-		items []map[string]types.AttributeValue
-		err   error
-	)
-	if q.Scope != "" {
-		items, err = s.query(ctx, rangeQuery{table: s.t.Limits, pk: attrScope, pkValue: scopeKey(q.Scope), rng: rng, want: limit})
-	} else {
-		items, err = s.timeline(ctx, kindLimits, s.t.Limits, rng, filter{}, limit, false)
-	}
+	items, err := s.scopeOrTimeline(ctx, kindLimits, s.t.Limits, q.Scope, rng, filter{}, limit)
 	if err != nil {
 		return nil, fmt.Errorf("query limits commands: %w", err)
 	}

@@ -354,15 +354,7 @@ func (s *Store) Signals(ctx context.Context, q index.SignalQuery) ([]domain.Risk
 	if q.Breaching {
 		f.eq(attrBreaching, numAttr(1))
 	}
-	var (
-		items []map[string]types.AttributeValue
-		err   error
-	)
-	if q.Scope != "" {
-		items, err = s.query(ctx, rangeQuery{table: s.t.Signals, pk: attrScope, pkValue: scopeKey(q.Scope), rng: rng, filter: f, want: limit})
-	} else {
-		items, err = s.timeline(ctx, kindSignals, s.t.Signals, rng, f, limit, false)
-	}
+	items, err := s.scopeOrTimeline(ctx, kindSignals, s.t.Signals, q.Scope, rng, f, limit)
 	if err != nil {
 		return nil, fmt.Errorf("query signals: %w", err)
 	}
@@ -371,6 +363,16 @@ func (s *Store) Signals(ctx context.Context, q index.SignalQuery) ([]domain.Risk
 		return nil, fmt.Errorf("query signals: %w", err)
 	}
 	return out, nil
+}
+
+// scopeOrTimeline reads the items of a table kept by scope and time (bucket
+// kind kind) that meet f in rng, newest first: the scope's own with a
+// scope, else every scope's through the time buckets.
+func (s *Store) scopeOrTimeline(ctx context.Context, kind, table string, scope domain.Scope, rng keyRange, f filter, limit int) ([]map[string]types.AttributeValue, error) {
+	if scope != "" {
+		return s.query(ctx, rangeQuery{table: table, pk: attrScope, pkValue: scopeKey(scope), rng: rng, filter: f, want: limit})
+	}
+	return s.timeline(ctx, kind, table, rng, f, limit, false)
 }
 
 // States implements index.Reader.

@@ -117,16 +117,9 @@ func (s *Store) commandItem(e *index.CommandEntry) (writeReq, error) {
 	if err != nil {
 		return writeReq{}, fmt.Errorf("encode command %s: %w", c.CmdID, err)
 	}
-	k := tsKey(c.TS, e.Pos)
-	item := map[string]types.AttributeValue{
-		attrScope:  strAttr(scopeKey(c.Scope)),
-		attrTSKey:  strAttr(k),
-		attrTS:     numAttr(c.TS),
-		attrBucket: strAttr(bucket(c.TS, e.Partition)),
-		attrRecord: strAttr(string(js)),
-	}
-	putIfSet(item, attrCorrID, c.CorrID)
-	return writeReq{s.t.Commands, item, s.t.Commands + "\x00" + string(c.Scope) + "\x00" + k}, nil
+	w := byScope(s.t.Commands, c.Scope, c.TS, e.Pos, js)
+	putIfSet(w.item, attrCorrID, c.CorrID)
+	return w, nil
 }
 
 func (s *Store) signalItem(e *index.SignalEntry) (writeReq, error) {
@@ -135,23 +128,31 @@ func (s *Store) signalItem(e *index.SignalEntry) (writeReq, error) {
 	if err != nil {
 		return writeReq{}, fmt.Errorf("encode signal of %s: %w", g.Scope, err)
 	}
-	k := tsKey(g.TS, e.Pos)
 	breaching := int64(0)
 	if len(g.Breaches) > 0 {
 		breaching = 1
 	}
-	item := map[string]types.AttributeValue{
-		attrScope:     strAttr(scopeKey(g.Scope)),
-		attrTSKey:     strAttr(k),
-		attrTS:        numAttr(g.TS),
-		attrBucket:    strAttr(bucket(g.TS, e.Partition)),
-		attrBreaching: numAttr(breaching),
-		attrRecord:    strAttr(string(js)),
-	}
+	w := byScope(s.t.Signals, g.Scope, g.TS, e.Pos, js)
+	w.item[attrBreaching] = numAttr(breaching)
 	if v, ok := s.expiresAt(g.TS); ok {
-		item[attrExpiresAt] = v
+		w.item[attrExpiresAt] = v
 	}
-	return writeReq{s.t.Signals, item, s.t.Signals + "\x00" + string(g.Scope) + "\x00" + k}, nil
+	return w, nil
+}
+
+// byScope is the item of a record kept by scope and time (a command, a
+// change of limits, a signal): its JSON under its scope, time key and day
+// bucket, in table.
+func byScope(table string, scope domain.Scope, ts int64, p index.Pos, js []byte) writeReq {
+	k := tsKey(ts, p)
+	item := map[string]types.AttributeValue{
+		attrScope:  strAttr(scopeKey(scope)),
+		attrTSKey:  strAttr(k),
+		attrTS:     numAttr(ts),
+		attrBucket: strAttr(bucket(ts, p.Partition)),
+		attrRecord: strAttr(string(js)),
+	}
+	return writeReq{table, item, table + "\x00" + string(scope) + "\x00" + k}
 }
 
 func (s *Store) stateItem(e *index.StateEntry) (writeReq, []byte, error) {
