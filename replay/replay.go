@@ -51,7 +51,12 @@ type Replay struct {
 	lateness int64
 	// stream is each partition's newest order ts, against which lateness
 	// is judged, as the detector judges it.
-	stream map[int32]int64
+	stream map[int32]*int64
+	// last is the newest ts of partition lastPart (nil before the first
+	// order): orders come mostly from one partition, a file's always, and
+	// the map is then not looked up per order.
+	last     *int64
+	lastPart int32
 	// clock is the newest event time (ms); nextTick the next whole second
 	// at which the engine's incidents are re-evaluated.
 	clock, nextTick int64
@@ -81,7 +86,7 @@ func New(cfg Config) (*Replay, error) {
 	if err := cfg.OrderBounds.Validate(); err != nil {
 		return nil, fmt.Errorf("order bounds: %w", err)
 	}
-	r := &Replay{cfg: cfg, scopes: map[domain.Scope]*ScopeResult{}, stream: map[int32]int64{},
+	r := &Replay{cfg: cfg, scopes: map[domain.Scope]*ScopeResult{}, stream: map[int32]*int64{},
 		start: time.Now()}
 	r.table = router.NewTable(func() time.Time { return time.UnixMilli(r.clock) })
 	r.policy = newPolicy(cfg.Settings, r.publish)
@@ -146,11 +151,20 @@ func (r *Replay) Order(o *domain.Order, part int32) {
 		r.counts.Cancels++
 		return
 	}
-	if st, ok := r.stream[part]; ok && ts < st-r.lateness {
+	if r.last == nil || part != r.lastPart {
+		st := r.stream[part]
+		if st == nil {
+			st = new(int64)
+			*st = ts
+			r.stream[part] = st
+		}
+		r.last, r.lastPart = st, part
+	}
+	if ts < *r.last-r.lateness {
 		r.counts.Late++
 		return
-	} else if !ok || ts > st {
-		r.stream[part] = ts
+	} else if ts > *r.last {
+		*r.last = ts
 	}
 	// The observation aliases the input line: the engine copies what it
 	// keeps.

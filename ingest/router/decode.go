@@ -1,9 +1,11 @@
 package router
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"unsafe"
 
@@ -179,6 +181,11 @@ func fastDecodeOrder(b []byte, o *domain.Order) bool {
 }
 
 func skipWS(b []byte, i int) int {
+	// Compact JSON, the common case, has none: every whitespace byte is
+	// at most ' '.
+	if i < len(b) && b[i] > ' ' {
+		return i
+	}
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
@@ -194,7 +201,19 @@ func skipWS(b []byte, i int) int {
 // printable ASCII without escapes; the result aliases b.
 func plainString(b []byte, i int) (string, int, bool) {
 	start := i + 1
-	for j := start; j < len(b); j++ {
+	j := start
+	// Eight bytes at a time while they last: the first byte that is not
+	// plain ASCII decides, as in the loop below.
+	for ; j+8 <= len(b); j += 8 {
+		if m := stopBytes(binary.LittleEndian.Uint64(b[j:])); m != 0 {
+			j += bits.TrailingZeros64(m) >> 3
+			if b[j] != '"' {
+				return "", 0, false
+			}
+			return unsafe.String(unsafe.SliceData(b[start:j]), j-start), j + 1, true
+		}
+	}
+	for ; j < len(b); j++ {
 		c := b[j]
 		switch {
 		case c == '"':
@@ -204,6 +223,22 @@ func plainString(b []byte, i int) (string, int, bool) {
 		}
 	}
 	return "", 0, false
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// stopBytes flags, in the high bit of each byte of w (eight bytes of
+// input, little-endian), the bytes that end a plain string: '"', '\\',
+// control characters and non-ASCII. Bytes after the first flagged one may
+// be flagged wrongly (borrows carry upward), so only the lowest flag is
+// meaningful.
+func stopBytes(w uint64) uint64 {
+	q := w ^ ('"' * lsb)
+	bs := w ^ ('\\' * lsb)
+	return ((q-lsb)&^q | (bs-lsb)&^bs | (w-0x20*lsb)&^w | w) & msb
 }
 
 var orderFields = [...]string{"order_id", "ts", "account_id", "symbol", "side", "qty", "price", "strategy", "type", "trader"}
