@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/riskgate/riskgate/devstack"
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/tests/production/harness"
 )
 
 type devProcess struct {
@@ -119,65 +117,12 @@ func (p *devProcess) running() bool {
 }
 
 // freePorts returns n distinct ports free now for the processes a test
-// starts. They are picked below the kernel's ephemeral range: a port taken
-// from the ephemeral range (port 0) can be handed to another process's
-// outgoing connection before the child binds it, which fails the child
-// with "address already in use".
+// starts, picked below the kernel's ephemeral range (see harness.FreePorts).
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	lo, hi := 20000, ephemeralLow()
-	if hi-lo < 1000 {
-		return ephemeralPorts(t, n)
-	}
-	seen := map[int]bool{}
-	var ports []int
-	for tries := 0; len(ports) < n; tries++ {
-		if tries > 100*n {
-			t.Fatalf("no %d free ports in %d-%d", n, lo, hi)
-		}
-		p := lo + rand.IntN(hi-lo)
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		ports = append(ports, p)
-	}
-	return ports
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range (32768 when
-// it cannot be read).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	ports, err := harness.FreePorts(n)
 	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
-		return 32768
-	}
-	lo, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return lo
-}
-
-// ephemeralPorts asks the kernel for n free ports.
-func ephemeralPorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		p, err := devstack.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, p)
+		t.Fatal(err)
 	}
 	return ports
 }

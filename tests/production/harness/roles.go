@@ -141,11 +141,13 @@ func logTail(path string, n int) string {
 	return path + ":\n" + tail(b, n)
 }
 
-// freePorts returns n TCP ports free on 127.0.0.1 now, all distinct, below
-// 32768: the Temporal server stores its members' ports in a PostgreSQL
-// smallint (cluster_membership.rpc_port) and dies on the kernel's ephemeral
-// ports above it.
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n TCP ports free on 127.0.0.1 now, all distinct, below
+// 32768, where the kernel's ephemeral ports do not start: a port picked
+// there cannot be handed to another process's outgoing connection before
+// the process it is meant for binds it, and the Temporal server, which
+// stores its members' ports in a PostgreSQL smallint
+// (cluster_membership.rpc_port), dies on ports above it.
+func FreePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {

@@ -81,7 +81,7 @@ func Up(ctx context.Context, t Tools, o Options) (s *Stack, err error) {
 			return s, err
 		}
 	}
-	ports, err := freePorts(25)
+	ports, err := FreePorts(25)
 	if err != nil {
 		return s, err
 	}
