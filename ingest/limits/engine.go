@@ -124,9 +124,12 @@ type Engine struct {
 	today        int32
 	changes      []changeLog // by partition
 	sink         uint64      // keeps Touch's reads alive
-	txn          bool
-	undo         []undoEntry
-	stats        Stats
+	// gen changes whenever a key is added or removed, which voids the
+	// keys Touch noted in a Prepared.
+	gen   uint64
+	txn   bool
+	undo  []undoEntry
+	stats Stats
 }
 
 // Stats counts what the engine holds and what it ignored.
@@ -149,7 +152,7 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("limits config: trading day time zone: %w", err)
 	}
-	e := &Engine{cfg: cfg, owned: 1, total: 1, skew: cfg.FutureSkew.Milliseconds(), cal: newCalendar(loc, cfg.DayStart)}
+	e := &Engine{cfg: cfg, owned: 1, total: 1, gen: 1, skew: cfg.FutureSkew.Milliseconds(), cal: newCalendar(loc, cfg.DayStart)}
 	for i, t := range domain.ScopeTypes {
 		e.def[i], e.defMeta[i] = e.resolve(*cfg.Defaults.Of(t), i, 0)
 	}
@@ -236,6 +239,7 @@ func (e *Engine) keyFor(typ int, id string) *key {
 	k := &key{typ: int32(typ), id: strings.Clone(id), lim: &e.def[typ]}
 	k.agg.init()
 	e.byType[typ-1].put(k)
+	e.gen++
 	e.stats.Keys++
 	return k
 }
@@ -262,8 +266,15 @@ func (e *Engine) Check(o *domain.Order, part int32, now int64) (r Result) {
 	return r
 }
 
-// Prepared is an order's scope ids, hashed by Prepare for CheckPrepared.
-type Prepared struct{ ids [3]ident }
+// Prepared is an order's scope ids, hashed by Prepare for CheckPrepared,
+// and the keys Touch found for them.
+type Prepared struct {
+	ids [3]ident
+	// keys are the keys of ids (nil: none) while gen is the engine's: a
+	// key added or removed since Touch makes the check look them up again.
+	keys [3]*key
+	gen  uint64
+}
 
 // Prepare hashes the order's account, symbol and strategy ids into p. It
 // reads nothing of the engine's state, so a router can prepare a chunk of
@@ -276,13 +287,15 @@ func (e *Engine) Prepare(o *domain.Order, p *Prepared) {
 	if o.Strategy != "" {
 		p.ids[tStrategy-1] = x[tStrategy-1].hash(o.Strategy)
 	}
+	p.gen = 0
 }
 
-// Touch reads the index slots, then the keys, of the scopes of a chunk of
-// prepared orders, changing nothing. A large table
-// of scopes is mostly out of the CPU caches, and a check stalls on each of
-// its misses; touched in one pass, the misses of the whole chunk overlap,
-// as the router's dedup window does for its slots.
+// Touch finds the keys of the scopes of a chunk of prepared orders and
+// notes them in ps, changing nothing of the engine. A large table of scopes
+// is mostly out of the CPU caches, and a check stalls on each of its
+// misses; touched in one pass, the misses of the whole chunk overlap, as
+// the router's dedup window does for its slots. The check then reads the
+// keys Touch found instead of looking them up again.
 func (e *Engine) Touch(ps []Prepared) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -294,17 +307,19 @@ func (e *Engine) Touch(ps []Prepared) {
 		}
 	}
 	for i := range ps {
-		for t := range ps[i].ids {
-			if id := ps[i].ids[t]; id.check != 0 {
-				if k := e.byType[t].at(id); k != nil {
-					// Both aligned pairs of the key's lines: what the
-					// check reads, and the partitions and bucket ring a
-					// commit reads. (Touching the newest bucket too
-					// costs a check more than it saves a commit.)
-					sink += uint64(k.agg.count) + uint64(k.own.window) + uint64(k.soloPart)
-				}
+		p := &ps[i]
+		for t := range p.ids {
+			k := e.byType[t].at(p.ids[t])
+			p.keys[t] = k
+			if k != nil {
+				// Both aligned pairs of the key's lines: what the
+				// check reads, and the partitions and bucket ring a
+				// commit reads. (Touching the newest bucket too
+				// costs a check more than it saves a commit.)
+				sink += uint64(k.agg.count) + uint64(k.own.window) + uint64(k.soloPart)
 			}
 		}
+		p.gen = e.gen
 	}
 	e.sink = sink
 }
@@ -338,11 +353,16 @@ func (e *Engine) check(o *domain.Order, p *Prepared, part int32, now int64, r *R
 	sec := ts / 1000
 	n := notionalUnits(o.Qty, o.Price)
 
-	keys := [4]*key{e.global, x[tAccount-1].at(p.ids[tAccount-1]), x[tSymbol-1].at(p.ids[tSymbol-1])}
+	keys := [4]*key{e.global, p.keys[tAccount-1], p.keys[tSymbol-1], p.keys[tStrategy-1]}
+	if p.gen != e.gen {
+		keys[tAccount], keys[tSymbol] = x[tAccount-1].at(p.ids[tAccount-1]), x[tSymbol-1].at(p.ids[tSymbol-1])
+		keys[tStrategy] = x[tStrategy-1].at(p.ids[tStrategy-1])
+	}
 	ns := 3
 	if o.Strategy != "" {
 		ns = 4
-		keys[tStrategy] = x[tStrategy-1].at(p.ids[tStrategy-1])
+	} else {
+		keys[tStrategy] = nil
 	}
 	r.o, r.keys, r.nscope = o, keys, ns
 	// An order without a strategy is held to no STRATEGY limits, so every

@@ -331,6 +331,7 @@ func (e *Engine) Evict() int {
 				continue
 			}
 			e.byType[t].remove(k.id)
+			e.gen++
 			e.stats.Keys--
 			evicted++
 		}
