@@ -66,8 +66,8 @@ func dumpTable(t *Table) string {
 			if id != e.scope.ID() {
 				return fmt.Sprintf("key %q for %q", id, e.scope)
 			}
-			if h, ok := t.hot[i][id]; ok != (e.status != domain.StatusActive) || ok && *h != e {
-				return fmt.Sprintf("hot map disagrees on %s", e.scope)
+			if h := t.hot[i].get(id); (h != nil) != (e.status != domain.StatusActive) || h != nil && h.entry != e {
+				return fmt.Sprintf("hot index disagrees on %s", e.scope)
 			}
 			all = append(all, e)
 		}

@@ -44,11 +44,11 @@ import (
 type Table struct {
 	mu     sync.Mutex
 	global *entry
-	// byType holds ACCOUNT, SYMBOL and STRATEGY entries by id; hot holds
+	// byType holds ACCOUNT, SYMBOL and STRATEGY entries by id; hot indexes
 	// the KILLED and THROTTLED ones among them, the only ones a decision
-	// looks up, so the maps it probes stay small and cache-resident.
+	// looks up, so the index it probes stays small and cache-resident.
 	byType [3]map[string]entry
-	hot    [3]map[string]*entry
+	hot    [3]hotIndex
 	n      int
 	clock  func() time.Time
 	stale  int64
@@ -77,8 +77,9 @@ type entry struct {
 }
 
 // hotEntry is the allocation behind a KILLED or THROTTLED scope's entry in
-// the hot maps.
+// the hot index.
 type hotEntry struct {
+	check uint64 // the id's check hash (see hotIndex)
 	entry
 	hotState
 }
@@ -112,7 +113,7 @@ func NewTable(clock func() time.Time) *Table {
 	t := &Table{clock: clock, share: 1, bad: make(map[domain.Scope]string)}
 	for i := range t.byType {
 		t.byType[i] = make(map[string]entry)
-		t.hot[i] = make(map[string]*entry)
+		t.hot[i] = newHotIndex()
 	}
 	return t
 }
@@ -310,9 +311,9 @@ func (t *Table) store(scope domain.Scope, status domain.Status, rate float64, ve
 	} else {
 		t.byType[typ][id] = e
 		if he == nil {
-			delete(t.hot[typ], id)
+			t.hot[typ].remove(id)
 		} else {
-			t.hot[typ][id] = &he.entry
+			t.hot[typ].set(id, he)
 		}
 	}
 	if !had {
@@ -367,7 +368,7 @@ func (t *Table) DeleteState(s domain.Scope) {
 	}
 	if _, had := t.byType[typ][id]; had {
 		delete(t.byType[typ], id)
-		delete(t.hot[typ], id)
+		t.hot[typ].remove(id)
 		t.n--
 	}
 }
@@ -464,9 +465,9 @@ func (t *Table) DecideLimited(o *domain.Order, now int64, cancelsAllowed, limite
 		n++
 	}
 	for i, id := range [3]string{o.AccountID, o.Symbol, o.Strategy} {
-		if m := t.hot[i]; len(m) > 0 && id != "" {
-			if e := m[id]; e != nil {
-				es[n] = e
+		if x := &t.hot[i]; x.n > 0 && id != "" {
+			if he := x.get(id); he != nil {
+				es[n] = &he.entry
 				n++
 			}
 		}
