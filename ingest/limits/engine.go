@@ -72,28 +72,29 @@ type reference struct {
 // defaults or its own override), its reference price (SYMBOL), and its usage
 // on this router, as a whole (agg, what checks read) and per orders.v1
 // partition (what the changelog carries and a partition move takes away).
-// What a check reads is in the second cache line (lim, check, ref and the
-// head of agg) and, for a scope with an override, the first (own): an
-// aligned pair that the processor fetches together. TestKeyLayout holds
-// that.
+// A key takes four cache lines, in the order a decision reads them: the
+// override's limits (own), then what a check reads (lim, check and the
+// sums of agg), then what a commit adds to that (agg's bucket ring, typ,
+// the partition, and a SYMBOL's reference), and last what neither reads.
+// TestKeyLayout holds that.
 type key struct {
 	own   resolved // the override's limits; lim points here when there is one
 	lim   *resolved
 	check uint64 // the id's check hash (see index)
-	ref   reference
 	agg   usage
-	meta  meta // the override's
 	typ   int32
+	// soloPart is the partition of parts[0] while it is the only one
+	// (single): a commit then finds its partition here, without reading
+	// the partitions.
+	soloPart int32
+	ref      reference
 	// override is set while the scope has a risk.limits.v1 record.
 	override bool
+	single   bool // len(parts) == 1
+	meta     meta // the override's
 	id       string
 	parts    []*contrib
 	plain    *Limits // the override's effective limits, for Effective
-	// soloPart is the partition of parts[0] while it is the only one
-	// (solo): a commit then finds its partition here, in the key's last
-	// cache line next to parts, without reading two more objects.
-	soloPart int32
-	_        [4]byte // to 256 bytes: own and the checked fields share an aligned pair of cache lines
 }
 
 // contrib is one partition's share of a key's usage.
@@ -312,10 +313,10 @@ func (e *Engine) Touch(ps []Prepared) {
 			k := e.byType[t].at(p.ids[t])
 			p.keys[t] = k
 			if k != nil {
-				// Both aligned pairs of the key's lines: what the
-				// check reads, and the partitions and bucket ring a
-				// commit reads. (Touching the newest bucket too
-				// costs a check more than it saves a commit.)
+				// The three lines of the key that a check and a
+				// commit read (see key). (Touching the newest
+				// bucket too costs a check more than it saves a
+				// commit.)
 				sink += uint64(k.agg.count) + uint64(k.own.window) + uint64(k.soloPart)
 			}
 		}
@@ -657,7 +658,7 @@ func (e *Engine) Decide(o *domain.Order, part int32, now int64) (Result, int) {
 // kept in k.agg alone: an account lives in one partition, and so does every
 // scope of a router that owns one, so most commits update one usage, not
 // two.
-func (k *key) solo() bool { return len(k.parts) == 1 }
+func (k *key) solo() bool { return k.single }
 
 // usageIn returns the usage of k in c's partition.
 func (k *key) usageIn(c *contrib) *usage {
@@ -696,7 +697,7 @@ func (k *key) partIn(part int32) *contrib {
 
 // setParts sets k's partitions, and soloPart when there is one.
 func (k *key) setParts(parts []*contrib) {
-	k.parts = parts
+	k.parts, k.single = parts, len(parts) == 1
 	if len(parts) == 1 {
 		k.soloPart = parts[0].part
 	}

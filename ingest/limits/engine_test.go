@@ -537,6 +537,9 @@ func TestKeyLayout(t *testing.T) {
 	if end := unsafe.Offsetof(k.agg) + unsafe.Offsetof(k.agg.b); end > 128 {
 		t.Errorf("the checked fields of a key end at byte %d", end)
 	}
+	if end := unsafe.Offsetof(k.single) + 1; end > 192 {
+		t.Errorf("the committed fields of a key end at byte %d", end)
+	}
 	if size := unsafe.Sizeof(k); size != 256 {
 		t.Errorf("a key takes %d bytes, want 256", size)
 	}
