@@ -464,13 +464,19 @@ func (t *Table) DecideLimited(o *domain.Order, now int64, cancelsAllowed, limite
 		es[n] = e
 		n++
 	}
-	for i, id := range [3]string{o.AccountID, o.Symbol, o.Strategy} {
-		if x := &t.hot[i]; x.n > 0 && id != "" {
-			if he := x.get(id); he != nil {
-				es[n] = &he.entry
-				n++
-			}
-		}
+	// The three scopes written out: a loop over the ids costs more
+	// instructions than the lookups.
+	if he := t.hot[0].get(o.AccountID); he != nil && o.AccountID != "" {
+		es[n] = &he.entry
+		n++
+	}
+	if he := t.hot[1].get(o.Symbol); he != nil && o.Symbol != "" {
+		es[n] = &he.entry
+		n++
+	}
+	if he := t.hot[2].get(o.Strategy); he != nil && o.Strategy != "" {
+		es[n] = &he.entry
+		n++
 	}
 	if n == 0 {
 		t.mu.Unlock()
