@@ -532,43 +532,28 @@ func tightest(l *[4]*resolved) (qi, ni, ci, ri int) {
 
 // crossing returns the first scope whose max_orders, and the first whose
 // max_notional, an order of notional n in second sec would cross (-1:
-// none).
+// none). It runs from the last scope to the first, so the first crossing
+// one is the last set.
 func crossing(k *[4]*key, l *[4]*resolved, sec, n int64) (oi, vi int) {
-	o0, v0 := over(k[0], l[0], sec, n)
-	o1, v1 := over(k[1], l[1], sec, n)
-	o2, v2 := over(k[2], l[2], sec, n)
-	o3, v3 := over(k[3], l[3], sec, n)
-	return first(o0, o1, o2, o3), first(v0, v1, v2, v3)
-}
-
-// over reports whether one more order of notional n in second sec would
-// take key k over its max_orders, and over its max_notional.
-func over(k *key, l *resolved, sec, n int64) (orders, notional bool) {
-	var count, sum int64
-	if k != nil {
-		// usage.sums, written out: its fast path is this whole function's
-		// common case.
-		u := &k.agg
-		count, sum = u.count, u.notional
-		if cut := sec - int64(l.window); int64(u.first) <= cut {
-			count, sum = u.sumsAfter(cut)
+	oi, vi = -1, -1
+	for i := 3; i >= 0; i-- {
+		var count, sum int64
+		if k := k[i]; k != nil {
+			// usage.sums, written out: its fast path is the common case.
+			u := &k.agg
+			count, sum = u.count, u.notional
+			if cut := sec - int64(l[i].window); int64(u.first) <= cut {
+				count, sum = u.sumsAfter(cut)
+			}
+		}
+		if count+1 > l[i].capOrders {
+			oi = i
+		}
+		if satAdd(sum, n) > l[i].capNotional {
+			vi = i
 		}
 	}
-	return count+1 > l.capOrders, satAdd(sum, n) > l.capNotional
-}
-
-func first(a, b, c, d bool) int {
-	switch {
-	case a:
-		return 0
-	case b:
-		return 1
-	case c:
-		return 2
-	case d:
-		return 3
-	}
-	return -1
+	return oi, vi
 }
 
 func (r *Result) block(k Kind, scope int, m *meta, limit, group, value float64) {
