@@ -67,11 +67,16 @@ func (u *usage) sumFrom(i int) int64 {
 	return s
 }
 
-// prune drops the buckets at or before cut.
+// prune drops the buckets at or before cut. It is small enough to inline
+// into a commit, which mostly has nothing to drop.
 func (u *usage) prune(cut int64) {
-	if int64(u.first) > cut {
-		return
+	if int64(u.first) <= cut {
+		u.dropThrough(cut)
 	}
+}
+
+// dropThrough is prune when the first bucket is at or before cut.
+func (u *usage) dropThrough(cut int64) {
 	count, notional := u.sums(cut)
 	i := 0
 	for i < u.b.n && int64(u.b.at(i).sec) <= cut {
