@@ -313,11 +313,12 @@ func (e *Engine) Touch(ps []Prepared) {
 			k := e.byType[t].at(p.ids[t])
 			p.keys[t] = k
 			if k != nil {
-				// The three lines of the key that a check and a
-				// commit read (see key). (Touching the newest
-				// bucket too costs a check more than it saves a
-				// commit.)
-				sink += uint64(k.agg.count) + uint64(k.own.window) + uint64(k.soloPart)
+				// The lines of the key that a check and a commit
+				// read (see key): its limits through lim, which
+				// reads the first line only for an override.
+				// (Touching the newest bucket too costs a check
+				// more than it saves a commit.)
+				sink += uint64(k.agg.count) + uint64(k.lim.window) + uint64(k.soloPart)
 			}
 		}
 		p.gen = e.gen
