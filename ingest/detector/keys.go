@@ -59,14 +59,26 @@ func (k *key) is(id string) bool {
 	return int(k.idLen) == len(id) && string(k.idBuf[:k.idLen]) == id
 }
 
+// hash is the hash dimension d's key id is found by.
+func (e *Engine) hash(d dim, id string) uint64 {
+	if d == dimGlobal {
+		return 0
+	}
+	return maphash.String(e.seed, id)
+}
+
 func (e *Engine) lookup(d dim, id string, part int32, create bool) *key {
+	return e.lookupHashed(d, id, e.hash(d, id), part, create)
+}
+
+// lookupHashed is lookup with the id's hash (Engine.hash) already known.
+func (e *Engine) lookupHashed(d dim, id string, h uint64, part int32, create bool) *key {
 	if d == dimGlobal {
 		if e.global == nil && create {
 			e.global = e.newKey(d, "", 0, part)
 		}
 		return e.global
 	}
-	h := maphash.String(e.seed, id)
 	if k := e.keys[d].get(h, id); k != nil {
 		return k
 	}

@@ -19,6 +19,8 @@ type dimConfig struct {
 	// risk signal carries no z-score.
 	zMinOrders int64
 	rules      []compiledRule
+	// checks are the rules, in the same order, as evaluate reads them.
+	checks []ruleCheck
 }
 
 // bucket is one second of one key.
