@@ -16,43 +16,48 @@ type key struct {
 	// Fields are ordered by use: what every order reads comes first, in as
 	// few cache lines as possible; with many cold keys each line is a miss.
 	// The id is held inline and found by hash, so that finding a key reads
-	// the key's own memory and nothing else.
+	// the key's own memory and nothing else. The eviction sweep reads
+	// lastOrder and inc.open, both in the first line.
 	hash      uint64
 	clock     int64 // newest event time seen or advanced to, ms
 	lastOrder int64 // newest order ts, ms, for eviction
-	lastRisk  int64 // second of the last risk signal
 	idLen     uint8
 	dim       dim
 	started   bool
+	symIdxOn  bool
 	part      int32
-	// idBuf follows the fields above in the key's first two cache lines,
-	// so that confirming a lookup reads no other.
-	idBuf   [domain.MaxIDLen]byte
-	buckets ring[bucket]
-	syms    ring[symEntry]
+	inc       incident
+	idBuf     [domain.MaxIDLen]byte
+	buckets   ring[bucket]
+	syms      ring[symEntry]
 	// symsDropped counts entries ever dropped from the front of syms, so
 	// that symIdx can hold positions that survive drops.
 	symsDropped uint32
 	// symEpoch changes whenever an entry is inserted before others (a late
 	// order), which moves positions and so invalidates symIdx.
-	symEpoch uint32
-	inc      incident
-	late     int64
-	clamped  int64
-	scope    domain.Scope
+	symEpoch  uint32
+	symIdxTag uint64
+	// lastRisk, cold, sits here so that win and share start on a cache
+	// line each (offsets 320 and 512).
+	lastRisk int64   // second of the last risk signal
 	mins     minutes // slot is nil unless the dimension has a zscore rule
-	win      [MaxWindowsPerDimension]winSums
-	share    [MaxWindowsPerDimension]topSymbols // where the window tracks symbols
+	// A dimension's windows are the first of win and share: the rest, the
+	// next lines, are not read.
+	win   [MaxWindowsPerDimension]winSums
+	share [MaxWindowsPerDimension]topSymbols // where the window tracks symbols
+
+	// Read per order only by the risk signals, which a replay skips.
+	late    int64
+	clamped int64
+	scope   domain.Scope
 	// symIdx finds the entry of (newest second, symbol) without scanning
 	// the second's entries: the absolute position of each symbol's entry
 	// for the second in symIdxTag (epoch<<32 | second). It is built
 	// (symIdxOn) only for keys with many symbols per second.
-	symIdx    symIndex
-	symIdxTag uint64
-	symIdxOn  bool
-	slot      int   // position in Engine.all
-	openSlot  int   // position in Engine.open, -1 when no incident is open
-	adopted   int64 // state version adopted without a detector breach
+	symIdx   symIndex
+	slot     int   // position in Engine.all
+	openSlot int   // position in Engine.open, -1 when no incident is open
+	adopted  int64 // state version adopted without a detector breach
 }
 
 func (k *key) is(id string) bool {
