@@ -219,6 +219,7 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		for w, on := range dc.share {
 			if on {
 				dc.lastShare = w
+				dc.shareWins = append(dc.shareWins, w)
 				e.anyShr = true
 			}
 		}

@@ -20,6 +20,7 @@ type key struct {
 	// lastOrder and inc.open, both in the first line.
 	hash      uint64
 	clock     int64 // newest event time seen or advanced to, ms
+	clockSec  int64 // clock / 1000
 	lastOrder int64 // newest order ts, ms, for eviction
 	idLen     uint8
 	dim       dim
@@ -37,19 +38,17 @@ type key struct {
 	// order), which moves positions and so invalidates symIdx.
 	symEpoch  uint32
 	symIdxTag uint64
-	// lastRisk, cold, sits here so that win and share start on a cache
-	// line each (offsets 320 and 512).
-	lastRisk int64   // second of the last risk signal
-	mins     minutes // slot is nil unless the dimension has a zscore rule
+	mins      minutes // slot is nil unless the dimension has a zscore rule
 	// A dimension's windows are the first of win and share: the rest, the
 	// next lines, are not read.
 	win   [MaxWindowsPerDimension]winSums
 	share [MaxWindowsPerDimension]topSymbols // where the window tracks symbols
 
 	// Read per order only by the risk signals, which a replay skips.
-	late    int64
-	clamped int64
-	scope   domain.Scope
+	lastRisk int64 // second of the last risk signal
+	late     int64
+	clamped  int64
+	scope    domain.Scope
 	// symIdx finds the entry of (newest second, symbol) without scanning
 	// the second's entries: the absolute position of each symbol's entry
 	// for the second in symIdxTag (epoch<<32 | second). It is built
@@ -149,7 +148,7 @@ func (e *Engine) removeKey(k *key) {
 	k.syms.reset()
 	k.symsDropped, k.symEpoch = 0, 0
 	k.symIdx, k.symIdxTag, k.symIdxOn = symIndex{}, 0, false
-	k.clock, k.lastOrder, k.started = 0, 0, false
+	k.clock, k.clockSec, k.lastOrder, k.started = 0, 0, 0, false
 	k.inc = incident{}
 	k.adopted, k.lastRisk, k.late, k.clamped = 0, 0, 0, 0
 	if len(e.free) < maxFree {

@@ -104,6 +104,14 @@ func (t *topSymbols) dec(sym uint32) {
 	}
 	c := t.ents[i].count
 	n := len(t.ents)
+	if c == 1 {
+		// No count is below 1, so the last entry is the rightmost of
+		// count 1, which the gallop below would find by reading every
+		// count-1 entry (most of a window's symbols have one order).
+		t.swap(i, n-1)
+		t.removeLast()
+		return
+	}
 	if i == n-1 || t.ents[i+1].count < c { // alone at its count: stays put
 		t.ents[i].count--
 		if t.ents[i].count == 0 {
