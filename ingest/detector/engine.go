@@ -3,6 +3,7 @@ package detector
 import (
 	"fmt"
 	"hash/maphash"
+	"math"
 	"slices"
 	"time"
 
@@ -208,7 +209,7 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		if cr.metric == kindNotional {
 			thr = cr.thrUnits
 		}
-		dc.checks = append(dc.checks, ruleCheck{thr: thr, minOrders: int64(cr.MinOrders), win: uint8(cr.win), metric: cr.metric})
+		dc.checks = append(dc.checks, ruleCheck{thr: thr, minOrders: int32(min(cr.MinOrders, math.MaxInt32)), win: uint8(cr.win), metric: cr.metric})
 		if len(dc.rules) > len(e.breaches) {
 			return nil, fmt.Errorf("more than %d rules for dimension %s", len(e.breaches), r.Dimension)
 		}

@@ -79,7 +79,7 @@ type ruleCheck struct {
 	thr float64
 	// minOrders gates top_symbol_share (the window's count) and zscore
 	// (the current minute's): value's first test, made here.
-	minOrders int64
+	minOrders int32
 	win       uint8
 	metric    metricKind
 }
@@ -104,7 +104,7 @@ func (e *Engine) evaluate(k *key, dc *dimConfig) uint64 {
 			if c.metric == kindZScore {
 				n = k.mins.curCnt
 			}
-			if n < c.minOrders {
+			if n < int64(c.minOrders) {
 				continue
 			}
 			var ok bool

@@ -454,8 +454,12 @@ func plainInt(b []byte, i int) (int64, int, bool) {
 			n, j = int64(v), j+8
 		}
 	}
-	for ; j < len(b) && j-d < 18 && b[j] >= '0' && b[j] <= '9'; j++ {
-		n = n*10 + int64(b[j]-'0')
+	for ; j < len(b) && j-d < 18; j++ {
+		c := b[j] - '0' // a byte below '0' wraps above 9
+		if c > 9 {
+			break
+		}
+		n = n*10 + int64(c)
 	}
 	if j > d && (b[d] != '0' || j == d+1) && (j == len(b) || !numberByte(b[j])) {
 		if neg {
@@ -495,6 +499,19 @@ func eightDigits(w uint64) (v uint64, ok bool) {
 	return w * (10000<<32 + 1) >> 32, true
 }
 
+// decimalRun reads the run of ASCII digits from b[j] onto m (m×10 + digit
+// for each) and returns where it ends.
+func decimalRun(b []byte, j int, m uint64) (int, uint64) {
+	for ; j < len(b); j++ {
+		c := b[j] - '0' // a byte below '0' wraps above 9
+		if c > 9 {
+			break
+		}
+		m = m*10 + uint64(c)
+	}
+	return j, m
+}
+
 // numberByte reports whether c can continue a JSON number.
 func numberByte(c byte) bool {
 	return c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
@@ -516,15 +533,11 @@ func plainFloat(b []byte, i int) (float64, int, bool) {
 	}
 	d := j
 	var m uint64
-	for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
-		m = m*10 + uint64(b[j]-'0')
-	}
+	j, m = decimalRun(b, j, m)
 	digits, frac := j-d, 0
 	if digits > 0 && (b[d] != '0' || digits == 1) && j < len(b) && b[j] == '.' {
 		f := j + 1
-		for j = f; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
-			m = m*10 + uint64(b[j]-'0')
-		}
+		j, m = decimalRun(b, f, m)
 		frac = j - f
 		if frac == 0 {
 			digits = 0 // "1." is not a number
