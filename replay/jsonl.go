@@ -56,7 +56,8 @@ func ReadJSONL(ctx context.Context, rd io.Reader, r *Replay, p *Progress) error 
 			line++
 		}
 		bytes += int64(len(b))
-		if errors.Is(err, bufio.ErrBufferFull) {
+		// Nearly every line ends in '\n' with no error: errors.Is is a call.
+		if err != nil && errors.Is(err, bufio.ErrBufferFull) {
 			for errors.Is(err, bufio.ErrBufferFull) {
 				b, err = br.ReadSlice('\n')
 				bytes += int64(len(b))

@@ -3,6 +3,7 @@ package detector
 import (
 	"fmt"
 	"hash/maphash"
+	"math"
 	"slices"
 	"time"
 
@@ -103,7 +104,7 @@ type Engine struct {
 	all     []*key
 	open    []*key // keys with an open incident
 	free    []*key
-	symIDs  map[string]uint32
+	symIDs  symTable
 	symName []string
 	sink    Sink
 	noRisk  bool // sink is a RiskIgnorer: build no risk signals
@@ -152,7 +153,6 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		sink:        sink,
 		status:      status,
 		seed:        maphash.MakeSeed(),
-		symIDs:      make(map[string]uint32),
 		normalAfter: rules.NormalAfter.Milliseconds(),
 		idleAfter:   rules.IdleAfter.Milliseconds(),
 	}
@@ -205,6 +205,11 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 			dc.zscore = true
 		}
 		dc.rules = append(dc.rules, cr)
+		thr := cr.Threshold
+		if cr.metric == kindNotional {
+			thr = cr.thrUnits
+		}
+		dc.checks = append(dc.checks, ruleCheck{thr: thr, minOrders: int32(min(cr.MinOrders, math.MaxInt32)), win: uint8(cr.win), metric: cr.metric})
 		if len(dc.rules) > len(e.breaches) {
 			return nil, fmt.Errorf("more than %d rules for dimension %s", len(e.breaches), r.Dimension)
 		}
@@ -215,6 +220,7 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		for w, on := range dc.share {
 			if on {
 				dc.lastShare = w
+				dc.shareWins = append(dc.shareWins, w)
 				e.anyShr = true
 			}
 		}
@@ -234,18 +240,19 @@ func (e *Engine) Keys() int { return len(e.all) }
 // ObserveAll evaluates the order for every dimension that has rules: the
 // single-instance path, and the benchmark's.
 func (e *Engine) ObserveAll(ob *Observation, part int32, live bool) {
-	// The symbol's id once for the four dimensions: it is a map lookup
-	// hashing the symbol.
+	// The symbol is hashed once, for its id and its key; its id is found
+	// once for the four dimensions.
+	hSym := maphash.String(e.seed, ob.Symbol)
 	var sym uint32
 	if e.anyShr {
-		sym = e.symID(ob.Symbol)
+		sym = e.symID(ob.Symbol, hSym)
 	}
-	e.observe(dimAccount, ob.Account, part, ob, sym, live)
-	e.observe(dimSymbol, ob.Symbol, part, ob, sym, live)
+	e.observe(dimAccount, ob.Account, e.hash(dimAccount, ob.Account), part, ob, sym, live)
+	e.observe(dimSymbol, ob.Symbol, hSym, part, ob, sym, live)
 	if ob.Strategy != "" {
-		e.observe(dimStrategy, ob.Strategy, part, ob, sym, live)
+		e.observe(dimStrategy, ob.Strategy, e.hash(dimStrategy, ob.Strategy), part, ob, sym, live)
 	}
-	e.observe(dimGlobal, "", part, ob, sym, live)
+	e.observe(dimGlobal, "", 0, part, ob, sym, live)
 }
 
 // Observe evaluates the order for one dimension's key: the account, symbol
@@ -258,19 +265,19 @@ func (e *Engine) Observe(t domain.ScopeType, ob *Observation, part int32, live b
 	}
 	var sym uint32
 	if e.dims[d].lastShare >= 0 {
-		sym = e.symID(ob.Symbol)
+		sym = e.symID(ob.Symbol, maphash.String(e.seed, ob.Symbol))
 	}
 	switch d {
 	case dimAccount:
-		e.observe(d, ob.Account, part, ob, sym, live)
+		e.observe(d, ob.Account, e.hash(d, ob.Account), part, ob, sym, live)
 	case dimSymbol:
-		e.observe(d, ob.Symbol, part, ob, sym, live)
+		e.observe(d, ob.Symbol, e.hash(d, ob.Symbol), part, ob, sym, live)
 	case dimStrategy:
 		if ob.Strategy != "" {
-			e.observe(d, ob.Strategy, part, ob, sym, live)
+			e.observe(d, ob.Strategy, e.hash(d, ob.Strategy), part, ob, sym, live)
 		}
 	case dimGlobal:
-		e.observe(d, "", part, ob, sym, live)
+		e.observe(d, "", 0, part, ob, sym, live)
 	}
 }
 
@@ -298,14 +305,15 @@ func (e *Engine) Count(account string, part int32, late, clamped bool) {
 	}
 }
 
-// observe evaluates the order for dimension d's key id; sym is the order's
-// symbol id, which only a dimension tracking symbols reads.
-func (e *Engine) observe(d dim, id string, part int32, ob *Observation, sym uint32, live bool) {
+// observe evaluates the order for dimension d's key id, whose hash is h;
+// sym is the order's symbol id, which only a dimension tracking symbols
+// reads.
+func (e *Engine) observe(d dim, id string, h uint64, part int32, ob *Observation, sym uint32, live bool) {
 	dc := &e.dims[d]
 	if len(dc.rules) == 0 {
 		return
 	}
-	k := e.lookup(d, id, part, true)
+	k := e.lookupHashed(d, id, h, part, true)
 	if k == nil {
 		return // an id longer than any valid one: never from a validated order
 	}

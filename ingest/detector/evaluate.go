@@ -69,23 +69,50 @@ func (e *Engine) value(k *key, r *compiledRule) (v float64, ok bool) {
 	return 0, false
 }
 
+// ruleCheck is what evaluate reads of a rule: its compiledRule is over a
+// hundred bytes, mostly what a breach reports, and every order evaluates
+// every rule of its dimensions.
+type ruleCheck struct {
+	// thr is the threshold in the unit of the window's sum: orders for a
+	// count, NotionalScale units for a notional, the rule's own for the
+	// gated metrics.
+	thr float64
+	// minOrders gates top_symbol_share (the window's count) and zscore
+	// (the current minute's): value's first test, made here.
+	minOrders int32
+	win       uint8
+	metric    metricKind
+}
+
 // evaluate returns the bit set of breached rules. Counts and notionals,
 // most rules, are compared here; the gated metrics go through value.
 func (e *Engine) evaluate(k *key, dc *dimConfig) uint64 {
 	var mask uint64
-	for i := range dc.rules {
-		r := &dc.rules[i]
-		var hit bool
-		switch r.metric {
+	for i := range dc.checks {
+		c := &dc.checks[i]
+		s := &k.win[c.win]
+		var v float64
+		switch c.metric {
 		case kindCount:
-			hit = float64(k.win[r.win].count) > r.Threshold
+			v = float64(s.count)
 		case kindNotional:
-			hit = float64(k.win[r.win].notional) > r.thrUnits
+			v = float64(s.notional)
 		default:
-			v, ok := e.value(k, r)
-			hit = ok && v > r.Threshold
+			// Below min_orders, as most keys are most of the time, the
+			// rule is not evaluated at all.
+			n := s.count
+			if c.metric == kindZScore {
+				n = k.mins.curCnt
+			}
+			if n < int64(c.minOrders) {
+				continue
+			}
+			var ok bool
+			if v, ok = e.value(k, &dc.rules[i]); !ok {
+				continue
+			}
 		}
-		if hit {
+		if v > c.thr {
 			mask |= 1 << i
 		}
 	}

@@ -10,8 +10,13 @@ import (
 
 // incident is the detector's view of one scope's incident.
 type incident struct {
-	breachTS   int64
+	// open, read for every order and by the eviction sweep, comes first:
+	// it shares the key's first cache line.
+	open       bool
+	under      bool  // every rule under its threshold since underSince
+	replayed   bool  // opened while rebuilding; resolved at the first live evaluation
 	underSince int64 // event ms
+	breachTS   int64
 	action     domain.Action
 	corrID     string
 	// cmd and signalledAt are the cmd_id and event time of the last breach
@@ -20,9 +25,6 @@ type incident struct {
 	cmd         string
 	signalledAt int64
 	resends     int
-	open        bool
-	under       bool // every rule under its threshold since underSince
-	replayed    bool // opened while rebuilding; resolved at the first live evaluation
 }
 
 func (e *Engine) state(s domain.Scope) (domain.State, bool) {

@@ -16,57 +16,73 @@ type key struct {
 	// Fields are ordered by use: what every order reads comes first, in as
 	// few cache lines as possible; with many cold keys each line is a miss.
 	// The id is held inline and found by hash, so that finding a key reads
-	// the key's own memory and nothing else.
+	// the key's own memory and nothing else. The eviction sweep reads
+	// lastOrder and inc.open, both in the first line.
 	hash      uint64
 	clock     int64 // newest event time seen or advanced to, ms
+	clockSec  int64 // clock / 1000
 	lastOrder int64 // newest order ts, ms, for eviction
-	lastRisk  int64 // second of the last risk signal
 	idLen     uint8
 	dim       dim
 	started   bool
+	symIdxOn  bool
 	part      int32
-	// idBuf follows the fields above in the key's first two cache lines,
-	// so that confirming a lookup reads no other.
-	idBuf   [domain.MaxIDLen]byte
-	buckets ring[bucket]
-	syms    ring[symEntry]
+	inc       incident
+	idBuf     [domain.MaxIDLen]byte
+	buckets   ring[bucket]
+	syms      ring[symEntry]
 	// symsDropped counts entries ever dropped from the front of syms, so
 	// that symIdx can hold positions that survive drops.
 	symsDropped uint32
 	// symEpoch changes whenever an entry is inserted before others (a late
 	// order), which moves positions and so invalidates symIdx.
-	symEpoch uint32
-	inc      incident
+	symEpoch  uint32
+	symIdxTag uint64
+	mins      minutes // slot is nil unless the dimension has a zscore rule
+	// A dimension's windows are the first of win and share: the rest, the
+	// next lines, are not read.
+	win   [MaxWindowsPerDimension]winSums
+	share [MaxWindowsPerDimension]topSymbols // where the window tracks symbols
+
+	// Read per order only by the risk signals, which a replay skips.
+	lastRisk int64 // second of the last risk signal
 	late     int64
 	clamped  int64
 	scope    domain.Scope
-	mins     minutes // slot is nil unless the dimension has a zscore rule
-	win      [MaxWindowsPerDimension]winSums
-	share    [MaxWindowsPerDimension]topSymbols // where the window tracks symbols
 	// symIdx finds the entry of (newest second, symbol) without scanning
 	// the second's entries: the absolute position of each symbol's entry
 	// for the second in symIdxTag (epoch<<32 | second). It is built
 	// (symIdxOn) only for keys with many symbols per second.
-	symIdx    symIndex
-	symIdxTag uint64
-	symIdxOn  bool
-	slot      int   // position in Engine.all
-	openSlot  int   // position in Engine.open, -1 when no incident is open
-	adopted   int64 // state version adopted without a detector breach
+	symIdx   symIndex
+	slot     int   // position in Engine.all
+	openSlot int   // position in Engine.open, -1 when no incident is open
+	adopted  int64 // state version adopted without a detector breach
 }
 
 func (k *key) is(id string) bool {
 	return int(k.idLen) == len(id) && string(k.idBuf[:k.idLen]) == id
 }
 
+// hash is the hash dimension d's key id is found by.
+func (e *Engine) hash(d dim, id string) uint64 {
+	if d == dimGlobal {
+		return 0
+	}
+	return maphash.String(e.seed, id)
+}
+
 func (e *Engine) lookup(d dim, id string, part int32, create bool) *key {
+	return e.lookupHashed(d, id, e.hash(d, id), part, create)
+}
+
+// lookupHashed is lookup with the id's hash (Engine.hash) already known.
+func (e *Engine) lookupHashed(d dim, id string, h uint64, part int32, create bool) *key {
 	if d == dimGlobal {
 		if e.global == nil && create {
 			e.global = e.newKey(d, "", 0, part)
 		}
 		return e.global
 	}
-	h := maphash.String(e.seed, id)
 	if k := e.keys[d].get(h, id); k != nil {
 		return k
 	}
@@ -132,7 +148,7 @@ func (e *Engine) removeKey(k *key) {
 	k.syms.reset()
 	k.symsDropped, k.symEpoch = 0, 0
 	k.symIdx, k.symIdxTag, k.symIdxOn = symIndex{}, 0, false
-	k.clock, k.lastOrder, k.started = 0, 0, false
+	k.clock, k.clockSec, k.lastOrder, k.started = 0, 0, 0, false
 	k.inc = incident{}
 	k.adopted, k.lastRisk, k.late, k.clamped = 0, 0, 0, 0
 	if len(e.free) < maxFree {

@@ -1,6 +1,9 @@
 package detector
 
-import "strings"
+import (
+	"hash/maphash"
+	"strings"
+)
 
 // Symbols are interned to dense ids (uint32 in every per-second entry and
 // top-symbol count, instead of a 16-byte string). The table would otherwise
@@ -16,17 +19,69 @@ const (
 	symCheckMin = 1024
 )
 
-func (e *Engine) symID(s string) uint32 {
-	if id, ok := e.symIDs[s]; ok {
+// symID is the id of symbol s, whose hash (the symbol keys' hash) is h.
+func (e *Engine) symID(s string, h uint64) uint32 {
+	if id, ok := e.symIDs.get(h, s, e.symName); ok {
 		return id
 	}
 	id := uint32(len(e.symName))
 	// An Observation's strings may alias a Kafka record (the detector
 	// decodes without copying); what the engine keeps, it copies.
-	s = strings.Clone(s)
-	e.symIDs[s] = id
-	e.symName = append(e.symName, s)
+	e.symName = append(e.symName, strings.Clone(s))
+	e.symIDs.put(h, id)
 	return id
+}
+
+// symTable finds symbol ids by the hash the engine finds symbol keys by, so
+// that an order's symbol is hashed once for both: open addressing with
+// linear probing over (hash, id) slots, at most half full. Nothing is
+// deleted: compaction builds a new table.
+type symTable struct {
+	slots []symSlot // power-of-two length, or none
+	n     int
+}
+
+// symSlot is one symbol: its hash and its id + 1 (0 when free).
+type symSlot struct {
+	h  uint64
+	id uint32
+}
+
+// get returns the id of s, whose hash is h; names are the symbols by id.
+func (t *symTable) get(h uint64, s string, names []string) (uint32, bool) {
+	if len(t.slots) == 0 {
+		return 0, false
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := &t.slots[i]
+		if sl.id == 0 {
+			return 0, false
+		}
+		if sl.h == h && names[sl.id-1] == s {
+			return sl.id - 1, true
+		}
+	}
+}
+
+// put adds id under h; the symbol must not be held.
+func (t *symTable) put(h uint64, id uint32) {
+	if (t.n+1)*2 > len(t.slots) {
+		old := t.slots
+		t.slots, t.n = make([]symSlot, max(2*len(old), 64)), 0
+		for _, sl := range old {
+			if sl.id != 0 {
+				t.put(sl.h, sl.id-1)
+			}
+		}
+	}
+	mask := uint64(len(t.slots) - 1)
+	i := h & mask
+	for t.slots[i].id != 0 {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = symSlot{h: h, id: id + 1}
+	t.n++
 }
 
 // compactSymbols forgets the symbols no key holds and renumbers the others
@@ -60,11 +115,11 @@ func (e *Engine) compactSymbols() {
 	}
 	to := make([]uint32, len(e.symName))
 	names := make([]string, 0, n)
-	ids := make(map[string]uint32, n)
+	var ids symTable
 	for old, h := range held {
 		if h {
 			to[old] = uint32(len(names))
-			ids[e.symName[old]] = uint32(len(names))
+			ids.put(maphash.String(e.seed, e.symName[old]), uint32(len(names)))
 			names = append(names, e.symName[old])
 		}
 	}

@@ -50,7 +50,7 @@ func TestKeyMemoryFollowsItsOwnSymbols(t *testing.T) {
 	}
 	// The table is checked once a minute: at most the 80 symbols (40 Q, 40
 	// R) that windows held at the last check are left.
-	if n := len(e.symIDs); n > 80 || len(e.symName) != n {
+	if n := e.symIDs.n; n > 80 || len(e.symName) != n {
 		t.Fatalf("the engine holds %d symbols (%d ids), want at most the 80 held by a window", n, len(e.symName))
 	}
 	// Renumbered symbols still name the right top symbol.

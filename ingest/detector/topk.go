@@ -14,11 +14,12 @@ type symCount struct {
 type topSymbols struct {
 	ents []symCount
 	// idx maps symbol id to position once there are more than linearMax
-	// symbols (indexed); small windows (most accounts) scan instead. It
+	// symbols (nil until then); small windows (most accounts) scan instead. It
 	// holds the window's symbols only, and is dropped again when they fall
 	// to linearMin.
-	idx     symIndex
-	indexed bool
+	// A pointer, so that a window's counts take half a cache line in the
+	// key.
+	idx *symIndex
 }
 
 const (
@@ -32,7 +33,7 @@ const (
 )
 
 func (t *topSymbols) find(sym uint32) int {
-	if t.indexed {
+	if t.idx != nil {
 		if i, ok := t.idx.get(sym); ok {
 			return int(i)
 		}
@@ -51,7 +52,7 @@ func (t *topSymbols) swap(i, j int) {
 		return
 	}
 	t.ents[i], t.ents[j] = t.ents[j], t.ents[i]
-	if t.indexed {
+	if t.idx != nil {
 		t.idx.set(t.ents[i].sym, int32(i))
 		t.idx.set(t.ents[j].sym, int32(j))
 	}
@@ -62,10 +63,10 @@ func (t *topSymbols) inc(sym uint32) {
 	if i < 0 {
 		t.ents = append(t.ents, symCount{sym: sym, count: 1})
 		switch {
-		case t.indexed:
+		case t.idx != nil:
 			t.idx.set(sym, int32(len(t.ents)-1))
 		case len(t.ents) > linearMax:
-			t.indexed = true
+			t.idx = new(symIndex)
 			for j, e := range t.ents {
 				t.idx.set(e.sym, int32(j))
 			}
@@ -103,6 +104,14 @@ func (t *topSymbols) dec(sym uint32) {
 	}
 	c := t.ents[i].count
 	n := len(t.ents)
+	if c == 1 {
+		// No count is below 1, so the last entry is the rightmost of
+		// count 1, which the gallop below would find by reading every
+		// count-1 entry (most of a window's symbols have one order).
+		t.swap(i, n-1)
+		t.removeLast()
+		return
+	}
 	if i == n-1 || t.ents[i+1].count < c { // alone at its count: stays put
 		t.ents[i].count--
 		if t.ents[i].count == 0 {
@@ -137,10 +146,10 @@ func (t *topSymbols) dec(sym uint32) {
 // back memory the window no longer needs.
 func (t *topSymbols) removeLast() {
 	n := len(t.ents) - 1
-	if t.indexed {
+	if t.idx != nil {
 		t.idx.del(t.ents[n].sym)
 		if n <= linearMin {
-			t.indexed, t.idx = false, symIndex{}
+			t.idx = nil
 		}
 	}
 	t.ents = t.ents[:n]
@@ -163,10 +172,13 @@ func (t *topSymbols) reset() {
 		t.ents = nil
 	}
 	t.ents = t.ents[:0]
-	t.indexed, t.idx = false, symIndex{}
+	t.idx = nil
 }
 
 func (t *topSymbols) capBytes() int {
+	if t.idx == nil {
+		return cap(t.ents) * 8
+	}
 	return cap(t.ents)*8 + t.idx.capBytes()
 }
 
@@ -175,7 +187,7 @@ func (t *topSymbols) renumber(to []uint32) {
 	for i := range t.ents {
 		t.ents[i].sym = to[t.ents[i].sym]
 	}
-	if t.indexed {
+	if t.idx != nil {
 		t.idx.reset()
 		for j, e := range t.ents {
 			t.idx.set(e.sym, int32(j))

@@ -11,14 +11,18 @@ import (
 type dimConfig struct {
 	windows []int64 // distinct window lengths, seconds, ascending
 	share   []bool  // per window: keep exact symbol counts
-	zscore  bool
-	horizon int64 // longest window, seconds
+	// shareWins are the windows whose share is kept, ascending.
+	shareWins []int
+	zscore    bool
+	horizon   int64 // longest window, seconds
 	// lastShare is the longest window that tracks symbols, or -1.
 	lastShare int
 	// zMinOrders is the smallest min_orders of the zscore rules: below it a
 	// risk signal carries no z-score.
 	zMinOrders int64
 	rules      []compiledRule
+	// checks are the rules, in the same order, as evaluate reads them.
+	checks []ruleCheck
 }
 
 // bucket is one second of one key.
@@ -60,8 +64,13 @@ const MaxWindowsPerDimension = 6
 
 // advance moves the key's clock to ts, expiring what falls out of each window.
 func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
+	e.advanceSec(k, dc, ts, ts/1000)
+}
+
+// advanceSec is advance with ts's second, newSec = ts/1000, already known.
+func (e *Engine) advanceSec(k *key, dc *dimConfig, ts, newSec int64) {
 	if !k.started {
-		k.clock, k.started = ts, true
+		k.clock, k.clockSec, k.started = ts, newSec, true
 		if k.mins.slot != nil {
 			k.mins.first, k.mins.cur = ts/60000, ts/60000
 		}
@@ -70,8 +79,8 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 	if ts <= k.clock {
 		return
 	}
-	oldSec, newSec := k.clock/1000, ts/1000
-	k.clock = ts
+	oldSec := k.clockSec
+	k.clock, k.clockSec = ts, newSec
 	if newSec == oldSec {
 		return
 	}
@@ -143,55 +152,61 @@ func (e *Engine) advance(k *key, dc *dimConfig, ts int64) {
 // add places one order in its second's bucket and in every window whose
 // range covers that second.
 func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
-	e.advance(k, dc, ob.TS)
+	sec := ob.TS / 1000
+	e.advanceSec(k, dc, ob.TS, sec)
 	notional := max(ob.Notional, 0)
 	if ob.TS > k.lastOrder {
 		k.lastOrder = ob.TS
 	}
-	sec := ob.TS / 1000
-	clockSec := k.clock / 1000
+	clockSec := k.clockSec
 	if k.mins.slot != nil {
 		k.mins.add(ob.TS / 60000)
 	}
-	if sec <= clockSec-dc.horizon {
-		return // older than every window
-	}
-	// Find or insert the bucket; in order the last one is the match.
-	n := k.buckets.len()
-	i := n
-	for i > 0 && int64(k.buckets.at(i-1).sec) > sec {
-		i--
-	}
-	if i > 0 && int64(k.buckets.at(i-1).sec) == sec {
-		b := k.buckets.at(i - 1)
-		b.count++
-		b.notional = addUnits(b.notional, notional)
+	tracked := false
+	if sec == clockSec {
+		// In the key's newest second, as nearly every order is: its bucket
+		// is the last one or a new one, and every window covers it.
+		tracked = e.addNewest(k, dc, sec, notional, sym)
 	} else {
-		if i == n {
-			k.buckets.pushBack(bucket{sec: uint32(sec), count: 1, notional: notional})
-		} else {
-			k.buckets.insert(i, bucket{sec: uint32(sec), count: 1, notional: notional})
+		if sec <= clockSec-dc.horizon {
+			return // older than every window
 		}
-		for w, W := range dc.windows {
-			ws := &k.win[w]
-			switch {
-			case int(ws.bStart) > i:
-				ws.bStart++
-			case int(ws.bStart) == i && sec <= clockSec-W:
-				ws.bStart++
-			case int(ws.bStart) == i:
-				ws.bNext = uint32(sec)
+		// Find or insert the bucket; in order the last one is the match.
+		n := k.buckets.len()
+		i := n
+		for i > 0 && int64(k.buckets.at(i-1).sec) > sec {
+			i--
+		}
+		if i > 0 && int64(k.buckets.at(i-1).sec) == sec {
+			b := k.buckets.at(i - 1)
+			b.count++
+			b.notional = addUnits(b.notional, notional)
+		} else {
+			if i == n {
+				k.buckets.pushBack(bucket{sec: uint32(sec), count: 1, notional: notional})
+			} else {
+				k.buckets.insert(i, bucket{sec: uint32(sec), count: 1, notional: notional})
+			}
+			for w, W := range dc.windows {
+				ws := &k.win[w]
+				switch {
+				case int(ws.bStart) > i:
+					ws.bStart++
+				case int(ws.bStart) == i && sec <= clockSec-W:
+					ws.bStart++
+				case int(ws.bStart) == i:
+					ws.bNext = uint32(sec)
+				}
 			}
 		}
-	}
-	tracked := false
-	for w, W := range dc.windows {
-		if sec > clockSec-W {
-			k.win[w].count++
-			k.win[w].notional = addUnits(k.win[w].notional, notional)
-			if dc.share[w] {
-				k.share[w].inc(sym)
-				tracked = true
+		for w, W := range dc.windows {
+			if sec > clockSec-W {
+				k.win[w].count++
+				k.win[w].notional = addUnits(k.win[w].notional, notional)
+				if dc.share[w] {
+					k.share[w].inc(sym)
+					tracked = true
+				}
 			}
 		}
 	}
@@ -201,7 +216,7 @@ func (e *Engine) add(k *key, dc *dimConfig, ob *Observation, sym uint32) {
 	// The symbol entry for (sec, sym): entries are sorted by second. Orders
 	// of the newest second use the index when the key has one; otherwise
 	// scan the entries of the second from the back.
-	n = k.syms.len()
+	n := k.syms.len()
 	tag := uint64(k.symEpoch)<<32 | uint64(sec)
 	var j int
 	if k.symIdxOn && n > 0 && int64(k.syms.back().sec) <= sec {
@@ -282,4 +297,32 @@ func (k *key) indexSym(sym uint32, tag uint64, pos int) {
 		k.symIdxTag = tag
 	}
 	k.symIdx.set(sym, int32(uint32(pos)+k.symsDropped))
+}
+
+// addNewest is add's bucket and window part for an order of the key's
+// newest second (the general case, with each window's position tests, is
+// in add); it reports whether a window tracks the order's symbol.
+func (e *Engine) addNewest(k *key, dc *dimConfig, sec, notional int64, sym uint32) bool {
+	win := k.win[:len(dc.windows)]
+	if n := k.buckets.len(); n > 0 && int64(k.buckets.back().sec) == sec {
+		b := k.buckets.back()
+		b.count++
+		b.notional = addUnits(b.notional, notional)
+	} else {
+		k.buckets.pushBack(bucket{sec: uint32(sec), count: 1, notional: notional})
+		// A window whose buckets had all left it starts at the new one.
+		for w := range win {
+			if int(win[w].bStart) == n {
+				win[w].bNext = uint32(sec)
+			}
+		}
+	}
+	for w := range win {
+		win[w].count++
+		win[w].notional = addUnits(win[w].notional, notional)
+	}
+	for _, w := range dc.shareWins {
+		k.share[w].inc(sym)
+	}
+	return len(dc.shareWins) > 0
 }

@@ -70,6 +70,10 @@ const (
 // fastDecodeOrder reports whether b is in the subset of JSON it decodes
 // exactly as encoding/json would; o is only meaningful when it is.
 func fastDecodeOrder(b []byte, o *domain.Order) bool {
+	if encodedOrder(b, o) {
+		return true
+	}
+	*o = domain.Order{}
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -180,6 +184,100 @@ func fastDecodeOrder(b []byte, o *domain.Order) bool {
 	}
 }
 
+// encodedOrder decodes the layout encoding/json gives a domain.Order, which
+// the generators and most gateways send: every field in declaration order,
+// no whitespace inside, type and trader optional. Each key is then checked
+// as one literal where the general loop below scans it, switches on it and
+// tracks duplicates. Anything else returns false (o then holds some
+// fields) and is read by the loop; what it accepts, the loop reads alike.
+//
+// The keys are compared as constants written out in each comparison: the
+// compiler turns those into one or two word compares, where a comparison
+// with a string variable is a call to memequal.
+func encodedOrder(b []byte, o *domain.Order) bool {
+	const (
+		kOrderID  = `{"order_id":"`
+		kTS       = `,"ts":`
+		kAccount  = `,"account_id":"`
+		kSymbol   = `,"symbol":"`
+		kSide     = `,"side":"`
+		kQty      = `,"qty":`
+		kPrice    = `,"price":`
+		kStrategy = `,"strategy":"`
+		kType     = `,"type":"`
+		kTrader   = `,"trader":"`
+	)
+	var ok bool
+	i := len(kOrderID)
+	// A string's literal ends with its opening quote, where plainString
+	// starts.
+	if len(b) < i || string(b[:i]) != kOrderID {
+		return false
+	}
+	if o.OrderID, i, ok = plainString(b, i-1); !ok {
+		return false
+	}
+	if !has(b, i, len(kTS)) || string(b[i:i+len(kTS)]) != kTS {
+		return false
+	}
+	if o.TS, i, ok = plainInt(b, i+len(kTS)); !ok {
+		return false
+	}
+	if !has(b, i, len(kAccount)) || string(b[i:i+len(kAccount)]) != kAccount {
+		return false
+	}
+	if o.AccountID, i, ok = plainString(b, i+len(kAccount)-1); !ok {
+		return false
+	}
+	if !has(b, i, len(kSymbol)) || string(b[i:i+len(kSymbol)]) != kSymbol {
+		return false
+	}
+	if o.Symbol, i, ok = plainString(b, i+len(kSymbol)-1); !ok {
+		return false
+	}
+	if !has(b, i, len(kSide)) || string(b[i:i+len(kSide)]) != kSide {
+		return false
+	}
+	var str string
+	if str, i, ok = plainString(b, i+len(kSide)-1); !ok {
+		return false
+	}
+	o.Side = domain.Side(str)
+	if !has(b, i, len(kQty)) || string(b[i:i+len(kQty)]) != kQty {
+		return false
+	}
+	if o.Qty, i, ok = plainFloat(b, i+len(kQty)); !ok {
+		return false
+	}
+	if !has(b, i, len(kPrice)) || string(b[i:i+len(kPrice)]) != kPrice {
+		return false
+	}
+	if o.Price, i, ok = plainFloat(b, i+len(kPrice)); !ok {
+		return false
+	}
+	if !has(b, i, len(kStrategy)) || string(b[i:i+len(kStrategy)]) != kStrategy {
+		return false
+	}
+	if o.Strategy, i, ok = plainString(b, i+len(kStrategy)-1); !ok {
+		return false
+	}
+	if has(b, i, len(kType)) && string(b[i:i+len(kType)]) == kType {
+		if str, i, ok = plainString(b, i+len(kType)-1); !ok {
+			return false
+		}
+		o.Type = domain.OrderType(str)
+	}
+	if has(b, i, len(kTrader)) && string(b[i:i+len(kTrader)]) == kTrader {
+		if o.Trader, i, ok = plainString(b, i+len(kTrader)-1); !ok {
+			return false
+		}
+	}
+	return i < len(b) && b[i] == '}' && skipWS(b, i+1) == len(b)
+}
+
+// has reports whether b holds n bytes from i.
+func has(b []byte, i, n int) bool { return n <= len(b)-i }
+
 func skipWS(b []byte, i int) int {
 	// Compact JSON, the common case, has none: every whitespace byte is
 	// at most ' '.
@@ -210,7 +308,9 @@ func plainString(b []byte, i int) (string, int, bool) {
 			if b[j] != '"' {
 				return "", 0, false
 			}
-			return unsafe.String(unsafe.SliceData(b[start:j]), j-start), j + 1, true
+			// b[start] exists (b[j] does, and start ≤ j): one bounds check,
+			// where slicing b[start:j] costs several.
+			return unsafe.String(&b[start], j-start), j + 1, true
 		}
 	}
 	for ; j < len(b); j++ {
@@ -348,8 +448,18 @@ func plainInt(b []byte, i int) (int64, int, bool) {
 	}
 	d := j
 	var n int64
-	for ; j < len(b) && j-d < 18 && b[j] >= '0' && b[j] <= '9'; j++ {
-		n = n*10 + int64(b[j]-'0')
+	// A ts has 13 digits: the first eight are read as one word.
+	if j+8 <= len(b) {
+		if v, ok := eightDigits(binary.LittleEndian.Uint64(b[j:])); ok {
+			n, j = int64(v), j+8
+		}
+	}
+	for ; j < len(b) && j-d < 18; j++ {
+		c := b[j] - '0' // a byte below '0' wraps above 9
+		if c > 9 {
+			break
+		}
+		n = n*10 + int64(c)
 	}
 	if j > d && (b[d] != '0' || j == d+1) && (j == len(b) || !numberByte(b[j])) {
 		if neg {
@@ -374,6 +484,34 @@ func plainInt(b []byte, i int) (int64, int, bool) {
 	return n, j, true
 }
 
+// eightDigits is the value of eight ASCII digits read as a little-endian
+// word (the first digit in the lowest byte); ok is false unless every byte
+// is a digit. Each step combines neighbouring lanes: pairs of digits into
+// two-digit numbers, those into four-digit ones, then the two halves.
+func eightDigits(w uint64) (v uint64, ok bool) {
+	// A digit is 0x30..0x39: its high nibble is 3, and adding 6 keeps it 3.
+	if w&0xF0F0F0F0F0F0F0F0|(w+0x0606060606060606)&0xF0F0F0F0F0F0F0F0>>4 != 0x3333333333333333 {
+		return 0, false
+	}
+	w &= 0x0F0F0F0F0F0F0F0F
+	w = w * (10<<8 + 1) >> 8 & 0x00FF00FF00FF00FF
+	w = w * (100<<16 + 1) >> 16 & 0x0000FFFF0000FFFF
+	return w * (10000<<32 + 1) >> 32, true
+}
+
+// decimalRun reads the run of ASCII digits from b[j] onto m (m×10 + digit
+// for each) and returns where it ends.
+func decimalRun(b []byte, j int, m uint64) (int, uint64) {
+	for ; j < len(b); j++ {
+		c := b[j] - '0' // a byte below '0' wraps above 9
+		if c > 9 {
+			break
+		}
+		m = m*10 + uint64(c)
+	}
+	return j, m
+}
+
 // numberByte reports whether c can continue a JSON number.
 func numberByte(c byte) bool {
 	return c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
@@ -395,15 +533,11 @@ func plainFloat(b []byte, i int) (float64, int, bool) {
 	}
 	d := j
 	var m uint64
-	for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
-		m = m*10 + uint64(b[j]-'0')
-	}
+	j, m = decimalRun(b, j, m)
 	digits, frac := j-d, 0
 	if digits > 0 && (b[d] != '0' || digits == 1) && j < len(b) && b[j] == '.' {
 		f := j + 1
-		for j = f; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
-			m = m*10 + uint64(b[j]-'0')
-		}
+		j, m = decimalRun(b, f, m)
 		frac = j - f
 		if frac == 0 {
 			digits = 0 // "1." is not a number

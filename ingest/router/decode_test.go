@@ -1,8 +1,10 @@
 package router
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -40,6 +42,10 @@ var decodeCases = []struct {
 	{"dot without digits", `{"order_id":"o20","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":1.,"price":1}`, false},
 	{"long strings", `{"order_id":"order-0123456789-abcdefghij","ts":1,"account_id":"account-0123456789","symbol":"SYMBOL.LONG.NAME","side":"BUY","qty":1,"price":1}`, true},
 	{"escape after eight bytes", `{"order_id":"0123456789\u0041","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1}`, false},
+	{"keys that extend field names", `{"order_idx":1,"tsx":1,"typed":1,"traders":1,"account_idx":1,"symbols":1,"sides":1,"strategyx":1,"qtyx":1,"prices":1,"order_id":"o22","ts":1,"account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1}`, true},
+	{"short keys near the end", `{"order_id":"o23","account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1,"ts":1}`, true},
+	{"digits past eight in ts", `{"order_id":"o24","ts":123456789,"account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1}`, true},
+	{"ts of eight digits then a letter", `{"order_id":"o25","ts":12345678x,"account_id":"A","symbol":"B","side":"BUY","qty":1,"price":1}`, false},
 	{"empty", ``, false},
 	{"not an object", `[1]`, false},
 	{"empty object", `{}`, true},
@@ -230,6 +236,30 @@ func TestPlainNumbersMatchStrconv(t *testing.T) {
 		wantN, err := strconv.ParseInt(i, 10, 64)
 		if ok != (err == nil) || ok && (n != wantN || j != len(i)) {
 			t.Fatalf("plainInt(%s) = %d, %d, %v; strconv: %d, %v", i, n, j, ok, wantN, err)
+		}
+	}
+}
+
+// TestEightDigits checks the word-at-a-time digit reader against strconv
+// on digits and on every byte that is not one in each position.
+func TestEightDigits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	check := func(s string) {
+		t.Helper()
+		v, ok := eightDigits(binary.LittleEndian.Uint64([]byte(s)))
+		want, err := strconv.ParseUint(s, 10, 64)
+		if allDigits := err == nil && s[0] != '+'; ok != allDigits || ok && v != want {
+			t.Fatalf("eightDigits(%q) = %d, %v; want %d, %v", s, v, ok, want, allDigits)
+		}
+	}
+	for range 10_000 {
+		check(fmt.Sprintf("%08d", rng.IntN(100_000_000)))
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			b := []byte("12345678")
+			b[pos] = byte(c)
+			check(string(b))
 		}
 	}
 }
