@@ -1,5 +1,7 @@
 package detector
 
+import "github.com/riskgate/riskgate/ingest/idhash"
+
 // keyIndex finds a dimension's keys by the hash of their ids: open
 // addressing with linear probing over (hash, key) slots, four to a cache
 // line, and backward-shift deletion. A Go map keyed by the hash would hash
@@ -75,7 +77,7 @@ func (x *keyIndex) remove(k *key) {
 	// slot lies cyclically in (hole, j].
 	for j := (i + 1) & mask; x.slots[j].k != nil; j = (j + 1) & mask {
 		home := int(x.slots[j].h) & mask
-		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+		if idhash.Shifts(i, j, home) {
 			x.slots[i] = x.slots[j]
 			i = j
 		}

@@ -59,3 +59,11 @@ func mum(a, b uint64) uint64 {
 	hi, lo := bits.Mul64(a, b)
 	return hi ^ lo
 }
+
+// Shifts reports whether backward-shift deletion in a linear-probing table
+// of power-of-two size moves the member at slot j, whose home slot is home,
+// into the hole at slot i: it does unless home lies cyclically in (i, j].
+// Every open-addressing table of ids in ingest deletes this way.
+func Shifts(i, j, home int) bool {
+	return (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)
+}

@@ -39,3 +39,28 @@ func TestSum(t *testing.T) {
 		}
 	}
 }
+
+// Shifts moves a member into the hole exactly when the hole lies on its
+// probe path from home, which a direct walk of the path decides too.
+func TestShifts(t *testing.T) {
+	const size = 8
+	for i := range size {
+		for j := range size {
+			if i == j {
+				continue
+			}
+			for home := range size {
+				// Walking from home to j: does the path pass the hole i?
+				passes := false
+				for k := home; k != j; k = (k + 1) % size {
+					if k == i {
+						passes = true
+					}
+				}
+				if got := Shifts(i, j, home); got != passes {
+					t.Errorf("Shifts(%d, %d, %d) = %v, want %v", i, j, home, got, passes)
+				}
+			}
+		}
+	}
+}

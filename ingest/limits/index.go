@@ -76,7 +76,7 @@ func (x *index) remove(id string) {
 	mask := len(x.slots) - 1
 	for j := (i + 1) & mask; x.slots[j].k != nil; j = (j + 1) & mask {
 		home := int(x.slots[j].h) & mask
-		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+		if idhash.Shifts(i, j, home) {
 			x.slots[i] = x.slots[j]
 			i = j
 		}

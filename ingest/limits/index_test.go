@@ -41,37 +41,4 @@ func TestIndex(t *testing.T) {
 			t.Errorf("get(%q) = %v, want %v", id, x.get(id), k)
 		}
 	}
-	// Ids that differ in one byte, at every length, and all short ids over
-	// a small alphabet, hash apart.
-	seen := make(map[ident]string)
-	var all func(prefix []byte)
-	all = func(prefix []byte) {
-		if len(prefix) > 0 {
-			id := x.hash(string(prefix))
-			if prev, dup := seen[id]; dup {
-				t.Fatalf("%q and %q share hashes", prev, prefix)
-			}
-			seen[id] = string(prefix)
-		}
-		if len(prefix) < 8 {
-			for _, c := range []byte("ab01") {
-				all(append(prefix, c))
-			}
-		}
-	}
-	all(nil)
-	for n := 1; n <= 64; n++ {
-		for pos := 0; pos < n; pos++ {
-			b := make([]byte, n)
-			for i := range b {
-				b[i] = 'a'
-			}
-			b[pos] = 'b'
-			id := x.hash(string(b))
-			if prev, dup := seen[id]; dup && prev != string(b) {
-				t.Fatalf("%q and %q share hashes", prev, b)
-			}
-			seen[id] = string(b)
-		}
-	}
 }

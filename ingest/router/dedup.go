@@ -1,6 +1,10 @@
 package router
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+
+	"github.com/riskgate/riskgate/ingest/idhash"
+)
 
 // The dedup window remembers, per orders.v1 partition, every order identity
 // (order_id, and whether it is a CANCEL, so a CANCEL that carries the id of
@@ -219,7 +223,7 @@ func (s *dedupStore) forget(k dedupKey, seen stamp) {
 	mask := len(s.slots) - 1
 	for j := (i + 1) & mask; s.slots[j].key != (dedupKey{}); j = (j + 1) & mask {
 		home := int(s.slots[j].key[0]) & mask
-		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+		if idhash.Shifts(i, j, home) {
 			s.slots[i] = s.slots[j]
 			i = j
 		}
