@@ -310,7 +310,10 @@ func (e *Engine) Touch(ps []Prepared) {
 	for i := range ps {
 		p := &ps[i]
 		for t := range p.ids {
-			k := e.byType[t].at(p.ids[t])
+			var k *key
+			if p.ids[t] != (ident{}) { // an order without a strategy
+				k = e.byType[t].at(p.ids[t])
+			}
 			p.keys[t] = k
 			if k != nil {
 				// The lines of the key that a check and a commit
