@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -60,6 +61,11 @@ type benchLeakOptions struct {
 type leakResult struct {
 	Burst, Cap, Allowed, Leaked int
 	Decisions                   map[domain.Decision]int
+	// StoppedAt is the burst's first order not ALLOWed (its index, in the
+	// order sent) and StoppedBy its decision: BLOCK when the limit
+	// stopped the burst, DROP when the detector's kill landed first.
+	StoppedAt int
+	StoppedBy domain.Decision
 }
 
 func benchLeak(ctx context.Context, out io.Writer, o benchLeakOptions) (leakResult, error) {
@@ -99,9 +105,26 @@ func benchLeak(ctx context.Context, out io.Writer, o benchLeakOptions) (leakResu
 	}
 	defer prod.Close()
 
+	// One order of another account, symbol and strategy first, awaited in
+	// the audit: the router has made its first transaction before the
+	// burst, so the burst measures the router's limits, not its start-up
+	// (a router still starting could be overtaken by the detector's kill,
+	// which then DROPs the whole burst).
+	account := fmt.Sprintf("LEAK%d", start.UnixNano()%1_000_000)
+	warm, err := json.Marshal(domain.Order{OrderID: "warm-" + account, TS: time.Now().UnixMilli(),
+		AccountID: "WARM" + account, Symbol: "WARM", Side: domain.Buy, Qty: 1, Price: 10, Strategy: "bench-leak-warm"})
+	if err != nil {
+		return res, fmt.Errorf("encode order: %w", err)
+	}
+	if err := prod.ProduceSync(ctx, &kgo.Record{Topic: domain.TopicOrders, Key: []byte("WARM" + account), Value: warm}).FirstErr(); err != nil {
+		return res, fmt.Errorf("produce the warm-up order: %w", err)
+	}
+	if _, err := awaitAudit(ctx, reader, "warm-"+account, 1, o.limit); err != nil {
+		return res, fmt.Errorf("bench leak: the warm-up order: %w", err)
+	}
+
 	// The whole burst is encoded before the clock starts, then produced
 	// as fast as the client can.
-	account := fmt.Sprintf("LEAK%d", start.UnixNano()%1_000_000)
 	prefix := "leak-" + account + "-"
 	recs := make([]*kgo.Record, o.orders)
 	for i := range recs {
@@ -118,26 +141,17 @@ func benchLeak(ctx context.Context, out io.Writer, o benchLeakOptions) (leakResu
 	}
 	sent := time.Since(t0)
 
-	seen := make(map[string]bool, o.orders)
-	deadline := time.Now().Add(o.limit)
-	for len(seen) < o.orders {
-		if time.Now().After(deadline) {
-			return res, fmt.Errorf("bench leak: %d of %d orders audited after %v", len(seen), o.orders, o.limit)
+	audit, err := awaitAudit(ctx, reader, prefix, o.orders, o.limit)
+	if err != nil {
+		return res, fmt.Errorf("bench leak: %w", err)
+	}
+	sort.Slice(audit, func(i, j int) bool { return audit[i].OrderID < audit[j].OrderID }) // ids are zero-padded
+	res.StoppedAt = len(audit)
+	for i, a := range audit {
+		res.Decisions[a.Decision]++
+		if a.Decision != domain.DecisionAllow && res.StoppedBy == "" {
+			res.StoppedAt, res.StoppedBy = i, a.Decision
 		}
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		fs := reader.PollFetches(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			var a domain.AuditRecord
-			if json.Unmarshal(r.Value, &a) != nil || !strings.HasPrefix(a.OrderID, prefix) || seen[a.OrderID] {
-				return
-			}
-			seen[a.OrderID] = true
-			res.Decisions[a.Decision]++
-		})
 	}
 	audited := time.Since(t0)
 	res.Allowed = res.Decisions[domain.DecisionAllow]
@@ -149,6 +163,9 @@ func benchLeak(ctx context.Context, out io.Writer, o benchLeakOptions) (leakResu
 		domain.DecisionThrottle, domain.DecisionDuplicate, domain.DecisionReject} {
 		fmt.Fprintf(tw, "%s\t%d\t\n", d, res.Decisions[d])
 	}
+	if res.StoppedBy != "" {
+		fmt.Fprintf(tw, "first stopped\torder %d (%s)\t\n", res.StoppedAt+1, res.StoppedBy)
+	}
 	fmt.Fprintf(tw, "burst produced in\t%v\t\n", sent.Round(time.Millisecond))
 	fmt.Fprintf(tw, "all audited after\t%v\t\n", audited.Round(time.Millisecond))
 	if err := tw.Flush(); err != nil {
@@ -156,4 +173,33 @@ func benchLeak(ctx context.Context, out io.Writer, o benchLeakOptions) (leakResu
 	}
 	fmt.Fprintf(out, "burst=%d cap=%d allowed=%d leaked=%d\n", res.Burst, res.Cap, res.Allowed, res.Leaked)
 	return res, nil
+}
+
+// awaitAudit reads audit.v1 until it has a decision for n distinct orders
+// whose ids start with prefix, and returns them in the order read; it gives
+// up after limit.
+func awaitAudit(ctx context.Context, reader *kgo.Client, prefix string, n int, limit time.Duration) ([]domain.AuditRecord, error) {
+	seen := make(map[string]bool, n)
+	recs := make([]domain.AuditRecord, 0, n)
+	deadline := time.Now().Add(limit)
+	for len(recs) < n {
+		if time.Now().After(deadline) {
+			return recs, fmt.Errorf("%d of %d orders %s* audited after %v", len(recs), n, prefix, limit)
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := reader.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return recs, ctx.Err()
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var a domain.AuditRecord
+			if json.Unmarshal(r.Value, &a) != nil || !strings.HasPrefix(a.OrderID, prefix) || seen[a.OrderID] {
+				return
+			}
+			seen[a.OrderID] = true
+			recs = append(recs, a)
+		})
+	}
+	return recs, nil
 }
