@@ -64,7 +64,7 @@ mass_kill_ratio=… mass_breach_signals=… hop_<hop>_p50_ms=… hop_<hop>_p99_m
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.incidents, "incidents", 50, "incidents measured one after another")
+	f.IntVar(&o.incidents, "incidents", 200, "incidents measured one after another (p99 is their maximum below 100)")
 	f.IntVar(&o.mass, "mass", 1000, "accounts breaching at once")
 	f.IntVar(&o.threshold, "threshold", 100, "the detector's order-count threshold per account and minute")
 	f.IntVar(&o.probeRate, "probe-rate", 5000, "most probe orders per second while waiting for DROPs")
