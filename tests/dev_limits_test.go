@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -127,8 +128,20 @@ func (d limitsDev) audit(t *testing.T, prefix string, n int) []domain.AuditRecor
 // ALLOWed, the next one is BLOCKed naming limit with the value it would have
 // produced, and no later order is ALLOWed (each is BLOCKed, or DROPped once
 // the detector's kill lands).
+//
+// The detector sees the crossing order when the router does and kills the
+// account for it; should that kill reach a router lagging behind before it
+// has decided the crossing order, every order from there on is DROPped and
+// none BLOCKed. That is accepted, and logged, only when the orders before
+// are all ALLOWed and all after are DROPped: no order passes the cap either
+// way.
 func wantCap(t *testing.T, recs []domain.AuditRecord, allowed int, limit string, value float64) {
 	t.Helper()
+	if first := slices.IndexFunc(recs, func(a domain.AuditRecord) bool { return a.Decision != domain.DecisionAllow }); first >= 0 && first <= allowed &&
+		!slices.ContainsFunc(recs[first:], func(a domain.AuditRecord) bool { return a.Decision != domain.DecisionDrop }) {
+		t.Logf("the detector's kill reached the router before the crossing order: orders %d–%d ALLOWed, every later one DROPped", 1, first)
+		return
+	}
 	counts := map[domain.Decision]int{}
 	bad := 0
 	for i, a := range recs {
@@ -166,12 +179,17 @@ func wantCap(t *testing.T, recs []domain.AuditRecord, allowed int, limit string,
 // fat-finger qty of 1e9 is BLOCKed by max_order_qty.
 //
 // The detector sees every order on orders.v1, blocked or not, and kills
-// what a burst breaches (the account, its symbol, its strategy); DROP comes
-// before BLOCK, so each case trades its own account, symbol and strategy,
+// what a burst breaches (the account, its symbols, its strategy); DROP comes
+// before BLOCK, so each case trades its own account, symbols and strategy,
 // and the fat finger, whose notional breaches the GLOBAL rule, comes last.
+// A burst is spread over six symbols of its own (without reference prices,
+// so not collared): in one symbol the account's top-symbol-share rule (70 %
+// of at least 20 orders) would kill it at its 20th order, long before the
+// cap, and the test would depend on the router deciding the next 80 orders
+// before that kill lands.
 func TestDevLimitsBlock(t *testing.T) {
 	d := startLimitsDev(t)
-	d.refs(t, map[string]float64{"AAPL": 200, "JPM": 200, "MSFT": 400, "NVDA": 120})
+	d.refs(t, map[string]float64{"AAPL": 200, "NVDA": 120})
 
 	t.Run("collar", func(t *testing.T) {
 		d.orders(t, "clr", 2, func(i int) domain.Order {
@@ -186,14 +204,14 @@ func TestDevLimitsBlock(t *testing.T) {
 		}
 	})
 	t.Run("max_orders burst", func(t *testing.T) {
-		d.orders(t, "cnt", 5000, func(int) domain.Order {
-			return domain.Order{AccountID: "50001", Symbol: "JPM", Strategy: "CNT", Qty: 1, Price: 200}
+		d.orders(t, "cnt", 5000, func(i int) domain.Order {
+			return domain.Order{AccountID: "50001", Symbol: fmt.Sprintf("CNT%c", 'A'+i%6), Strategy: "CNT", Qty: 1, Price: 200}
 		})
 		wantCap(t, d.audit(t, "cnt", 5000), 100, "ACCOUNT:50001 max_orders=100/60s", 101)
 	})
 	t.Run("max_notional burst", func(t *testing.T) {
-		d.orders(t, "ntl", 5000, func(int) domain.Order {
-			return domain.Order{AccountID: "50002", Symbol: "MSFT", Strategy: "NTL", Qty: 75, Price: 400} // $30,000 each
+		d.orders(t, "ntl", 5000, func(i int) domain.Order {
+			return domain.Order{AccountID: "50002", Symbol: fmt.Sprintf("NTL%c", 'A'+i%6), Strategy: "NTL", Qty: 75, Price: 400} // $30,000 each
 		})
 		wantCap(t, d.audit(t, "ntl", 5000), 33, "ACCOUNT:50002 max_notional=1000000/60s", 1_020_000)
 	})
