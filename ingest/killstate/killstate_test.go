@@ -281,11 +281,13 @@ func TestFollowerFreshAsOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	var blocked atomic.Bool
+	var refused atomic.Int64 // ListOffsets requests refused while blocked
 	c.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		if !blocked.Load() {
 			return nil, nil, false
 		}
+		refused.Add(1)
 		return nil, errors.New("blocked"), true // drops the connection
 	})
 	f := killstate.NewFollower(cfg, killstate.NewTable(nil), nil, killstate.ProbeEvery(20*time.Millisecond))
@@ -316,7 +318,14 @@ func TestFollowerFreshAsOf(t *testing.T) {
 		t.Fatal("FreshAsOf does not advance after new records")
 	}
 	blocked.Store(true)
-	time.Sleep(100 * time.Millisecond) // a probe in flight may still land
+	// A probe answered before the block may still land, however late its
+	// goroutine runs; probes go one at a time, so once two have been
+	// refused every earlier one has landed.
+	for deadline := time.Now().Add(10 * time.Second); refused.Load() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower listed no end offsets for 10 s (%d refused)", refused.Load())
+		}
+	}
 	if advances() {
 		t.Fatal("FreshAsOf advances while the end offsets cannot be listed")
 	}
