@@ -86,6 +86,18 @@ func TestReplayMatchesLiveDetector(t *testing.T) {
 			return ok && st.Status == domain.StatusKilled
 		})
 	}
+	// Each kill has DROPped an order of its scope in fact before the range
+	// ends: on a slow machine the generators can finish before the router
+	// has the kill, so orders of each scope are sent until one is DROPped.
+	reader := readTopics(t, s, domain.TopicAudit)
+	defer reader.stop()
+	for _, p := range []struct{ account, symbol string }{{"PANIC1", "AAPL"}, {"ZZZPROBE", "ZZZ"}} {
+		eventually(t, 60*time.Second, "a DROP of "+p.account+" in "+p.symbol, func() bool {
+			o := genOrder(p.account, p.symbol)
+			produceOrder(t, cl, o)
+			return reader.audit(t, o.OrderID).Decision == domain.DecisionDrop
+		})
+	}
 	time.Sleep(2 * time.Second) // the last audit records
 	to := time.Now()
 
