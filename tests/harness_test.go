@@ -190,6 +190,28 @@ func (r *topicReader) audit(t *testing.T, orderID string) domain.AuditRecord {
 	return got[0]
 }
 
+// decided sends orders made by mk, one at a time, until the router decides
+// one as want, and returns that order's audit record. The router follows
+// killswitch.state.v1 on its own, a moment after the API's table
+// (devstack.Stack.States) shows a state: an order sent the instant the API
+// shows a kill or an unkill can still meet the state before it.
+func (r *topicReader) decided(t *testing.T, cl *kgo.Client, want domain.Decision, mk func() domain.Order) domain.AuditRecord {
+	t.Helper()
+	var a domain.AuditRecord
+	var seen []domain.Decision
+	eventually(t, 20*time.Second, "an order decided "+string(want), func() bool {
+		o := mk()
+		produceOrder(t, cl, o)
+		a = r.audit(t, o.OrderID)
+		seen = append(seen, a.Decision)
+		return a.Decision == want
+	})
+	if len(seen) > 1 {
+		t.Logf("%d orders sent until one was decided %s: %v", len(seen), want, seen)
+	}
+	return a
+}
+
 // find returns the records of a topic that match.
 func (r *topicReader) find(topic string, match func(*kgo.Record) bool) []*kgo.Record {
 	r.mu.Lock()

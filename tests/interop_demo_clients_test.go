@@ -41,16 +41,12 @@ func TestDemoClientsReadTheStack(t *testing.T) {
 		t.Fatalf("kill %s: %d %s", scope, status, body)
 	}
 	var killed domain.State
-	eventually(t, 30*time.Second, scope.String()+" KILLED in the router's table", func() bool {
+	eventually(t, 30*time.Second, scope.String()+" KILLED in the API's table", func() bool {
 		st, ok := s.States.Get(scope)
 		killed = st
 		return ok && st.Status == domain.StatusKilled
 	})
-	dropped := order(account, "MSFT")
-	produceOrder(t, cl, dropped)
-	if a := reader.audit(t, dropped.OrderID); a.Decision != domain.DecisionDrop {
-		t.Fatalf("order after the kill: %s (%s), want DROP", a.Decision, a.Reason)
-	}
+	dropped := reader.decided(t, cl, domain.DecisionDrop, func() domain.Order { return order(account, "MSFT") })
 
 	// check asserts what a client read: the kill as the scope's state, and
 	// exactly one audit record per order with the decision and its cause.
