@@ -87,7 +87,15 @@ func TestRouterTwoInstances(t *testing.T) {
 		}
 	}()
 
-	time.Sleep(2 * time.Second)
+	// Each router must enforce the kill, so both own partitions of the
+	// stream first: decisions growing at both over half a second show the
+	// group has settled.
+	const decisions = "riskgate_router_decisions_total"
+	eventually(t, time.Minute, "both routers deciding orders", func() bool {
+		a, b := sumMetric(t, regs[0], decisions), sumMetric(t, regs[1], decisions)
+		time.Sleep(500 * time.Millisecond)
+		return sumMetric(t, regs[0], decisions) > a && sumMetric(t, regs[1], decisions) > b
+	})
 	publishState(t, cl, kill)
 	deadline := time.Now().Add(10 * time.Second)
 	for !holds(routers[0], kill) || !holds(routers[1], kill) {
