@@ -68,8 +68,10 @@ mass_kill_ratio=… mass_breach_signals=… hop_<hop>_p50_ms=… hop_<hop>_p99_m
 	f.IntVar(&o.mass, "mass", 1000, "accounts breaching at once")
 	f.IntVar(&o.threshold, "threshold", 100, "the detector's order-count threshold per account and minute")
 	f.IntVar(&o.probeRate, "probe-rate", 5000, "most probe orders per second while waiting for DROPs")
+	f.DurationVar(&o.probeEvery, "probe-every", time.Millisecond, "gap between an incident's probe orders: its first DROP is seen up to this late")
 	f.DurationVar(&o.limit, "limit", 2*time.Minute, "give up on a measurement after this long")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (detector, router, worker, Kafka) during the mass kill")
+	f.StringVar(&o.incidentsCSV, "incidents-csv", "", "write each incident one after another as a CSV row: when its breaching order was produced, each hop and the end to end time (ms)")
 	f.BoolVar(&o.withIndexer, "with-indexer", false, "keep the audit indexer running (it is not on the kill path, and indexing the warm-up orders competes for the CPU)")
 	f.BoolVar(&o.verbose, "verbose", false, "log the stack's warnings")
 	addExternalFlags(f, &o)
@@ -78,8 +80,8 @@ mass_kill_ratio=… mass_breach_signals=… hop_<hop>_p50_ms=… hop_<hop>_p99_m
 
 type benchKSOptions struct {
 	incidents, mass, threshold, probeRate int
-	limit                                 time.Duration
-	cpuProfile                            string
+	limit, probeEvery                     time.Duration
+	cpuProfile, incidentsCSV              string
 	withIndexer, verbose                  bool
 	external                              bool     // measure running roles (bench_killswitch_external.go)
 	detectorMetrics                       []string // their detectors' /metrics URLs, if known
@@ -144,6 +146,9 @@ func (f *firstSeen) lastOf(accounts []string) (time.Time, int) {
 }
 
 func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error {
+	if o.probeEvery <= 0 {
+		return fmt.Errorf("bench killswitch: --probe-every must be positive, not %v", o.probeEvery)
+	}
 	if o.external {
 		return benchKillSwitchExternal(ctx, out, o)
 	}
@@ -237,7 +242,7 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 		if err := produceAll([]*kgo.Record{order(account)}); err != nil {
 			return fmt.Errorf("incident %d: %w", i, err)
 		}
-		dropped, err := probe([]string{account}, time.Millisecond)
+		dropped, err := probe([]string{account}, o.probeEvery)
 		if err != nil {
 			return fmt.Errorf("incident %d (%s): %w", i, account, err)
 		}
@@ -307,7 +312,13 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 		delivered = s.breaches() - signalled0
 	}
 	readAt := func(a string) time.Time { t, _ := drops.seen(a); return t }
-	oneHops := summarizeHops(measureHops(ctx, s.temporal, marks, incidents, func(a string) time.Time { return producedAt[a] }, readAt))
+	oneRaw := measureHops(ctx, s.temporal, marks, incidents, func(a string) time.Time { return producedAt[a] }, readAt)
+	if o.incidentsCSV != "" {
+		if err := writeIncidentsCSV(o.incidentsCSV, incidents, producedAt, readAt, oneRaw); err != nil {
+			return fmt.Errorf("bench killswitch: %w", err)
+		}
+	}
+	oneHops := summarizeHops(oneRaw)
 	massHops := summarizeHops(measureHops(ctx, s.temporal, marks, accounts, func(string) time.Time { return t0 }, readAt))
 
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }

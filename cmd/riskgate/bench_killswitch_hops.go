@@ -11,10 +11,12 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sync"
 	"text/tabwriter"
@@ -231,3 +233,37 @@ func hopFields(prefix string, s hopStats) string {
 }
 
 func msStr(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+
+// writeIncidentsCSV writes one row per incident, in the order they ran:
+// the account, when its breaching order was produced (RFC 3339, ns), each
+// hop and the end to end time in ms (a hop whose mark is missing is empty),
+// so that a slow incident can be set beside what else happened then (a
+// collection in GODEBUG=gctrace=1, another process's log).
+func writeIncidentsCSV(path string, accounts []string, produced map[string]time.Time, read func(string) time.Time, hops []incidentHops) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("incidents csv: %w", err)
+	}
+	w := csv.NewWriter(f)
+	head := []string{"account", "produced_at"}
+	for _, k := range hopKeys {
+		head = append(head, k+"_ms")
+	}
+	w.Write(append(head, "end_to_end_ms"))
+	for i, a := range accounts {
+		row := []string{a, produced[a].UTC().Format(time.RFC3339Nano)}
+		for _, d := range hops[i].d {
+			if hops[i].ok {
+				row = append(row, msStr(d))
+			} else {
+				row = append(row, "")
+			}
+		}
+		w.Write(append(row, msStr(read(a).Sub(produced[a]))))
+	}
+	w.Flush()
+	if err := errors.Join(w.Error(), f.Close()); err != nil {
+		return fmt.Errorf("incidents csv: %w", err)
+	}
+	return nil
+}
