@@ -40,7 +40,9 @@ func init() {
 		Short: "Time from a breaching order to the router dropping the scope's orders",
 		Long: `Start an embedded stack and measure kill enforcement end to end:
 (a) incidents one after another: time from producing the order that crosses the
-    detector's threshold to the first DROP audit record of that account;
+    detector's threshold to the first DROP audit record of that account; each
+    account first sends orders up to the threshold, and once the router has
+    decided them and --gap has passed, the crossing order;
 (b) many accounts breaching at once: time from producing their crossing orders
     until every one of them is DROPped by the router, with the time at which
     the detector had signalled all breaches and the workflows had published
@@ -68,6 +70,7 @@ mass_kill_ratio=… mass_breach_signals=… hop_<hop>_p50_ms=… hop_<hop>_p99_m
 	f.IntVar(&o.mass, "mass", 1000, "accounts breaching at once")
 	f.IntVar(&o.threshold, "threshold", 100, "the detector's order-count threshold per account and minute")
 	f.IntVar(&o.probeRate, "probe-rate", 5000, "most probe orders per second while waiting for DROPs")
+	f.DurationVar(&o.gap, "gap", 100*time.Millisecond, "before each incident's breaching order, wait until the router decided its warm-up orders, then this long, so that the previous incident's follow-up work is done (0: send it right after its warm-up, incidents back to back)")
 	f.DurationVar(&o.probeEvery, "probe-every", time.Millisecond, "gap between an incident's probe orders: its first DROP is seen up to this late")
 	f.DurationVar(&o.limit, "limit", 2*time.Minute, "give up on a measurement after this long")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (detector, router, worker, Kafka) during the mass kill")
@@ -80,7 +83,7 @@ mass_kill_ratio=… mass_breach_signals=… hop_<hop>_p50_ms=… hop_<hop>_p99_m
 
 type benchKSOptions struct {
 	incidents, mass, threshold, probeRate int
-	limit, probeEvery                     time.Duration
+	limit, probeEvery, gap                time.Duration
 	cpuProfile, incidentsCSV              string
 	withIndexer, verbose                  bool
 	external                              bool     // measure running roles (bench_killswitch_external.go)
@@ -235,8 +238,15 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 		for j := range warm {
 			warm[j] = order(account)
 		}
+		before := drops.count()
 		if err := produceAll(warm); err != nil {
 			return fmt.Errorf("incident %d: %w", i, err)
+		}
+		if o.gap > 0 {
+			if err := waitDecided(ctx, drops, before+len(warm), o.limit); err != nil {
+				return fmt.Errorf("incident %d warm-up: %w", i, err)
+			}
+			time.Sleep(o.gap)
 		}
 		t0 := time.Now()
 		if err := produceAll([]*kgo.Record{order(account)}); err != nil {
@@ -272,12 +282,8 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 	if err := produceAll(warm); err != nil {
 		return fmt.Errorf("mass warm-up: %w", err)
 	}
-	deadline := time.Now().Add(o.limit)
-	for drops.count() < before+len(warm) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("mass warm-up: the router decided %d of %d orders within %v", drops.count()-before, len(warm), o.limit)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := waitDecided(ctx, drops, before+len(warm), o.limit); err != nil {
+		return fmt.Errorf("mass warm-up: %w", err)
 	}
 	crossing := make([]*kgo.Record, len(accounts))
 	for i, a := range accounts {
@@ -377,6 +383,21 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 	}
 	line += hopFields("hop_", oneHops)
 	fmt.Fprintln(out, line)
+	return nil
+}
+
+// waitDecided waits until the bench has read n audit records in all.
+func waitDecided(ctx context.Context, drops *firstSeen, n int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for drops.count() < n {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the router decided %d orders too few within %v", n-drops.count(), limit)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return nil
 }
 
