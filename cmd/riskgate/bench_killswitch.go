@@ -261,12 +261,7 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 		producedAt[account] = t0
 	}
 	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
-	}
+	pct := func(p float64) time.Duration { return pctOf(lat, p) }
 
 	// (b) many accounts at once: warm every account up to the threshold,
 	// let the router decide all of it, then send each its crossing order.
@@ -327,7 +322,7 @@ func measureKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions, s k
 	oneHops := summarizeHops(oneRaw)
 	massHops := summarizeHops(measureHops(ctx, s.temporal, marks, accounts, func(string) time.Time { return t0 }, readAt))
 
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
+	ms := msStr
 	sec := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()) }
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measurement\tn\tp50\tp90\tp99\tmax\t")
