@@ -152,6 +152,9 @@ func benchKillSwitch(ctx context.Context, out io.Writer, o benchKSOptions) error
 	if o.probeEvery <= 0 {
 		return fmt.Errorf("bench killswitch: --probe-every must be positive, not %v", o.probeEvery)
 	}
+	if o.gap < 0 {
+		return fmt.Errorf("bench killswitch: --gap must not be negative, not %v", o.gap)
+	}
 	if o.external {
 		return benchKillSwitchExternal(ctx, out, o)
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/csv"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,5 +51,22 @@ func TestWriteIncidentsCSVUnwritable(t *testing.T) {
 	err := writeIncidentsCSV(filepath.Join(t.TempDir(), "missing", "x.csv"), nil, nil, nil, nil)
 	if err == nil {
 		t.Fatal("want an error for a file in a missing directory")
+	}
+}
+
+// Bad timing flags are refused before any stack starts.
+func TestBenchKillSwitchRefusesBadTiming(t *testing.T) {
+	for _, tc := range []struct {
+		o    benchKSOptions
+		want string
+	}{
+		{benchKSOptions{probeEvery: 0, gap: time.Millisecond}, "--probe-every must be positive"},
+		{benchKSOptions{probeEvery: -time.Millisecond}, "--probe-every must be positive"},
+		{benchKSOptions{probeEvery: time.Millisecond, gap: -time.Second}, "--gap must not be negative"},
+	} {
+		err := benchKillSwitch(t.Context(), io.Discard, tc.o)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want an error naming %q", tc.o, err, tc.want)
+		}
 	}
 }
