@@ -67,3 +67,37 @@ func mum(a, b uint64) uint64 {
 func Shifts(i, j, home int) bool {
 	return (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)
 }
+
+// Hash is an id's two hashes under one seed (see Sum).
+type Hash struct{ Place, Check uint64 }
+
+// The scope types whose ids the order path indexes, in the order of Scopes.
+const (
+	Account = iota
+	Symbol
+	Strategy
+)
+
+// Scopes is an order's account, symbol and strategy ids, each hashed with
+// its type's ScopeSeed; an empty id (an order without a strategy) is the
+// zero Hash.
+type Scopes [3]Hash
+
+// scopeSeeds are the process's seeds of scope ids, random at start.
+var scopeSeeds = [3]Seed{NewSeed(), NewSeed(), NewSeed()}
+
+// ScopeSeed returns the process's seed of scope type typ (Account, Symbol
+// or Strategy). Every index of scope ids on the order path hashes with it,
+// so that an order's ids are hashed once (OfScopes) for all of them: the
+// limits engine's keys and the router's killed and throttled scopes.
+func ScopeSeed(typ int) *Seed { return &scopeSeeds[typ] }
+
+// OfScopes hashes an order's account, symbol and strategy ids.
+func OfScopes(account, symbol, strategy string) (s Scopes) {
+	s[Account].Place, s[Account].Check = scopeSeeds[Account].Sum(account)
+	s[Symbol].Place, s[Symbol].Check = scopeSeeds[Symbol].Sum(symbol)
+	if strategy != "" {
+		s[Strategy].Place, s[Strategy].Check = scopeSeeds[Strategy].Sum(strategy)
+	}
+	return s
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/idhash"
 )
 
 // Scope type indexes, in domain.ScopeTypes order (most general first), which
@@ -158,7 +159,7 @@ func New(cfg Config) (*Engine, error) {
 		e.def[i], e.defMeta[i] = e.resolve(*cfg.Defaults.Of(t), i, 0)
 	}
 	for i := range e.byType {
-		e.byType[i] = newIndex()
+		e.byType[i] = newIndex(i) // tAccount-1 is idhash.Account, and so on
 	}
 	e.global = &key{typ: tGlobal, lim: &e.def[tGlobal]}
 	e.global.agg.init()
@@ -270,8 +271,11 @@ func (e *Engine) Check(o *domain.Order, part int32, now int64) (r Result) {
 // Prepared is an order's scope ids, hashed by Prepare for CheckPrepared,
 // and the keys Touch found for them.
 type Prepared struct {
-	ids [3]ident
-	// keys are the keys of ids (nil: none) while gen is the engine's: a
+	// IDs are the order's account, symbol and strategy ids hashed with
+	// the process's scope seeds (idhash.OfScopes): the router's kill table
+	// looks the order's scopes up with them too.
+	IDs idhash.Scopes
+	// keys are the keys of IDs (nil: none) while gen is the engine's: a
 	// key added or removed since Touch makes the check look them up again.
 	keys [3]*key
 	gen  uint64
@@ -281,13 +285,7 @@ type Prepared struct {
 // reads nothing of the engine's state, so a router can prepare a chunk of
 // orders while it decodes them, Touch the chunk, then check each order.
 func (e *Engine) Prepare(o *domain.Order, p *Prepared) {
-	x := &e.byType
-	p.ids[tAccount-1] = x[tAccount-1].hash(o.AccountID)
-	p.ids[tSymbol-1] = x[tSymbol-1].hash(o.Symbol)
-	p.ids[tStrategy-1] = ident{}
-	if o.Strategy != "" {
-		p.ids[tStrategy-1] = x[tStrategy-1].hash(o.Strategy)
-	}
+	p.IDs = idhash.OfScopes(o.AccountID, o.Symbol, o.Strategy)
 	p.gen = 0
 }
 
@@ -302,17 +300,17 @@ func (e *Engine) Touch(ps []Prepared) {
 	defer e.mu.Unlock()
 	var sink uint64
 	for i := range ps {
-		for t := range ps[i].ids {
+		for t := range ps[i].IDs {
 			x := &e.byType[t]
-			sink += x.slots[ps[i].ids[t].h&uint64(len(x.slots)-1)].h
+			sink += x.slots[ps[i].IDs[t].Place&uint64(len(x.slots)-1)].h
 		}
 	}
 	for i := range ps {
 		p := &ps[i]
-		for t := range p.ids {
+		for t := range p.IDs {
 			var k *key
-			if p.ids[t] != (ident{}) { // an order without a strategy
-				k = e.byType[t].at(p.ids[t])
+			if p.IDs[t] != (idhash.Hash{}) { // an order without a strategy
+				k = e.byType[t].at(p.IDs[t])
 			}
 			p.keys[t] = k
 			if k != nil {
@@ -360,8 +358,8 @@ func (e *Engine) check(o *domain.Order, p *Prepared, part int32, now int64, r *R
 
 	keys := [4]*key{e.global, p.keys[tAccount-1], p.keys[tSymbol-1], p.keys[tStrategy-1]}
 	if p.gen != e.gen {
-		keys[tAccount], keys[tSymbol] = x[tAccount-1].at(p.ids[tAccount-1]), x[tSymbol-1].at(p.ids[tSymbol-1])
-		keys[tStrategy] = x[tStrategy-1].at(p.ids[tStrategy-1])
+		keys[tAccount], keys[tSymbol] = x[tAccount-1].at(p.IDs[tAccount-1]), x[tSymbol-1].at(p.IDs[tSymbol-1])
+		keys[tStrategy] = x[tStrategy-1].at(p.IDs[tStrategy-1])
 	}
 	ns := 3
 	if o.Strategy != "" {

@@ -10,7 +10,7 @@ import "github.com/riskgate/riskgate/ingest/idhash"
 type index struct {
 	slots []slot // power-of-two length
 	n     int
-	seed  idhash.Seed
+	seed  *idhash.Seed // the scope type's (idhash.ScopeSeed)
 }
 
 type slot struct {
@@ -18,26 +18,25 @@ type slot struct {
 	k *key // nil: empty
 }
 
-func newIndex() index {
-	return index{slots: make([]slot, 64), seed: idhash.NewSeed()}
+// newIndex returns an empty index of the ids of scope type typ (an idhash
+// scope type), hashed with that type's seed, as the router's kill table
+// hashes them: the router hashes an order's ids once for both.
+func newIndex(typ int) index {
+	return index{slots: make([]slot, 64), seed: idhash.ScopeSeed(typ)}
 }
 
-// ident is an id's two hashes: h places it in the index, check confirms the
-// key.
-type ident struct{ h, check uint64 }
-
-func (x *index) hash(id string) ident {
+func (x *index) hash(id string) idhash.Hash {
 	h, check := x.seed.Sum(id)
-	return ident{h, check}
+	return idhash.Hash{Place: h, Check: check}
 }
 
 // find returns the slot holding the key of id, or the empty slot where it
 // belongs.
-func (x *index) find(id ident) int {
+func (x *index) find(id idhash.Hash) int {
 	mask := uint64(len(x.slots) - 1)
-	for i := id.h & mask; ; i = (i + 1) & mask {
+	for i := id.Place & mask; ; i = (i + 1) & mask {
 		s := &x.slots[i]
-		if s.k == nil || s.h == id.h && s.k.check == id.check {
+		if s.k == nil || s.h == id.Place && s.k.check == id.Check {
 			return int(i)
 		}
 	}
@@ -46,20 +45,20 @@ func (x *index) find(id ident) int {
 func (x *index) get(id string) *key { return x.at(x.hash(id)) }
 
 // at returns the key of the id whose hashes are id, or nil.
-func (x *index) at(id ident) *key { return x.slots[x.find(id)].k }
+func (x *index) at(id idhash.Hash) *key { return x.slots[x.find(id)].k }
 
 // put adds k, which must not be held yet, and sets its check hash.
 func (x *index) put(k *key) {
 	id := x.hash(k.id)
-	k.check = id.check
-	x.slots[x.find(id)] = slot{h: id.h, k: k}
+	k.check = id.Check
+	x.slots[x.find(id)] = slot{h: id.Place, k: k}
 	x.n++
 	if x.n*4 > len(x.slots)*3 {
 		old := x.slots
 		x.slots = make([]slot, 2*len(old))
 		for _, s := range old {
 			if s.k != nil {
-				x.slots[x.find(ident{s.h, s.k.check})] = s
+				x.slots[x.find(idhash.Hash{Place: s.h, Check: s.k.check})] = s
 			}
 		}
 	}

@@ -3,12 +3,14 @@ package limits
 import (
 	"fmt"
 	"testing"
+
+	"github.com/riskgate/riskgate/ingest/idhash"
 )
 
 // The index finds every key it holds through growth and deletions, and
 // nothing else.
 func TestIndex(t *testing.T) {
-	x := newIndex()
+	x := newIndex(idhash.Symbol)
 	keys := make(map[string]*key)
 	for i := range 50_000 {
 		id := fmt.Sprint("ID", i, "-", i*7919%1000, "-padding-to-vary-the-length")

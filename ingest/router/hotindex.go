@@ -26,9 +26,9 @@ import (
 type hotIndex struct {
 	slots  []hotSlot // power-of-two length
 	n      int
-	seed   idhash.Seed
-	filter []uint64 // 8 bits per slot
-	shift  uint     // 64 - log2 of the filter's bits
+	seed   *idhash.Seed // the scope type's (idhash.ScopeSeed)
+	filter []uint64     // 8 bits per slot
+	shift  uint         // 64 - log2 of the filter's bits
 	// stale counts the removals whose bits the filter still holds.
 	stale int
 }
@@ -38,8 +38,11 @@ type hotSlot struct {
 	e *hotEntry // nil: empty
 }
 
-func newHotIndex() hotIndex {
-	x := hotIndex{seed: idhash.NewSeed()}
+// newHotIndex returns an empty index of the ids of scope type typ (an
+// idhash scope type), hashed with that type's seed as the limits engine
+// hashes them: the router hashes an order's ids once for both.
+func newHotIndex(typ int) hotIndex {
+	x := hotIndex{seed: idhash.ScopeSeed(typ)}
 	x.resize(16)
 	return x
 }
@@ -82,10 +85,15 @@ func (x *hotIndex) get(id string) *hotEntry {
 		return nil
 	}
 	h, check := x.seed.Sum(id)
-	if !x.held(h) {
+	return x.at(idhash.Hash{Place: h, Check: check})
+}
+
+// at returns the entry of the id whose hashes are id, or nil.
+func (x *hotIndex) at(id idhash.Hash) *hotEntry {
+	if x.n == 0 || !x.held(id.Place) {
 		return nil
 	}
-	return x.slots[x.find(h, check)].e
+	return x.slots[x.find(id.Place, id.Check)].e
 }
 
 // set makes e the entry of id, replacing the one held, and sets its check

@@ -3,12 +3,14 @@ package router
 import (
 	"fmt"
 	"testing"
+
+	"github.com/riskgate/riskgate/ingest/idhash"
 )
 
 // The hot index finds every entry it holds through growth, replacement and
 // deletions, and nothing else.
 func TestHotIndex(t *testing.T) {
-	x := newHotIndex()
+	x := newHotIndex(idhash.Symbol)
 	want := make(map[string]*hotEntry)
 	for i := range 20_000 {
 		id := fmt.Sprint("ID", i, "-", i*7919%1000, "-padding-to-vary-the-length")
@@ -32,6 +34,11 @@ func TestHotIndex(t *testing.T) {
 	for id, e := range want {
 		if got := x.get(id); got != e {
 			t.Fatalf("get(%q) = %p, want %p", id, got, e)
+		}
+		// What the router looks up with: the order's ids hashed once
+		// for the limits and the kill table.
+		if got := x.at(idhash.OfScopes("A", id, "S")[idhash.Symbol]); got != e {
+			t.Fatalf("at(OfScopes(%q)) = %p, want %p", id, got, e)
 		}
 	}
 	for _, id := range []string{"", "ID", "ID1-", "nothing-here-at-all", "ID0-0x"} {

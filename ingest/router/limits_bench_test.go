@@ -12,8 +12,8 @@ import (
 
 // BenchmarkDecideLimits is BenchmarkDecide (mixed table of 100,000 kill
 // states) with the pre-trade limits on, as the router runs them per chunk:
-// Prepare while decoding, Touch the chunk, then CheckPrepared,
-// DecideLimited and Commit per order. The limits hold 100,000 accounts with
+// Prepare while decoding, Touch the chunk, then
+// CheckPrepared, DecideHashed and Commit per order. The limits hold 100,000 accounts with
 // an override and 10,000 symbols with a reference; caps are high enough
 // that every order is allowed and counted (the costlier path).
 func BenchmarkDecideLimits(b *testing.B) {
@@ -71,7 +71,7 @@ func BenchmarkDecideLimits(b *testing.B) {
 		for i := range chunk {
 			o := &chunk[i]
 			r := eng.CheckPrepared(o, &prep[i], 0, nowMS)
-			v := tab.DecideLimited(o, now, false, r.Blocked)
+			v := tab.DecideHashed(o, &prep[i].IDs, now, false, r.Blocked)
 			if v.Decision == domain.DecisionAllow {
 				eng.Commit(&r)
 			} else if v.Decision == domain.DecisionBlock {

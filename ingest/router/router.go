@@ -773,10 +773,14 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 			// The limits only look (Check changes nothing): a kill still
 			// DROPs, and a BLOCK takes no throttle's token.
 			var lim limits.Result
-			if r.lim != nil && !cancel {
-				lim = r.lim.CheckPrepared(o, &r.prep[i], it.in.Partition, it.ts)
+			if r.lim != nil {
+				if !cancel {
+					lim = r.lim.CheckPrepared(o, &r.prep[i], it.in.Partition, it.ts)
+				}
+				it.v = r.table.DecideHashed(o, &r.prep[i].IDs, now.UnixNano(), cancelsAllowed, lim.Blocked)
+			} else {
+				it.v = r.table.DecideLimited(o, now.UnixNano(), cancelsAllowed, false)
 			}
-			it.v = r.table.DecideLimited(o, now.UnixNano(), cancelsAllowed, lim.Blocked)
 			allowed := !cancel && it.v.Decision == domain.DecisionAllow
 			switch {
 			case allowed && r.lim != nil:

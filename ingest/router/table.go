@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/idhash"
 )
 
 // Table is the router's view of killswitch.state.v1, laid out for the
@@ -113,7 +114,7 @@ func NewTable(clock func() time.Time) *Table {
 	t := &Table{clock: clock, share: 1, bad: make(map[domain.Scope]string)}
 	for i := range t.byType {
 		t.byType[i] = make(map[string]entry)
-		t.hot[i] = newHotIndex()
+		t.hot[i] = newHotIndex(i) // typeIndex: idhash.Account, and so on
 	}
 	return t
 }
@@ -455,9 +456,27 @@ func (t *Table) Decide(o *domain.Order, now int64, cancelsAllowed bool) Verdict 
 // incident), else it is BLOCKed before any throttle is asked, so a BLOCKed
 // order takes no throttle's token. A CANCEL is never BLOCKed.
 func (t *Table) DecideLimited(o *domain.Order, now int64, cancelsAllowed, limited bool) Verdict {
+	t.mu.Lock()
+	return t.decideLocked(o, t.hot[0].get(o.AccountID), t.hot[1].get(o.Symbol), t.hot[2].get(o.Strategy),
+		now, cancelsAllowed, limited)
+}
+
+// DecideHashed is DecideLimited of an order whose account, symbol and
+// strategy ids ids holds, hashed with the process's scope seeds
+// (idhash.OfScopes, as limits.Prepare hashes them): the router hashes an
+// order's ids once for the limits and the kill table.
+func (t *Table) DecideHashed(o *domain.Order, ids *idhash.Scopes, now int64, cancelsAllowed, limited bool) Verdict {
+	t.mu.Lock()
+	return t.decideLocked(o, t.hot[0].at(ids[idhash.Account]), t.hot[1].at(ids[idhash.Symbol]), t.hot[2].at(ids[idhash.Strategy]),
+		now, cancelsAllowed, limited)
+}
+
+// decideLocked decides o, whose account, symbol and strategy are held in
+// the hot index as acct, sym and strat (nil: not), with t.mu held, which it
+// unlocks.
+func (t *Table) decideLocked(o *domain.Order, acct, sym, strat *hotEntry, now int64, cancelsAllowed, limited bool) Verdict {
 	limited = limited && o.Type != domain.OrderCancel
 	v := Verdict{Decision: domain.DecisionAllow, Status: domain.StatusActive, Reason: ReasonNoKill}
-	t.mu.Lock()
 	var es [4]*entry
 	n := 0
 	if e := t.global; e != nil && e.status != domain.StatusActive {
@@ -466,16 +485,16 @@ func (t *Table) DecideLimited(o *domain.Order, now int64, cancelsAllowed, limite
 	}
 	// The three scopes written out: a loop over the ids costs more
 	// instructions than the lookups.
-	if he := t.hot[0].get(o.AccountID); he != nil && o.AccountID != "" {
-		es[n] = &he.entry
+	if acct != nil && o.AccountID != "" {
+		es[n] = &acct.entry
 		n++
 	}
-	if he := t.hot[1].get(o.Symbol); he != nil && o.Symbol != "" {
-		es[n] = &he.entry
+	if sym != nil && o.Symbol != "" {
+		es[n] = &sym.entry
 		n++
 	}
-	if he := t.hot[2].get(o.Strategy); he != nil && o.Strategy != "" {
-		es[n] = &he.entry
+	if strat != nil && o.Strategy != "" {
+		es[n] = &strat.entry
 		n++
 	}
 	if n == 0 {

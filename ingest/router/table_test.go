@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/limits"
 )
 
 func state(scope domain.Scope, status domain.Status, version int64) domain.State {
@@ -378,5 +379,54 @@ func TestLatencyHistogram(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(100, func() { h.observe(1234) }); allocs != 0 {
 		t.Errorf("observe allocates %v", allocs)
+	}
+}
+
+// DecideHashed, which the router calls with the ids limits.Prepare hashed,
+// decides every order as DecideLimited does with the ids themselves: the
+// kill table and the limits engine hash scope ids with the same seeds.
+func TestDecideHashedAgrees(t *testing.T) {
+	tabs := [2]*Table{NewTable(nil), NewTable(nil)}
+	for i := range 300 {
+		s := domain.Scope(fmt.Sprintf("ACCOUNT:A%d", i))
+		switch i % 3 {
+		case 1:
+			s = domain.Scope(fmt.Sprintf("SYMBOL:S%d", i))
+		case 2:
+			s = domain.Scope(fmt.Sprintf("STRATEGY:T%d", i))
+		}
+		status := []domain.Status{domain.StatusKilled, domain.StatusThrottled, domain.StatusActive}[i%7%3]
+		for _, tab := range tabs {
+			tab.ApplyState(state(s, status, 1))
+		}
+	}
+	eng, err := limits.New(limits.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	decisions := map[domain.Decision]int{}
+	for i := range 3000 {
+		o := order(fmt.Sprintf("A%d", i%310), fmt.Sprintf("S%d", i*7%320), fmt.Sprintf("T%d", i*13%330))
+		if i%5 == 0 {
+			o.Strategy = ""
+		}
+		if i%11 == 0 {
+			o.Type = domain.OrderCancel
+		}
+		var p limits.Prepared
+		eng.Prepare(&o, &p)
+		now := int64(i) * int64(time.Millisecond)
+		limited := i%4 == 0
+		want := tabs[0].DecideLimited(&o, now, i%2 == 0, limited)
+		got := tabs[1].DecideHashed(&o, &p.IDs, now, i%2 == 0, limited)
+		if got != want {
+			t.Fatalf("order %d %+v: DecideHashed %+v, DecideLimited %+v", i, o, got, want)
+		}
+		decisions[got.Decision]++
+	}
+	for _, d := range []domain.Decision{domain.DecisionAllow, domain.DecisionDrop, domain.DecisionThrottle, domain.DecisionBlock, domain.DecisionReject} {
+		if decisions[d] == 0 {
+			t.Errorf("no order was decided %s: %v", d, decisions)
+		}
 	}
 }
