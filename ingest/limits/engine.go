@@ -70,32 +70,53 @@ type reference struct {
 }
 
 // key is everything the engine holds for one scope: its limits (the type's
-// defaults or its own override), its reference price (SYMBOL), and its usage
+// defaults or its override's), its reference price (SYMBOL), and its usage
 // on this router, as a whole (agg, what checks read) and per orders.v1
 // partition (what the changelog carries and a partition move takes away).
-// A key takes four cache lines, in the order a decision reads them: the
-// override's limits (own), then what a check reads (lim, check and the
-// sums of agg), then what a commit adds to that (agg's bucket ring, typ,
-// the partition, and a SYMBOL's reference), and last what neither reads.
-// TestKeyLayout holds that.
+// A key takes three cache lines, in the order a decision reads them: what
+// Touch and a check read (check, lim and the sums of agg) in the first,
+// then what a commit adds to that (agg's bucket ring, typ, the partition,
+// and a SYMBOL's reference), and last what neither reads. Its limits are
+// not in it: lim points to its type's defaults or to its override's
+// limitSet, which the scopes overridden alike share, so a check reads no
+// line of limits of each scope's own. TestKeyLayout holds that.
 type key struct {
-	own   resolved // the override's limits; lim points here when there is one
-	lim   *resolved
 	check uint64 // the id's check hash (see index)
+	lim   *resolved
 	agg   usage
 	typ   int32
 	// soloPart is the partition of parts[0] while it is the only one
 	// (single): a commit then finds its partition here, without reading
 	// the partitions.
 	soloPart int32
-	ref      reference
-	// override is set while the scope has a risk.limits.v1 record.
-	override bool
 	single   bool // len(parts) == 1
-	meta     meta // the override's
+	// override is set while the scope has a risk.limits.v1 record, whose
+	// limits are set and version its version.
+	override bool
+	ref      reference
+	version  int64
+	set      *limitSet
 	id       string
 	parts    []*contrib
-	plain    *Limits // the override's effective limits, for Effective
+	_        [16]byte // to three cache lines: a key starts on a line
+}
+
+// limitSet is the limits of the overrides of one scope type that come to
+// the same plain limits, shared by their keys: a firm's tiers of accounts
+// share a few, which stay in the CPU caches however many accounts there
+// are.
+type limitSet struct {
+	r     resolved // first: what a check reads
+	meta  meta     // version unused: each scope has its own
+	plain Limits
+	typ   int
+	refs  int // keys holding the set
+}
+
+// setKey finds the limitSet of a scope type's plain limits.
+type setKey struct {
+	typ int
+	l   Limits
 }
 
 // contrib is one partition's share of a key's usage.
@@ -128,7 +149,9 @@ type Engine struct {
 	sink         uint64      // keeps Touch's reads alive
 	// gen changes whenever a key is added or removed, which voids the
 	// keys Touch noted in a Prepared.
-	gen   uint64
+	gen uint64
+	// sets holds the limits of every override, shared (see limitSet).
+	sets  map[setKey]*limitSet
 	txn   bool
 	undo  []undoEntry
 	stats Stats
@@ -154,7 +177,8 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("limits config: trading day time zone: %w", err)
 	}
-	e := &Engine{cfg: cfg, owned: 1, total: 1, gen: 1, skew: cfg.FutureSkew.Milliseconds(), cal: newCalendar(loc, cfg.DayStart)}
+	e := &Engine{cfg: cfg, owned: 1, total: 1, gen: 1, skew: cfg.FutureSkew.Milliseconds(), cal: newCalendar(loc, cfg.DayStart),
+		sets: make(map[setKey]*limitSet)}
 	for i, t := range domain.ScopeTypes {
 		e.def[i], e.defMeta[i] = e.resolve(*cfg.Defaults.Of(t), i, 0)
 	}
@@ -217,11 +241,34 @@ func (e *Engine) scale(r *resolved, m *meta, typ int) {
 }
 
 // meta returns the meta of the limits lims[i] of r's scope i.
-func (e *Engine) meta(r *Result, i int) *meta {
+func (e *Engine) meta(r *Result, i int) meta {
 	if k := r.keys[i]; k != nil && k.override {
-		return &k.meta
+		m := k.set.meta
+		m.version = k.version
+		return m
 	}
-	return &e.defMeta[i]
+	return e.defMeta[i]
+}
+
+// acquire returns the shared limitSet of plain limits l of scope type typ,
+// creating it, for one more key.
+func (e *Engine) acquire(typ int, l Limits) *limitSet {
+	sk := setKey{typ, l}
+	s := e.sets[sk]
+	if s == nil {
+		s = &limitSet{plain: l, typ: typ}
+		s.r, s.meta = e.resolve(l, typ, 0)
+		e.sets[sk] = s
+	}
+	s.refs++
+	return s
+}
+
+// release gives back a key's hold on s, forgetting s with its last one.
+func (e *Engine) release(s *limitSet) {
+	if s.refs--; s.refs == 0 {
+		delete(e.sets, setKey{s.typ, s.plain})
+	}
 }
 
 // lookup returns the key of scope type typ and id, or nil.
@@ -558,7 +605,7 @@ func crossing(k *[4]*key, l *[4]*resolved, sec, n int64) (oi, vi int) {
 	return oi, vi
 }
 
-func (r *Result) block(k Kind, scope int, m *meta, limit, group, value float64) {
+func (r *Result) block(k Kind, scope int, m meta, limit, group, value float64) {
 	r.Blocked, r.Kind = true, k
 	r.ScopeType, r.ScopeID = domain.ScopeTypes[scope], r.id(scope)
 	r.Limit, r.GroupLimit, r.Value = limit, group, value

@@ -522,29 +522,95 @@ func TestLongerWindow(t *testing.T) {
 	wantBlock(t, decide(e, ord("a", "S", "", 1, 1, t0+5000)), KindMaxOrders, "ACCOUNT:a max_orders=2/10s", 3)
 }
 
-// What a check reads of a scope sits in an aligned pair of cache lines of
-// its key (its own limits, then the pointer to the limits in force, the
-// check hash, the reference and the sums), and a key's size is a size class
-// of whole pairs, so every key starts on a pair.
+// What Touch and a check read of a scope sits in the first cache line of
+// its key (the check hash, the pointer to the limits in force and the
+// sums), what a commit reads besides in the second, and a key's size is a
+// size class of whole lines, so every key starts on a line.
 func TestKeyLayout(t *testing.T) {
 	var k key
-	if size := unsafe.Sizeof(k.own); size > 64 {
+	if size := unsafe.Sizeof(resolved{}); size > 64 {
 		t.Errorf("the checked limits take %d bytes", size)
 	}
-	if off := unsafe.Offsetof(k.lim); off != 64 {
-		t.Errorf("lim at byte %d, want 64", off)
+	if off := unsafe.Offsetof(k.set.r); off != 0 {
+		t.Errorf("a limitSet's checked limits at byte %d, want 0", off)
 	}
-	if end := unsafe.Offsetof(k.agg) + unsafe.Offsetof(k.agg.b); end > 128 {
+	// What Touch and a check read: the first line.
+	if end := unsafe.Offsetof(k.agg) + unsafe.Offsetof(k.agg.b); end > 64 {
 		t.Errorf("the checked fields of a key end at byte %d", end)
 	}
-	if end := unsafe.Offsetof(k.single) + 1; end > 192 {
-		t.Errorf("the committed fields of a key end at byte %d", end)
+	// What a commit reads besides: the second line.
+	for name, end := range map[string]uintptr{
+		"agg":    unsafe.Offsetof(k.agg) + unsafe.Sizeof(k.agg),
+		"typ":    unsafe.Offsetof(k.typ) + unsafe.Sizeof(k.typ),
+		"single": unsafe.Offsetof(k.single) + 1,
+		"ref":    unsafe.Offsetof(k.ref) + unsafe.Sizeof(k.ref),
+	} {
+		if end > 128 {
+			t.Errorf("the committed field %s of a key ends at byte %d", name, end)
+		}
 	}
-	if size := unsafe.Sizeof(k); size != 256 {
-		t.Errorf("a key takes %d bytes, want 256", size)
+	// Three whole lines: Go places objects of a 192-byte size class at
+	// multiples of 192, so every key starts on a line.
+	if size := unsafe.Sizeof(k); size != 192 {
+		t.Errorf("a key takes %d bytes, want 192", size)
 	}
 	if size := unsafe.Sizeof(slot{}); 64%size != 0 {
 		t.Errorf("an index slot takes %d bytes", size)
+	}
+}
+
+// Scopes overridden alike share one set of limits, each still named with
+// its own record's version; changing or deleting one scope's override
+// leaves the others' as they were, and the partition share scales a shared
+// set for each of its scopes.
+func TestOverridesShareLimits(t *testing.T) {
+	e := newEngine(t, bare())
+	tier := domain.LimitValues{MaxOrders: i64(2)}
+	override(t, e, "SYMBOL:A", 3, tier)
+	override(t, e, "SYMBOL:B", 5, tier)
+	override(t, e, "SYMBOL:C", 1, domain.LimitValues{MaxOrders: i64(4)})
+	if len(e.sets) != 2 {
+		t.Fatalf("%d limit sets for two kinds of override", len(e.sets))
+	}
+	for _, sc := range []struct {
+		sym     string
+		version int64
+	}{{"A", 3}, {"B", 5}} {
+		wantPass(t, decide(e, ord("a", sc.sym, "", 1, 1, t0)))
+		wantPass(t, decide(e, ord("a", sc.sym, "", 1, 1, t0)))
+		r := decide(e, ord("a", sc.sym, "", 1, 1, t0))
+		wantBlock(t, r, KindMaxOrders, "SYMBOL:"+sc.sym+" max_orders=2/60s", 3)
+		if r.Version != sc.version {
+			t.Errorf("SYMBOL:%s blocked under version %d, want %d", sc.sym, r.Version, sc.version)
+		}
+	}
+	// B's override changes; A keeps the tier.
+	override(t, e, "SYMBOL:B", 6, domain.LimitValues{MaxOrders: i64(10)})
+	wantPass(t, decide(e, ord("a", "B", "", 1, 1, t0)))
+	wantBlock(t, decide(e, ord("a", "A", "", 1, 1, t0)), KindMaxOrders, "SYMBOL:A max_orders=2/60s", 3)
+	if l, v := e.Effective("SYMBOL:A"); l.MaxOrders != 2 || v != 3 {
+		t.Errorf("SYMBOL:A's effective limits %+v version %d, want max_orders 2 version 3", l, v)
+	}
+	// A back to the defaults (none here): the tier's set is gone.
+	e.DeleteLimits("SYMBOL:A")
+	wantPass(t, decide(e, ord("a", "A", "", 1, 1, t0)))
+	if len(e.sets) != 2 {
+		t.Errorf("%d limit sets held for B's and C's overrides", len(e.sets))
+	}
+	// D shares B's set; at one partition of two each is held to 5.
+	override(t, e, "SYMBOL:D", 1, domain.LimitValues{MaxOrders: i64(10)})
+	e.SetPartitionShare(1, 2)
+	for _, sc := range []struct {
+		sym  string
+		used int
+	}{{"B", 3}, {"D", 0}} {
+		for i := sc.used; i < 5; i++ {
+			wantPass(t, decide(e, ord("a", sc.sym, "", 1, 1, t0)))
+		}
+		r := decide(e, ord("a", sc.sym, "", 1, 1, t0))
+		if !r.Blocked || r.Kind != KindMaxOrders || r.Limit != 5 || r.GroupLimit != 10 {
+			t.Errorf("SYMBOL:%s's 6th order at half the partitions: %+v, want blocked at 5 of 10", sc.sym, r)
+		}
 	}
 }
 

@@ -22,7 +22,7 @@ func (e *Engine) ApplyLimits(rec domain.LimitsRecord) (applied bool, err error) 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	k := e.keyFor(typ, rec.Scope.ID())
-	if k.override && k.meta.version >= rec.Version {
+	if k.override && k.version >= rec.Version {
 		e.stats.Stale++
 		return false, nil
 	}
@@ -36,11 +36,13 @@ func (e *Engine) ApplyLimits(rec domain.LimitsRecord) (applied bool, err error) 
 			e.stats.Clamped++
 		}
 	}
-	if !k.override {
+	if k.override {
+		e.release(k.set)
+	} else {
 		e.stats.Overrides++
 	}
-	k.own, k.meta = e.resolve(l, typ, rec.Version)
-	k.plain, k.override, k.lim = &l, true, &k.own
+	k.set, k.version, k.override = e.acquire(typ, l), rec.Version, true
+	k.lim = &k.set.r
 	return true, nil
 }
 
@@ -54,7 +56,8 @@ func (e *Engine) DeleteLimits(s domain.Scope) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if k := e.lookup(typ, s.ID()); k != nil && k.override {
-		k.override, k.lim, k.own, k.meta, k.plain = false, &e.def[typ], resolved{}, meta{}, nil
+		e.release(k.set)
+		k.override, k.lim, k.set, k.version = false, &e.def[typ], nil, 0
 		e.stats.Overrides--
 	}
 }
@@ -100,7 +103,7 @@ func (e *Engine) Effective(s domain.Scope) (Limits, int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if k := e.lookup(typ, s.ID()); k != nil && k.override {
-		return *k.plain, k.meta.version
+		return k.set.plain, k.version
 	}
 	return *e.cfg.Defaults.Of(domain.ScopeTypes[typ]), 0
 }
@@ -130,16 +133,8 @@ func (e *Engine) SetPartitionShare(owned, total int) {
 	for i := range e.def {
 		e.scale(&e.def[i], &e.defMeta[i], i)
 	}
-	e.scale(&e.global.own, &e.global.meta, tGlobal)
-	for t := range e.byType {
-		if t+1 == tAccount {
-			continue
-		}
-		e.byType[t].each(func(k *key) {
-			if k.override {
-				e.scale(&k.own, &k.meta, t+1)
-			}
-		})
+	for _, s := range e.sets {
+		e.scale(&s.r, &s.meta, s.typ)
 	}
 }
 
