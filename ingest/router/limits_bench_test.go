@@ -54,6 +54,7 @@ func BenchmarkDecideLimits(b *testing.B) {
 	var prep [chunkSize]limits.Prepared
 	now := time.Now().UnixNano()
 	blocked := 0
+	var v Verdict
 	b.ReportAllocs()
 	cpu := cpuTime()
 	b.ResetTimer()
@@ -71,7 +72,7 @@ func BenchmarkDecideLimits(b *testing.B) {
 		for i := range chunk {
 			o := &chunk[i]
 			r := eng.CheckPrepared(o, &prep[i], 0, nowMS)
-			v := tab.DecideHashed(o, &prep[i].IDs, now, false, r.Blocked)
+			tab.DecideHashed(&v, o, &prep[i].IDs, now, false, r.Blocked)
 			if v.Decision == domain.DecisionAllow {
 				eng.Commit(&r)
 			} else if v.Decision == domain.DecisionBlock {

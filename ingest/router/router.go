@@ -777,7 +777,7 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 				if !cancel {
 					lim = r.lim.CheckPrepared(o, &r.prep[i], it.in.Partition, it.ts)
 				}
-				it.v = r.table.DecideHashed(o, &r.prep[i].IDs, now.UnixNano(), cancelsAllowed, lim.Blocked)
+				r.table.DecideHashed(&it.v, o, &r.prep[i].IDs, now.UnixNano(), cancelsAllowed, lim.Blocked)
 			} else {
 				it.v = r.table.DecideLimited(o, now.UnixNano(), cancelsAllowed, false)
 			}

@@ -455,28 +455,30 @@ func (t *Table) Decide(o *domain.Order, now int64, cancelsAllowed bool) Verdict 
 // BLOCK when blocked is set: a kill still DROPs it (the kill is the larger
 // incident), else it is BLOCKed before any throttle is asked, so a BLOCKed
 // order takes no throttle's token. A CANCEL is never BLOCKed.
-func (t *Table) DecideLimited(o *domain.Order, now int64, cancelsAllowed, limited bool) Verdict {
+func (t *Table) DecideLimited(o *domain.Order, now int64, cancelsAllowed, limited bool) (v Verdict) {
 	t.mu.Lock()
-	return t.decideLocked(o, t.hot[0].get(o.AccountID), t.hot[1].get(o.Symbol), t.hot[2].get(o.Strategy),
+	t.decideLocked(&v, o, t.hot[0].get(o.AccountID), t.hot[1].get(o.Symbol), t.hot[2].get(o.Strategy),
 		now, cancelsAllowed, limited)
+	return v
 }
 
-// DecideHashed is DecideLimited of an order whose account, symbol and
-// strategy ids ids holds, hashed with the process's scope seeds
+// DecideHashed is DecideLimited into v of an order whose account, symbol
+// and strategy ids ids holds, hashed with the process's scope seeds
 // (idhash.OfScopes, as limits.Prepare hashes them): the router hashes an
-// order's ids once for the limits and the kill table.
-func (t *Table) DecideHashed(o *domain.Order, ids *idhash.Scopes, now int64, cancelsAllowed, limited bool) Verdict {
+// order's ids once for the limits and the kill table, and decides into the
+// verdict it keeps, without copying one.
+func (t *Table) DecideHashed(v *Verdict, o *domain.Order, ids *idhash.Scopes, now int64, cancelsAllowed, limited bool) {
 	t.mu.Lock()
-	return t.decideLocked(o, t.hot[0].at(ids[idhash.Account]), t.hot[1].at(ids[idhash.Symbol]), t.hot[2].at(ids[idhash.Strategy]),
+	t.decideLocked(v, o, t.hot[0].at(ids[idhash.Account]), t.hot[1].at(ids[idhash.Symbol]), t.hot[2].at(ids[idhash.Strategy]),
 		now, cancelsAllowed, limited)
 }
 
-// decideLocked decides o, whose account, symbol and strategy are held in
-// the hot index as acct, sym and strat (nil: not), with t.mu held, which it
-// unlocks.
-func (t *Table) decideLocked(o *domain.Order, acct, sym, strat *hotEntry, now int64, cancelsAllowed, limited bool) Verdict {
+// decideLocked decides o into v, o's account, symbol and strategy being
+// held in the hot index as acct, sym and strat (nil: not), with t.mu held,
+// which it unlocks.
+func (t *Table) decideLocked(v *Verdict, o *domain.Order, acct, sym, strat *hotEntry, now int64, cancelsAllowed, limited bool) {
 	limited = limited && o.Type != domain.OrderCancel
-	v := Verdict{Decision: domain.DecisionAllow, Status: domain.StatusActive, Reason: ReasonNoKill}
+	*v = Verdict{Decision: domain.DecisionAllow, Status: domain.StatusActive, Reason: ReasonNoKill}
 	var es [4]*entry
 	n := 0
 	if e := t.global; e != nil && e.status != domain.StatusActive {
@@ -505,7 +507,7 @@ func (t *Table) decideLocked(o *domain.Order, acct, sym, strat *hotEntry, now in
 		if limited {
 			v.Decision, v.Reason = domain.DecisionBlock, ReasonLimit
 		}
-		return v
+		return
 	}
 	for i := 0; i < n; i++ {
 		v.Matches[i] = es[i].scope
@@ -515,7 +517,7 @@ func (t *Table) decideLocked(o *domain.Order, acct, sym, strat *hotEntry, now in
 		if cancelsAllowed {
 			t.mu.Unlock()
 			v.Reason = ReasonCancel
-			return v
+			return
 		}
 		// Named like a DROP: the most general killed scope, else the most
 		// general throttled one.
@@ -528,20 +530,20 @@ func (t *Table) decideLocked(o *domain.Order, acct, sym, strat *hotEntry, now in
 		}
 		v.set(domain.DecisionReject, e, e.hot.cancelReason)
 		t.mu.Unlock()
-		return v
+		return
 	}
 	for i := 0; i < n; i++ {
 		if e := es[i]; e.status == domain.StatusKilled {
 			v.set(domain.DecisionDrop, e, e.hot.reason)
 			t.mu.Unlock()
-			return v
+			return
 		}
 	}
 	if limited {
 		// Matches stay in the audit: the order is also under a throttle.
 		t.mu.Unlock()
 		v.Decision, v.Reason = domain.DecisionBlock, ReasonLimit
-		return v
+		return
 	}
 	// Every remaining match is THROTTLED: refill all, then take a token
 	// from each only if each has one.
@@ -565,7 +567,7 @@ func (t *Table) decideLocked(o *domain.Order, acct, sym, strat *hotEntry, now in
 	if blocked != nil {
 		v.set(domain.DecisionThrottle, blocked, blocked.hot.reason)
 		t.mu.Unlock()
-		return v
+		return
 	}
 	for i := 0; i < n; i++ {
 		es[i].hot.tokens--
@@ -573,7 +575,6 @@ func (t *Table) decideLocked(o *domain.Order, acct, sym, strat *hotEntry, now in
 	e := es[0]
 	v.Scope, v.Version, v.Reason = e.scope, e.version, e.hot.passReason
 	t.mu.Unlock()
-	return v
 }
 
 func (v *Verdict) set(d domain.Decision, e *entry, reason string) {

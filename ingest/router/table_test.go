@@ -418,7 +418,8 @@ func TestDecideHashedAgrees(t *testing.T) {
 		now := int64(i) * int64(time.Millisecond)
 		limited := i%4 == 0
 		want := tabs[0].DecideLimited(&o, now, i%2 == 0, limited)
-		got := tabs[1].DecideHashed(&o, &p.IDs, now, i%2 == 0, limited)
+		var got Verdict
+		tabs[1].DecideHashed(&got, &o, &p.IDs, now, i%2 == 0, limited)
 		if got != want {
 			t.Fatalf("order %d %+v: DecideHashed %+v, DecideLimited %+v", i, o, got, want)
 		}
