@@ -39,8 +39,11 @@
 //
 // Check and Commit do not allocate once a scope's key exists (Commit
 // allocates when it first sees a scope). A check reads, per scope, one slot
-// of an index and one aligned pair of cache lines of the scope's key; a
-// router checking chunks of orders hashes them as it decodes (Prepare),
+// of an index and the first cache line of the scope's key (a commit the
+// second too, and the bucket it adds to); the limits themselves are shared
+// by a scope type's defaults or by the overrides that set the same ones. A
+// router checking chunks of orders hashes them as it decodes (Prepare, with
+// the seeds the kill table shares, so an order's ids are hashed once),
 // touches the chunk's scopes in one pass (Touch) and then checks each
 // (CheckPrepared), so that the cache misses of the chunk overlap. Amounts are
 // integers of 1/10,000 of the currency unit with saturating sums.

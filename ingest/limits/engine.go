@@ -361,11 +361,11 @@ func (e *Engine) Touch(ps []Prepared) {
 			}
 			p.keys[t] = k
 			if k != nil {
-				// The lines of the key that a check and a commit
-				// read (see key): its limits through lim, which
-				// reads the first line only for an override.
-				// (Touching the newest bucket too costs a check
-				// more than it saves a commit.)
+				// The two lines of the key that a check and a
+				// commit read (see key), and its limits, shared
+				// with its type or its overrides alike. (Touching
+				// the newest bucket too costs a check more than it
+				// saves a commit.)
 				sink += uint64(k.agg.count) + uint64(k.lim.window) + uint64(k.soloPart)
 			}
 		}

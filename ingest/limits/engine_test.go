@@ -612,6 +612,17 @@ func TestOverridesShareLimits(t *testing.T) {
 			t.Errorf("SYMBOL:%s's 6th order at half the partitions: %+v, want blocked at 5 of 10", sc.sym, r)
 		}
 	}
+	// A record not newer changes nothing; with the last override gone,
+	// no set is held.
+	if ok, err := e.ApplyLimits(domain.LimitsRecord{Scope: "SYMBOL:D", Limits: tier, Version: 1}); ok || err != nil {
+		t.Fatalf("a record of the version held applied: %v %v", ok, err)
+	}
+	for _, s := range []domain.Scope{"SYMBOL:B", "SYMBOL:C", "SYMBOL:D"} {
+		e.DeleteLimits(s)
+	}
+	if len(e.sets) != 0 || e.Stats().Overrides != 0 {
+		t.Errorf("%d limit sets and %d overrides held after every override was deleted", len(e.sets), e.Stats().Overrides)
+	}
 }
 
 // Limits and reference records are applied by their reader while one
