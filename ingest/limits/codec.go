@@ -60,9 +60,9 @@ func appendUsage(dst []byte, u *usage) []byte {
 	}
 	dst = binary.AppendUvarint(dst, uint64(max(day, 0)))
 	dst = binary.AppendUvarint(dst, uint64(credit))
-	dst = binary.AppendUvarint(dst, uint64(u.b.n))
+	dst = binary.AppendUvarint(dst, uint64(u.b.len()))
 	var prev uint32
-	for i := 0; i < u.b.n; i++ {
+	for i := 0; i < u.b.len(); i++ {
 		b := u.b.at(i)
 		dst = binary.AppendUvarint(dst, uint64(b.sec-prev))
 		dst = binary.AppendUvarint(dst, uint64(b.count))
@@ -134,7 +134,7 @@ func (r *reader) uvarint(most uint64) uint64 {
 // cut (see Engine.count).
 func (u *usage) load(s *Usage, cut int64) {
 	*u = usage{b: u.b}
-	u.b.dropFront(u.b.n)
+	u.b.dropFront(u.b.len())
 	u.init()
 	for _, b := range s.Buckets {
 		if int64(b.Sec) > cut {

@@ -75,8 +75,9 @@ type reference struct {
 // partition (what the changelog carries and a partition move takes away).
 // A key takes three cache lines, in the order a decision reads them: what
 // Touch and a check read (check, lim and the sums of agg) in the first,
-// then what a commit adds to that (agg's bucket ring, typ, the partition,
-// and a SYMBOL's reference), and last what neither reads. Its limits are
+// then what a commit adds to that (agg's bucket ring with its first bucket,
+// typ, the partition, and a SYMBOL's reference), and last what neither
+// reads. Its limits are
 // not in it: lim points to its type's defaults or to its override's
 // limitSet, which the scopes overridden alike share, so a check reads no
 // line of limits of each scope's own. TestKeyLayout holds that.
@@ -98,7 +99,7 @@ type key struct {
 	set      *limitSet
 	id       string
 	parts    []*contrib
-	_        [16]byte // to three cache lines: a key starts on a line
+	_        [8]byte // to three cache lines: a key starts on a line
 }
 
 // limitSet is the limits of the overrides of one scope type that come to

@@ -540,7 +540,7 @@ func TestKeyLayout(t *testing.T) {
 	}
 	// What a commit reads besides: the second line.
 	for name, end := range map[string]uintptr{
-		"agg":    unsafe.Offsetof(k.agg) + unsafe.Sizeof(k.agg),
+		"agg":    unsafe.Offsetof(k.agg) + unsafe.Sizeof(k.agg), // with its first bucket
 		"typ":    unsafe.Offsetof(k.typ) + unsafe.Sizeof(k.typ),
 		"single": unsafe.Offsetof(k.single) + 1,
 		"ref":    unsafe.Offsetof(k.ref) + unsafe.Sizeof(k.ref),

@@ -239,7 +239,7 @@ func (k *key) recomputeCredit() {
 
 // merge adds a partition's usage to the key's aggregate.
 func (k *key) merge(c *contrib) {
-	for i := 0; i < c.u.b.n; i++ {
+	for i := 0; i < c.u.b.len(); i++ {
 		b := c.u.b.at(i)
 		k.agg.add(b.sec, b.count, b.notional)
 	}
@@ -258,7 +258,7 @@ func (k *key) unmerge(c *contrib) {
 		k.agg.reset()
 		return
 	}
-	for i := 0; i < c.u.b.n; i++ {
+	for i := 0; i < c.u.b.len(); i++ {
 		b := c.u.b.at(i)
 		k.agg.sub(b.sec, b.count, b.notional)
 	}

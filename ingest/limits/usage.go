@@ -42,7 +42,7 @@ func (u *usage) sums(cut int64) (count, notional int64) {
 func (u *usage) sumsAfter(cut int64) (count, notional int64) {
 	count, notional = u.count, u.notional
 	i := 0
-	for ; i < u.b.n; i++ {
+	for ; i < u.b.len(); i++ {
 		b := u.b.at(i)
 		if int64(b.sec) > cut {
 			break
@@ -61,7 +61,7 @@ func (u *usage) sumsAfter(cut int64) (count, notional int64) {
 // sumFrom is the saturating sum of the notional of the buckets from i on.
 func (u *usage) sumFrom(i int) int64 {
 	var s int64
-	for ; i < u.b.n; i++ {
+	for ; i < u.b.len(); i++ {
 		s = satAdd(s, u.b.at(i).notional)
 	}
 	return s
@@ -79,7 +79,7 @@ func (u *usage) prune(cut int64) {
 func (u *usage) dropThrough(cut int64) {
 	count, notional := u.sums(cut)
 	i := 0
-	for i < u.b.n && int64(u.b.at(i).sec) <= cut {
+	for i < u.b.len() && int64(u.b.at(i).sec) <= cut {
 		i++
 	}
 	u.b.dropFront(i)
@@ -89,7 +89,7 @@ func (u *usage) dropThrough(cut int64) {
 
 func (u *usage) setFirst() {
 	u.first = noBucket
-	if u.b.n > 0 {
+	if u.b.len() > 0 {
 		u.first = u.b.at(0).sec
 	}
 }
@@ -98,7 +98,7 @@ func (u *usage) setFirst() {
 func (u *usage) add(sec uint32, count uint32, n int64) {
 	u.count += int64(count)
 	u.notional = satAdd(u.notional, n)
-	if u.b.n > 0 {
+	if u.b.len() > 0 {
 		last := u.b.back()
 		if last.sec == sec {
 			last.count = satAdd32(last.count, count)
@@ -111,7 +111,7 @@ func (u *usage) add(sec uint32, count uint32, n int64) {
 		}
 	}
 	u.b.pushBack(bucket{sec: sec, count: count, notional: n})
-	if u.b.n == 1 {
+	if u.b.len() == 1 {
 		u.first = sec
 	}
 }
@@ -119,7 +119,7 @@ func (u *usage) add(sec uint32, count uint32, n int64) {
 // insert adds to the bucket of an earlier second than the last one, which
 // only restoring a partition's usage does.
 func (u *usage) insert(sec uint32, count uint32, n int64) {
-	i := u.b.n
+	i := u.b.len()
 	for i > 0 && u.b.at(i-1).sec > sec {
 		i--
 	}
@@ -138,7 +138,7 @@ func (u *usage) insert(sec uint32, count uint32, n int64) {
 // A saturated bucket keeps its notional: taking a share of an unknown sum
 // back could only undercount.
 func (u *usage) sub(sec uint32, count uint32, n int64) {
-	i := u.b.n - 1
+	i := u.b.len() - 1
 	for i >= 0 && u.b.at(i).sec > sec {
 		i--
 	}
@@ -173,8 +173,8 @@ func (u *usage) copyFrom(v *usage) {
 	b := u.b
 	*u = *v
 	u.b = b
-	u.b.dropFront(u.b.n)
-	for i := 0; i < v.b.n; i++ {
+	u.b.dropFront(u.b.len())
+	for i := 0; i < v.b.len(); i++ {
 		u.b.pushBack(*v.b.at(i))
 	}
 }
@@ -182,7 +182,7 @@ func (u *usage) copyFrom(v *usage) {
 // reset empties u, keeping its buffer.
 func (u *usage) reset() {
 	b := u.b
-	b.dropFront(b.n)
+	b.dropFront(b.len())
 	*u = usage{b: b}
 	u.init()
 }
@@ -222,47 +222,55 @@ func satAdd32(a, b uint32) uint32 {
 }
 
 // ring is a growable circular deque; in steady state pushing and dropping
-// never allocate.
+// never allocate. Its first element lives in the ring itself (one, its
+// first size), so that a usage holding one second of orders, most scopes'
+// in a window, reads no memory of its own besides its key.
 type ring[T any] struct {
-	buf  []T // len is zero or a power of two
-	head int
-	n    int
+	buf  []T // len is zero or a power of two; one: one[:]
+	head int32
+	n    int32
+	one  [1]T
 }
 
-func (r *ring[T]) at(i int) *T { return &r.buf[(r.head+i)&(len(r.buf)-1)] }
+func (r *ring[T]) len() int { return int(r.n) }
 
-func (r *ring[T]) back() *T { return r.at(r.n - 1) }
+func (r *ring[T]) at(i int) *T { return &r.buf[(int(r.head)+i)&(len(r.buf)-1)] }
+
+func (r *ring[T]) back() *T { return r.at(r.len() - 1) }
 
 func (r *ring[T]) grow() {
-	size := max(len(r.buf)*2, 2)
-	nb := make([]T, size)
-	for i := 0; i < r.n; i++ {
+	if len(r.buf) == 0 {
+		r.buf, r.head = r.one[:], 0
+		return
+	}
+	nb := make([]T, len(r.buf)*2)
+	for i := 0; i < r.len(); i++ {
 		nb[i] = *r.at(i)
 	}
 	r.buf, r.head = nb, 0
 }
 
 func (r *ring[T]) pushBack(v T) {
-	if r.n == len(r.buf) {
+	if r.len() == len(r.buf) {
 		r.grow()
 	}
 	r.n++
-	*r.at(r.n - 1) = v
+	*r.at(r.len() - 1) = v
 }
 
 func (r *ring[T]) dropFront(n int) {
 	if n <= 0 {
 		return
 	}
-	r.head = (r.head + n) & (len(r.buf) - 1)
-	r.n -= n
+	r.head = int32((int(r.head) + n) & (len(r.buf) - 1))
+	r.n -= int32(n)
 }
 
 // insert puts v at position i, shifting the elements after it back.
 func (r *ring[T]) insert(i int, v T) {
 	var zero T
 	r.pushBack(zero)
-	for j := r.n - 1; j > i; j-- {
+	for j := r.len() - 1; j > i; j-- {
 		*r.at(j) = *r.at(j - 1)
 	}
 	*r.at(i) = v
@@ -270,7 +278,7 @@ func (r *ring[T]) insert(i int, v T) {
 
 // removeAt deletes the element at i, shifting the elements after it forward.
 func (r *ring[T]) removeAt(i int) {
-	for j := i; j < r.n-1; j++ {
+	for j := i; j < r.len()-1; j++ {
 		*r.at(j) = *r.at(j + 1)
 	}
 	r.n--
