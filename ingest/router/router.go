@@ -641,7 +641,9 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 	r.prodMu.Unlock()
 	commit := loopErr == nil && prodErr == nil
 	r.m.decisionSec.flush()
+	ending := time.Now()
 	committed, err := sess.End(ctx, kgo.TransactionEndTry(commit))
+	r.m.txnEnd.Observe(time.Since(ending).Seconds())
 	if !committed {
 		for _, s := range r.stores {
 			s.rollback()
