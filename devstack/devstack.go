@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -69,7 +71,8 @@ type TemporalConfig struct {
 	// DBFile persists workflows and timers across restarts; empty is in-memory.
 	DBFile    string
 	Namespace string
-	// LogFile receives the server's output; empty discards it.
+	// LogFile receives the server's output; empty keeps only its last
+	// lines, for the error of a start-up that failed.
 	LogFile string
 	Log     *slog.Logger
 	// OnChange, if set, hears every change of the server's health: down
@@ -94,7 +97,8 @@ type Temporal struct {
 	onChange func(up bool, detail string)
 
 	cmd    *exec.Cmd
-	exited chan error // the current child's exit; holds it once it happened
+	exited chan error  // the current child's exit; holds it once it happened
+	tail   *tailWriter // the current child's last output, without LogFile
 
 	healthy  atomic.Bool
 	status   atomic.Pointer[string]
@@ -149,21 +153,48 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// startAttempts is how many times StartTemporal starts a dev server that
+// exits during start-up. The CLI takes its internal ports (and StartTemporal
+// the frontend and UI ports it is not given) by finding free ones and
+// binding them moments later, so another process may take one in between;
+// a new start picks new ones.
+const startAttempts = 3
+
+// errExitedEarly marks a dev server that exited before it was healthy.
+var errExitedEarly = errors.New("temporal dev server exited during start-up")
+
 // StartTemporal starts `temporal server start-dev` with riskgate's search
 // attributes registered and waits until its frontend answers health checks.
-// The child dies with this process (Pdeathsig) and is stopped by Stop.
+// A server that exits during start-up is started again, up to
+// startAttempts times. The child dies with this process (Pdeathsig) and is
+// stopped by Stop.
 func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
-	log := cfg.Log
-	if log == nil {
-		log = slog.Default()
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
 	}
-	bin := cfg.Bin
-	if bin == "" {
+	if cfg.Bin == "" {
 		var err error
-		if bin, err = FindTemporalBinary(); err != nil {
+		if cfg.Bin, err = FindTemporalBinary(); err != nil {
 			return nil, err
 		}
 	}
+	for attempt := 1; ; attempt++ {
+		t, err := newTemporal(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err = t.start(ctx); err == nil {
+			return t, nil
+		}
+		if !errors.Is(err, errExitedEarly) || attempt == startAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		cfg.Log.Warn("starting the temporal dev server again", "attempt", attempt+1, "err", err)
+	}
+}
+
+// newTemporal prepares a dev server of cfg, on free ports where cfg has none.
+func newTemporal(cfg TemporalConfig) (*Temporal, error) {
 	port, uiPort := cfg.Port, cfg.UIPort
 	var err error
 	if port == 0 {
@@ -196,25 +227,33 @@ func StartTemporal(ctx context.Context, cfg TemporalConfig) (*Temporal, error) {
 	}
 	t := &Temporal{
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		bin:  bin, args: args, logFile: cfg.LogFile, ns: cfg.Namespace, log: log, onChange: cfg.OnChange,
+		bin:  cfg.Bin, args: args, logFile: cfg.LogFile, ns: cfg.Namespace, log: cfg.Log, onChange: cfg.OnChange,
 		done: make(chan struct{}),
 	}
 	if !cfg.Headless {
 		t.UIURL = "http://127.0.0.1:" + strconv.Itoa(uiPort)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	return t, nil
+}
+
+// start spawns the child and waits until it is healthy, then supervises
+// it; on failure nothing of it is left running.
+func (t *Temporal) start(ctx context.Context) error {
 	if err := t.spawn(); err != nil {
-		return nil, err
+		t.cancel()
+		return err
 	}
 	if err := t.waitHealthy(ctx, 90*time.Second); err != nil {
 		t.stopChild()
-		return nil, err
+		t.cancel()
+		return err
 	}
 	ok := "ok"
 	t.status.Store(&ok)
 	t.healthy.Store(true)
 	go t.supervise()
-	return t, nil
+	return nil
 }
 
 // spawn starts a new child process.
@@ -230,6 +269,9 @@ func (t *Temporal) spawn() error {
 		}
 		defer f.Close() // the child holds its own descriptor
 		cmd.Stdout, cmd.Stderr = f, f
+	} else {
+		t.tail = &tailWriter{}
+		cmd.Stdout, cmd.Stderr = t.tail, t.tail
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start temporal dev server %s: %w", t.bin, err)
@@ -342,12 +384,57 @@ func (t *Temporal) waitHealthy(ctx context.Context, limit time.Duration) error {
 		select {
 		case exitErr := <-t.exited:
 			t.exited <- exitErr
-			return fmt.Errorf("temporal dev server exited during start-up (%v); see its log", exitErr)
+			return fmt.Errorf("%w (%v)%s", errExitedEarly, exitErr, t.output())
 		case <-ctx.Done():
 			return fmt.Errorf("temporal dev server at %s not healthy after %s: %w", t.Addr, limit, err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// output says where to read what the current child wrote: its log file, or
+// the last line it wrote when there is none.
+func (t *Temporal) output() string {
+	if t.logFile != "" {
+		return "; see its log " + t.logFile
+	}
+	if last := t.tail.lastLine(); last != "" {
+		return ": " + last
+	}
+	return ""
+}
+
+// tailWriter keeps the last tailBytes a child wrote.
+type tailWriter struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 4096
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - tailBytes; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+// lastLine returns the last non-empty line written, at most 500 bytes.
+func (w *tailWriter) lastLine() string {
+	if w == nil {
+		return ""
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(w.buf)), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	if len(last) > 500 {
+		last = last[len(last)-500:]
+	}
+	return last
 }
 
 // stopChild asks the current child to shut down (SIGINT) and kills its
