@@ -91,15 +91,14 @@ type key struct {
 	// the partitions.
 	soloPart int32
 	single   bool // len(parts) == 1
-	// override is set while the scope has a risk.limits.v1 record, whose
-	// limits are set and version its version.
-	override bool
 	ref      reference
-	version  int64
-	set      *limitSet
-	id       string
-	parts    []*contrib
-	_        [8]byte // to three cache lines: a key starts on a line
+	// set is the scope's limits while it has a risk.limits.v1 record
+	// (nil: none, its type's defaults), version the record's version.
+	version int64
+	set     *limitSet
+	id      string
+	parts   []*contrib
+	_       [8]byte // to three cache lines: a key starts on a line
 }
 
 // limitSet is the limits of the overrides of one scope type that come to
@@ -107,18 +106,20 @@ type key struct {
 // share a few, which stay in the CPU caches however many accounts there
 // are.
 type limitSet struct {
-	r     resolved // first: what a check reads
-	meta  meta     // version unused: each scope has its own
-	plain Limits
-	typ   int
-	refs  int // keys holding the set
+	r    resolved // first: what a check reads
+	meta meta     // version unused: each scope has its own
+	setKey
+	refs int // keys holding the set
 }
 
 // setKey finds the limitSet of a scope type's plain limits.
 type setKey struct {
-	typ int
-	l   Limits
+	typ   int
+	plain Limits
 }
+
+// overridden reports whether the scope has a risk.limits.v1 record.
+func (k *key) overridden() bool { return k.set != nil }
 
 // contrib is one partition's share of a key's usage.
 type contrib struct {
@@ -243,7 +244,7 @@ func (e *Engine) scale(r *resolved, m *meta, typ int) {
 
 // meta returns the meta of the limits lims[i] of r's scope i.
 func (e *Engine) meta(r *Result, i int) meta {
-	if k := r.keys[i]; k != nil && k.override {
+	if k := r.keys[i]; k != nil && k.overridden() {
 		m := k.set.meta
 		m.version = k.version
 		return m
@@ -257,7 +258,7 @@ func (e *Engine) acquire(typ int, l Limits) *limitSet {
 	sk := setKey{typ, l}
 	s := e.sets[sk]
 	if s == nil {
-		s = &limitSet{plain: l, typ: typ}
+		s = &limitSet{setKey: sk}
 		s.r, s.meta = e.resolve(l, typ, 0)
 		e.sets[sk] = s
 	}
@@ -268,7 +269,7 @@ func (e *Engine) acquire(typ int, l Limits) *limitSet {
 // release gives back a key's hold on s, forgetting s with its last one.
 func (e *Engine) release(s *limitSet) {
 	if s.refs--; s.refs == 0 {
-		delete(e.sets, setKey{s.typ, s.plain})
+		delete(e.sets, s.setKey)
 	}
 }
 

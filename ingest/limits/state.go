@@ -22,7 +22,7 @@ func (e *Engine) ApplyLimits(rec domain.LimitsRecord) (applied bool, err error) 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	k := e.keyFor(typ, rec.Scope.ID())
-	if k.override && k.version >= rec.Version {
+	if k.overridden() && k.version >= rec.Version {
 		e.stats.Stale++
 		return false, nil
 	}
@@ -36,12 +36,12 @@ func (e *Engine) ApplyLimits(rec domain.LimitsRecord) (applied bool, err error) 
 			e.stats.Clamped++
 		}
 	}
-	if k.override {
+	if k.overridden() {
 		e.release(k.set)
 	} else {
 		e.stats.Overrides++
 	}
-	k.set, k.version, k.override = e.acquire(typ, l), rec.Version, true
+	k.set, k.version = e.acquire(typ, l), rec.Version
 	k.lim = &k.set.r
 	return true, nil
 }
@@ -55,9 +55,9 @@ func (e *Engine) DeleteLimits(s domain.Scope) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if k := e.lookup(typ, s.ID()); k != nil && k.override {
+	if k := e.lookup(typ, s.ID()); k != nil && k.overridden() {
 		e.release(k.set)
-		k.override, k.lim, k.set, k.version = false, &e.def[typ], nil, 0
+		k.lim, k.set, k.version = &e.def[typ], nil, 0
 		e.stats.Overrides--
 	}
 }
@@ -102,7 +102,7 @@ func (e *Engine) Effective(s domain.Scope) (Limits, int64) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if k := e.lookup(typ, s.ID()); k != nil && k.override {
+	if k := e.lookup(typ, s.ID()); k != nil && k.overridden() {
 		return k.set.plain, k.version
 	}
 	return *e.cfg.Defaults.Of(domain.ScopeTypes[typ]), 0
@@ -322,7 +322,7 @@ func (e *Engine) Evict() int {
 			}
 			clear(k.parts[len(parts):])
 			k.setParts(parts)
-			if k.override || k.ref.ts != 0 || len(k.parts) > 0 || !k.agg.empty(cut, e.today) {
+			if k.overridden() || k.ref.ts != 0 || len(k.parts) > 0 || !k.agg.empty(cut, e.today) {
 				continue
 			}
 			e.byType[t].remove(k.id)
