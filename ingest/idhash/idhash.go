@@ -71,6 +71,12 @@ func Shifts(i, j, home int) bool {
 // Hash is an id's two hashes under one seed (see Sum).
 type Hash struct{ Place, Check uint64 }
 
+// Hash returns both hashes of id as a Hash.
+func (s *Seed) Hash(id string) Hash {
+	place, check := s.Sum(id)
+	return Hash{place, check}
+}
+
 // The scope types whose ids the order path indexes, in the order of Scopes.
 const (
 	Account = iota
@@ -94,10 +100,10 @@ func ScopeSeed(typ int) *Seed { return &scopeSeeds[typ] }
 
 // OfScopes hashes an order's account, symbol and strategy ids.
 func OfScopes(account, symbol, strategy string) (s Scopes) {
-	s[Account].Place, s[Account].Check = scopeSeeds[Account].Sum(account)
-	s[Symbol].Place, s[Symbol].Check = scopeSeeds[Symbol].Sum(symbol)
+	s[Account] = scopeSeeds[Account].Hash(account)
+	s[Symbol] = scopeSeeds[Symbol].Hash(symbol)
 	if strategy != "" {
-		s[Strategy].Place, s[Strategy].Check = scopeSeeds[Strategy].Sum(strategy)
+		s[Strategy] = scopeSeeds[Strategy].Hash(strategy)
 	}
 	return s
 }

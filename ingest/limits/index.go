@@ -25,11 +25,6 @@ func newIndex(typ int) index {
 	return index{slots: make([]slot, 64), seed: idhash.ScopeSeed(typ)}
 }
 
-func (x *index) hash(id string) idhash.Hash {
-	h, check := x.seed.Sum(id)
-	return idhash.Hash{Place: h, Check: check}
-}
-
 // find returns the slot holding the key of id, or the empty slot where it
 // belongs.
 func (x *index) find(id idhash.Hash) int {
@@ -42,14 +37,14 @@ func (x *index) find(id idhash.Hash) int {
 	}
 }
 
-func (x *index) get(id string) *key { return x.at(x.hash(id)) }
+func (x *index) get(id string) *key { return x.at(x.seed.Hash(id)) }
 
 // at returns the key of the id whose hashes are id, or nil.
 func (x *index) at(id idhash.Hash) *key { return x.slots[x.find(id)].k }
 
 // put adds k, which must not be held yet, and sets its check hash.
 func (x *index) put(k *key) {
-	id := x.hash(k.id)
+	id := x.seed.Hash(k.id)
 	k.check = id.Check
 	x.slots[x.find(id)] = slot{h: id.Place, k: k}
 	x.n++
@@ -66,7 +61,7 @@ func (x *index) put(k *key) {
 
 // remove deletes the key of id, if held.
 func (x *index) remove(id string) {
-	i := x.find(x.hash(id))
+	i := x.find(x.seed.Hash(id))
 	if x.slots[i].k == nil {
 		return
 	}

@@ -84,8 +84,7 @@ func (x *hotIndex) get(id string) *hotEntry {
 	if x.n == 0 {
 		return nil
 	}
-	h, check := x.seed.Sum(id)
-	return x.at(idhash.Hash{Place: h, Check: check})
+	return x.at(x.seed.Hash(id))
 }
 
 // at returns the entry of the id whose hashes are id, or nil.
