@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -360,7 +361,7 @@ func benchRouterRun(ctx context.Context, kc kafka.Config, o benchRouterOpts, rou
 		case <-time.After(time.Millisecond):
 		}
 	}
-	start, cpu0, ending0 := time.Now(), benchProcessCPU(), benchSeconds(reg, "riskgate_router_txn_end_duration_seconds")
+	start, cpu0, ending0 := time.Now(), benchProcessCPU(), benchEnding(reg)
 	for benchDecided(reg) < float64(o.orders) {
 		select {
 		case err := <-runErr:
@@ -373,43 +374,37 @@ func benchRouterRun(ctx context.Context, kc kafka.Config, o benchRouterOpts, rou
 		}
 	}
 	took, cpu = time.Since(start), benchProcessCPU()-cpu0
-	ending = time.Duration((benchSeconds(reg, "riskgate_router_txn_end_duration_seconds") - ending0) * float64(time.Second))
+	ending = benchEnding(reg) - ending0
 	return took, cpu, ending, stop, nil
 }
 
-// benchSeconds is the sum of the router's histogram name, in seconds.
-func benchSeconds(reg *prometheus.Registry, name string) float64 {
+// benchSum is the sum over the series of the router's metric name of what
+// value reads from each.
+func benchSum(reg *prometheus.Registry, name string, value func(*dto.Metric) float64) float64 {
 	mfs, err := reg.Gather()
 	if err != nil {
 		return 0
 	}
+	var sum float64
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			var sum float64
 			for _, m := range mf.GetMetric() {
-				sum += m.GetHistogram().GetSampleSum()
+				sum += value(m)
 			}
-			return sum
 		}
 	}
-	return 0
+	return sum
 }
 
 // benchDecided is the number of decisions the router has committed.
 func benchDecided(reg *prometheus.Registry) float64 {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return 0
-	}
-	var n float64
-	for _, mf := range mfs {
-		if mf.GetName() == "riskgate_router_decisions_total" {
-			for _, m := range mf.GetMetric() {
-				n += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return n
+	return benchSum(reg, "riskgate_router_decisions_total", func(m *dto.Metric) float64 { return m.GetCounter().GetValue() })
+}
+
+// benchEnding is how long the router's transactions took to end, in all.
+func benchEnding(reg *prometheus.Registry) time.Duration {
+	s := benchSum(reg, "riskgate_router_txn_end_duration_seconds", func(m *dto.Metric) float64 { return m.GetHistogram().GetSampleSum() })
+	return time.Duration(s * float64(time.Second))
 }
 
 // benchRouterLatency offers orders at o.rate and times each one from its
