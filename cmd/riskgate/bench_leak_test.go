@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"regexp"
 	"strconv"
@@ -23,24 +21,11 @@ func TestBenchLeak(t *testing.T) {
 	if _, err := devstack.FindTemporalBinary(); errors.Is(err, devstack.ErrNoTemporalBinary) {
 		t.Skip(err)
 	}
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs([]string{"bench", "leak", "--orders", "1000"})
-	t.Cleanup(func() {
-		root.SetArgs(nil)
-		root.SetOut(nil)
-		root.SetErr(nil)
-		resetContexts(root)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	err := root.ExecuteContext(ctx)
-	t.Logf("riskgate bench leak:\n%s", out.String())
+	out, err := runRiskgate(t, 3*time.Minute, "bench", "leak", "--orders", "1000")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^burst=(\d+) cap=(\d+) allowed=(\d+) leaked=(\d+)$`).FindStringSubmatch(out.String())
+	m := regexp.MustCompile(`(?m)^burst=(\d+) cap=(\d+) allowed=(\d+) leaked=(\d+)$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatal("no burst=… cap=… allowed=… leaked=… line")
 	}
@@ -48,10 +33,10 @@ func TestBenchLeak(t *testing.T) {
 		t.Errorf("burst=%s cap=%s allowed=%s leaked=%s, want burst=1000 cap=100 leaked=0", m[1], m[2], m[3], m[4])
 	}
 	counts := map[string]int{}
-	for _, row := range regexp.MustCompile(`(?m)^\s*([A-Z]+)\s+(\d+)\s*$`).FindAllStringSubmatch(out.String(), -1) {
+	for _, row := range regexp.MustCompile(`(?m)^\s*([A-Z]+)\s+(\d+)\s*$`).FindAllStringSubmatch(out, -1) {
 		counts[row[1]], _ = strconv.Atoi(row[2])
 	}
-	stop := regexp.MustCompile(`first stopped\s+order (\d+) \((\w+)\)`).FindStringSubmatch(out.String())
+	stop := regexp.MustCompile(`first stopped\s+order (\d+) \((\w+)\)`).FindStringSubmatch(out)
 	if stop == nil {
 		t.Fatal(`no "first stopped" row`)
 	}

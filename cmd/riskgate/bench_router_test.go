@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"regexp"
 	"strconv"
 	"testing"
@@ -13,26 +11,13 @@ import (
 // says how long the router spent ending its transactions, a part of its
 // run, and the last line is the machine-readable one.
 func TestBenchRouter(t *testing.T) {
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs([]string{"bench", "router", "--orders", "20000", "--rounds", "2", "--scopes", "100",
-		"--rate", "1000", "--latency-duration", "300ms"})
-	t.Cleanup(func() {
-		root.SetArgs(nil)
-		root.SetOut(nil)
-		root.SetErr(nil)
-		resetContexts(root)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	err := root.ExecuteContext(ctx)
-	t.Logf("riskgate bench router:\n%s", out.String())
+	out, err := runRiskgate(t, 2*time.Minute, "bench", "router", "--orders", "20000", "--rounds", "2", "--scopes", "100",
+		"--rate", "1000", "--latency-duration", "300ms")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rounds := regexp.MustCompile(`(?m)^round (\d): pipe \d+ orders/s, router \d+ orders/s \(([0-9.]+) s of its ([0-9.]+) s ending transactions\)$`).
-		FindAllStringSubmatch(out.String(), -1)
+		FindAllStringSubmatch(out, -1)
 	if len(rounds) != 2 {
 		t.Fatalf("%d round lines with the time ending transactions, want 2", len(rounds))
 	}
@@ -43,7 +28,7 @@ func TestBenchRouter(t *testing.T) {
 			t.Errorf("round %s: %v s ending transactions of a %v s run", r[1], ending, took)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^router_orders_per_s=\d+ pipe_orders_per_s=\d+ ratio=[0-9.]+ p50_ms=[0-9.]+ p99_ms=[0-9.]+ compression=none wire_bytes_per_order=\d+$`).MatchString(out.String()) {
+	if !regexp.MustCompile(`(?m)^router_orders_per_s=\d+ pipe_orders_per_s=\d+ ratio=[0-9.]+ p50_ms=[0-9.]+ p99_ms=[0-9.]+ compression=none wire_bytes_per_order=\d+$`).MatchString(out) {
 		t.Error("no machine-readable last line")
 	}
 }

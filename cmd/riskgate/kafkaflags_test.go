@@ -53,24 +53,35 @@ func TestKafkaCompressionFlagDefault(t *testing.T) {
 // A bad codec stops any command before it connects anywhere, with the
 // flag's name in the message.
 func TestBadKafkaCompressionStopsTheCommand(t *testing.T) {
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs([]string{"topics", "create", "--brokers", "127.0.0.1:1", "--kafka-compression", "brotli"})
-	t.Cleanup(func() {
-		root.SetArgs(nil)
-		kafkaCompressionFlag = string(kafka.DefaultCompression)
-		// Cobra keeps a subcommand's context from one Execute to the next;
-		// this test's is cancelled when it ends.
-		resetContexts(root)
-	})
+	t.Cleanup(func() { kafkaCompressionFlag = string(kafka.DefaultCompression) })
 	// Bounded, in case the command got past its flags and tried to connect.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := root.ExecuteContext(ctx)
+	_, err := runRiskgate(t, 10*time.Second, "topics", "create", "--brokers", "127.0.0.1:1", "--kafka-compression", "brotli")
 	if err == nil || !strings.Contains(err.Error(), "--kafka-compression") || !strings.Contains(err.Error(), "brotli") {
 		t.Fatalf("riskgate topics create --kafka-compression brotli: %v, want an error naming the flag and value", err)
 	}
+}
+
+// runRiskgate runs the riskgate command with args in this process, for at
+// most limit, logs what it printed and returns that and its error.
+func runRiskgate(t *testing.T, limit time.Duration, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	t.Cleanup(func() {
+		root.SetArgs(nil)
+		root.SetOut(nil)
+		root.SetErr(nil)
+		// Cobra keeps a subcommand's context from one Execute to the next;
+		// this one's is cancelled when the run ends.
+		resetContexts(root)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	err := root.ExecuteContext(ctx)
+	t.Logf("riskgate %s:\n%s", strings.Join(args, " "), out.String())
+	return out.String(), err
 }
 
 func resetContexts(c *cobra.Command) {
