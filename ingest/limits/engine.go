@@ -6,9 +6,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/riskgate/riskgate/domain"
 	"github.com/riskgate/riskgate/ingest/idhash"
+	"github.com/riskgate/riskgate/ingest/internal/prefetch"
 )
 
 // Scope type indexes, in domain.ScopeTypes order (most general first), which
@@ -81,6 +83,9 @@ type reference struct {
 // not in it: lim points to its type's defaults or to its override's
 // limitSet, which the scopes overridden alike share, so a check reads no
 // line of limits of each scope's own. TestKeyLayout holds that.
+// cacheLine is the size of a CPU cache line.
+const cacheLine = 64
+
 type key struct {
 	check uint64 // the id's check hash (see index)
 	lim   *resolved
@@ -148,7 +153,6 @@ type Engine struct {
 	cal          calendar
 	today        int32
 	changes      []changeLog // by partition
-	sink         uint64      // keeps Touch's reads alive
 	// gen changes whenever a key is added or removed, which voids the
 	// keys Touch noted in a Prepared.
 	gen uint64
@@ -340,18 +344,33 @@ func (e *Engine) Prepare(o *domain.Order, p *Prepared) {
 
 // Touch finds the keys of the scopes of a chunk of prepared orders and
 // notes them in ps, changing nothing of the engine. A large table of scopes
-// is mostly out of the CPU caches, and a check stalls on each of its
-// misses; touched in one pass, the misses of the whole chunk overlap, as
-// the router's dedup window does for its slots. The check then reads the
-// keys Touch found instead of looking them up again.
+// is mostly out of the CPU caches, and a check would stall on each of its
+// misses in turn. Touch asks for them a chunk at a time instead, in three
+// passes, each prefetching what the next one reads (a prefetch does not
+// wait for memory, so the misses of the whole chunk are in flight at once):
+// the ids' home slots in the indexes; the two lines of the keys in those
+// slots that a check and a commit read (see key); then it looks each key
+// up, now mostly in cache, and prefetches the bucket a commit adds to when
+// the key's ring is on the heap. The check then reads the keys Touch found
+// instead of looking them up again.
 func (e *Engine) Touch(ps []Prepared) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var sink uint64
 	for i := range ps {
 		for t := range ps[i].IDs {
 			x := &e.byType[t]
-			sink += x.slots[ps[i].IDs[t].Place&uint64(len(x.slots)-1)].h
+			prefetch.Line(unsafe.Pointer(&x.slots[ps[i].IDs[t].Place&uint64(len(x.slots)-1)]))
+		}
+	}
+	for i := range ps {
+		for t := range ps[i].IDs {
+			x := &e.byType[t]
+			// The key in the home slot: the id's, but for a collision
+			// of place hashes (then the lookup below probes on).
+			if k := x.slots[ps[i].IDs[t].Place&uint64(len(x.slots)-1)].k; k != nil {
+				prefetch.Line(unsafe.Pointer(k))
+				prefetch.Line(unsafe.Add(unsafe.Pointer(k), cacheLine))
+			}
 		}
 	}
 	for i := range ps {
@@ -362,18 +381,12 @@ func (e *Engine) Touch(ps []Prepared) {
 				k = e.byType[t].at(p.IDs[t])
 			}
 			p.keys[t] = k
-			if k != nil {
-				// The two lines of the key that a check and a
-				// commit read (see key), and its limits, shared
-				// with its type or its overrides alike. (Touching
-				// the newest bucket too costs a check more than it
-				// saves a commit.)
-				sink += uint64(k.agg.count) + uint64(k.lim.window) + uint64(k.soloPart)
+			if k != nil && len(k.agg.b.buf) > 1 && k.agg.b.len() > 0 { // a ring on the heap
+				prefetch.Line(unsafe.Pointer(k.agg.b.back()))
 			}
 		}
 		p.gen = e.gen
 	}
-	e.sink = sink
 }
 
 // CheckPrepared is Check of an order whose ids Prepare hashed into p.

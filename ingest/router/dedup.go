@@ -2,8 +2,10 @@ package router
 
 import (
 	"hash/maphash"
+	"unsafe"
 
 	"github.com/riskgate/riskgate/ingest/idhash"
+	"github.com/riskgate/riskgate/ingest/internal/prefetch"
 )
 
 // The dedup window remembers, per orders.v1 partition, every order identity
@@ -82,7 +84,6 @@ type dedupStore struct {
 	queue []dedupItem
 	head  int
 	mark  int
-	sink  uint64 // keeps touch's loads alive
 }
 
 const dedupInitialSlots = 1024
@@ -113,17 +114,16 @@ func (s *dedupStore) find(k dedupKey) (int, bool) {
 	}
 }
 
-// touch loads the home slot of each key (a key and the time next to it
-// can sit in two cache lines), so that the cache misses of a batch of
+// touch prefetches the home slot of each key (a key and the time next to
+// it can sit in two cache lines), so that the cache misses of a batch of
 // lookups overlap instead of each stalling the work after it.
 func (s *dedupStore) touch(keys []dedupKey) {
 	mask := uint64(len(s.slots) - 1)
-	var sum uint64
 	for _, k := range keys {
 		sl := &s.slots[k[0]&mask]
-		sum += sl.key[0] + uint64(sl.seen)
+		prefetch.Line(unsafe.Pointer(&sl.key))
+		prefetch.Line(unsafe.Pointer(&sl.seen))
 	}
-	s.sink = sum
 }
 
 // has reports whether k was seen at or after cutoff (Unix ms).
