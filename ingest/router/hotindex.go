@@ -2,8 +2,10 @@ package router
 
 import (
 	"math/bits"
+	"unsafe"
 
 	"github.com/riskgate/riskgate/ingest/idhash"
+	"github.com/riskgate/riskgate/ingest/internal/prefetch"
 )
 
 // hotIndex finds the KILLED or THROTTLED scope of one type by its bare id,
@@ -32,6 +34,9 @@ type hotIndex struct {
 	// stale counts the removals whose bits the filter still holds.
 	stale int
 }
+
+// cacheLine is the size of a CPU cache line.
+const cacheLine = 64
 
 type hotSlot struct {
 	h uint64
@@ -93,6 +98,34 @@ func (x *hotIndex) at(id idhash.Hash) *hotEntry {
 		return nil
 	}
 	return x.slots[x.find(id.Place, id.Check)].e
+}
+
+// prefetchSlot prefetches the home slot of the id whose hashes are id, if
+// the filter says it may be held.
+func (x *hotIndex) prefetchSlot(id idhash.Hash) {
+	if x.n == 0 || !x.held(id.Place) {
+		return
+	}
+	prefetch.Line(unsafe.Pointer(&x.slots[id.Place&uint64(len(x.slots)-1)]))
+}
+
+// prefetchEntry prefetches the entry in the home slot of the id whose
+// hashes are id (the id's, but for a collision of place hashes), if the
+// filter says it may be held: every line of it, since a decision reads its
+// status, reasons and token bucket, and an entry need not start on a line.
+func (x *hotIndex) prefetchEntry(id idhash.Hash) {
+	if x.n == 0 || !x.held(id.Place) {
+		return
+	}
+	e := x.slots[id.Place&uint64(len(x.slots)-1)].e
+	if e == nil {
+		return
+	}
+	p := unsafe.Pointer(e)
+	for off := uintptr(0); off < unsafe.Sizeof(*e); off += cacheLine {
+		prefetch.Line(unsafe.Add(p, off))
+	}
+	prefetch.Line(unsafe.Add(p, unsafe.Sizeof(*e)-1))
 }
 
 // set makes e the entry of id, replacing the one held, and sets its check

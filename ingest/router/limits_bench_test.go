@@ -12,7 +12,7 @@ import (
 
 // BenchmarkDecideLimits is BenchmarkDecide (mixed table of 100,000 kill
 // states) with the pre-trade limits on, as the router runs them per chunk:
-// Prepare while decoding, Touch the chunk, then
+// Prepare while decoding, Touch the chunk (limits and kill table), then
 // CheckPrepared, DecideHashed and Commit per order. The limits hold 100,000 accounts with
 // an override and 10,000 symbols with a reference; caps are high enough
 // that every order is allowed and counted (the costlier path).
@@ -69,6 +69,7 @@ func BenchmarkDecideLimits(b *testing.B) {
 			eng.Prepare(&chunk[i], &prep[i])
 		}
 		eng.Touch(prep[:m])
+		tab.Touch(prep[:m])
 		for i := range chunk {
 			o := &chunk[i]
 			r := eng.CheckPrepared(o, &prep[i], 0, nowMS)

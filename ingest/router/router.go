@@ -748,6 +748,7 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 	store.touch(keys)
 	if r.lim != nil {
 		r.lim.Touch(r.prep[:len(recs)])
+		r.table.Touch(r.prep[:len(recs)])
 	}
 	for i := range items {
 		it := &items[i]

@@ -384,8 +384,58 @@ func TestLatencyHistogram(t *testing.T) {
 
 // DecideHashed, which the router calls with the ids limits.Prepare hashed,
 // decides every order as DecideLimited does with the ids themselves: the
-// kill table and the limits engine hash scope ids with the same seeds.
+// kill table and the limits engine hash scope ids with the same seeds. And
+// Touch, which the router calls on each chunk first, changes no decision.
+// TestTouchWhileStatesChange touches and decides chunks while another
+// goroutine kills and restores scopes (growing, shrinking and rebuilding
+// the hot indexes): under -race, Touch reads the table under its lock.
+func TestTouchWhileStatesChange(t *testing.T) {
+	tab := NewTable(nil)
+	eng, err := limits.New(limits.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := make([]limits.Prepared, 64)
+	for i := range ps {
+		o := order(fmt.Sprintf("A%d", i), fmt.Sprintf("S%d", i), fmt.Sprintf("T%d", i))
+		eng.Prepare(&o, &ps[i])
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for v := range int64(2000) {
+			status := domain.StatusKilled
+			if v%3 == 0 {
+				status = domain.StatusActive
+			}
+			tab.ApplyState(state(domain.Scope(fmt.Sprintf("ACCOUNT:A%d", v%64)), status, v+1))
+			tab.ApplyState(state(domain.Scope(fmt.Sprintf("SYMBOL:S%d", v%64)), status, v+1))
+		}
+	}()
+	drops := 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		tab.Touch(ps)
+		for i := range ps {
+			o := order(fmt.Sprintf("A%d", i), fmt.Sprintf("S%d", i), fmt.Sprintf("T%d", i))
+			var v Verdict
+			tab.DecideHashed(&v, &o, &ps[i].IDs, 0, false, false)
+			if v.Decision == domain.DecisionDrop {
+				drops++
+			}
+		}
+	}
+	if drops == 0 {
+		t.Error("no order was dropped: the kills were not seen")
+	}
+}
+
 func TestDecideHashedAgrees(t *testing.T) {
+	NewTable(nil).Touch(make([]limits.Prepared, 3)) // an empty table
 	tabs := [2]*Table{NewTable(nil), NewTable(nil)}
 	for i := range 300 {
 		s := domain.Scope(fmt.Sprintf("ACCOUNT:A%d", i))
@@ -419,6 +469,8 @@ func TestDecideHashedAgrees(t *testing.T) {
 		limited := i%4 == 0
 		want := tabs[0].DecideLimited(&o, now, i%2 == 0, limited)
 		var got Verdict
+		// Touch (with a Prepared of no ids beside) changes no decision.
+		tabs[1].Touch([]limits.Prepared{p, {}})
 		tabs[1].DecideHashed(&got, &o, &p.IDs, now, i%2 == 0, limited)
 		if got != want {
 			t.Fatalf("order %d %+v: DecideHashed %+v, DecideLimited %+v", i, o, got, want)
