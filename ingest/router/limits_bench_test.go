@@ -2,6 +2,7 @@ package router
 
 import (
 	"fmt"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -15,8 +16,19 @@ import (
 // Prepare while decoding, Touch the chunk (limits and kill table), then
 // CheckPrepared, DecideHashed and Commit per order. The limits hold 100,000 accounts with
 // an override and 10,000 symbols with a reference; caps are high enough
-// that every order is allowed and counted (the costlier path).
-func BenchmarkDecideLimits(b *testing.B) {
+// that every order is allowed and counted (the costlier path). Every order
+// is in partition 0, so every scope's usage is fed by one partition.
+func BenchmarkDecideLimits(b *testing.B) { benchDecideLimits(b, 1) }
+
+// BenchmarkDecideLimitsPartitioned is BenchmarkDecideLimits for a router
+// that owns three partitions of orders.v1: each chunk holds one partition's
+// orders, as the router's do, and an account's orders are all in one
+// partition (its number modulo three), so a symbol, a strategy and GLOBAL
+// take orders from all three and keep each one's usage besides their own
+// (what the changelog carries and a partition move takes away).
+func BenchmarkDecideLimitsPartitioned(b *testing.B) { benchDecideLimits(b, 3) }
+
+func benchDecideLimits(b *testing.B, parts int) {
 	tab := benchTable(100_000, false)
 	cfg := limits.Default()
 	cfg.Ceilings = limits.ByType{}
@@ -45,12 +57,33 @@ func BenchmarkDecideLimits(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	const n = 1 << 16
-	orders := make([]domain.Order, n)
+	orders := make([]domain.Order, 1<<16)
 	for i := range orders {
 		orders[i] = order(fmt.Sprintf("%08d", i*37%100000), fmt.Sprintf("SYM%d", i%10_000*10), fmt.Sprintf("strat-%d", i%1000*10+1))
 		orders[i].TS = nowMS
 	}
+	if parts > 1 {
+		// Whole chunks of each partition's orders in turn.
+		by := make([][]domain.Order, parts)
+		for _, o := range orders {
+			a, err := strconv.Atoi(o.AccountID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			by[a%parts] = append(by[a%parts], o)
+		}
+		chunks := len(by[0]) / chunkSize
+		for _, o := range by {
+			chunks = min(chunks, len(o)/chunkSize)
+		}
+		orders = orders[:0]
+		for c := range chunks {
+			for _, o := range by {
+				orders = append(orders, o[c*chunkSize:(c+1)*chunkSize]...)
+			}
+		}
+	}
+	n := len(orders) // a multiple of chunkSize
 	var prep [chunkSize]limits.Prepared
 	now := time.Now().UnixNano()
 	blocked := 0
@@ -64,6 +97,7 @@ func BenchmarkDecideLimits(b *testing.B) {
 		if base+m > n {
 			m = n - base
 		}
+		part := int32(base / chunkSize % parts)
 		chunk := orders[base : base+m]
 		for i := range chunk {
 			eng.Prepare(&chunk[i], &prep[i])
@@ -72,7 +106,7 @@ func BenchmarkDecideLimits(b *testing.B) {
 		tab.Touch(prep[:m])
 		for i := range chunk {
 			o := &chunk[i]
-			r := eng.CheckPrepared(o, &prep[i], 0, nowMS)
+			r := eng.CheckPrepared(o, &prep[i], part, nowMS)
 			tab.DecideHashed(&v, o, &prep[i].IDs, now, false, r.Blocked)
 			if v.Decision == domain.DecisionAllow {
 				eng.Commit(&r)
