@@ -83,9 +83,6 @@ type reference struct {
 // not in it: lim points to its type's defaults or to its override's
 // limitSet, which the scopes overridden alike share, so a check reads no
 // line of limits of each scope's own. TestKeyLayout holds that.
-// cacheLine is the size of a CPU cache line.
-const cacheLine = 64
-
 type key struct {
 	check uint64 // the id's check hash (see index)
 	lim   *resolved
@@ -369,7 +366,7 @@ func (e *Engine) Touch(ps []Prepared) {
 			// of place hashes (then the lookup below probes on).
 			if k := x.slots[ps[i].IDs[t].Place&uint64(len(x.slots)-1)].k; k != nil {
 				prefetch.Line(unsafe.Pointer(k))
-				prefetch.Line(unsafe.Add(unsafe.Pointer(k), cacheLine))
+				prefetch.Line(unsafe.Add(unsafe.Pointer(k), prefetch.LineSize))
 			}
 		}
 	}

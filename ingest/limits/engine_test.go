@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/internal/prefetch"
 )
 
 // t0 is a Unix ms on a whole second, 2023-11-14 22:13:20 UTC.
@@ -535,7 +536,7 @@ func TestKeyLayout(t *testing.T) {
 		t.Errorf("a limitSet's checked limits at byte %d, want 0", off)
 	}
 	// What Touch and a check read: the first line.
-	if end := unsafe.Offsetof(k.agg) + unsafe.Offsetof(k.agg.b); end > cacheLine {
+	if end := unsafe.Offsetof(k.agg) + unsafe.Offsetof(k.agg.b); end > prefetch.LineSize {
 		t.Errorf("the checked fields of a key end at byte %d", end)
 	}
 	// What a commit reads besides: the second line.
@@ -545,13 +546,13 @@ func TestKeyLayout(t *testing.T) {
 		"single": unsafe.Offsetof(k.single) + 1,
 		"ref":    unsafe.Offsetof(k.ref) + unsafe.Sizeof(k.ref),
 	} {
-		if end > 2*cacheLine {
+		if end > 2*prefetch.LineSize {
 			t.Errorf("the committed field %s of a key ends at byte %d", name, end)
 		}
 	}
 	// Three whole lines: Go places objects of a 192-byte size class at
 	// multiples of 192, so every key starts on a line.
-	if size := unsafe.Sizeof(k); size != 3*cacheLine {
+	if size := unsafe.Sizeof(k); size != 3*prefetch.LineSize {
 		t.Errorf("a key takes %d bytes, want 192", size)
 	}
 	if size := unsafe.Sizeof(slot{}); 64%size != 0 {

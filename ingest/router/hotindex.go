@@ -35,9 +35,6 @@ type hotIndex struct {
 	stale int
 }
 
-// cacheLine is the size of a CPU cache line.
-const cacheLine = 64
-
 type hotSlot struct {
 	h uint64
 	e *hotEntry // nil: empty
@@ -122,7 +119,7 @@ func (x *hotIndex) prefetchEntry(id idhash.Hash) {
 		return
 	}
 	p := unsafe.Pointer(e)
-	for off := uintptr(0); off < unsafe.Sizeof(*e); off += cacheLine {
+	for off := uintptr(0); off < unsafe.Sizeof(*e); off += prefetch.LineSize {
 		prefetch.Line(unsafe.Add(p, off))
 	}
 	prefetch.Line(unsafe.Add(p, unsafe.Sizeof(*e)-1))

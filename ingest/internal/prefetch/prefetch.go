@@ -6,3 +6,7 @@
 // its own outside the runtime, hence the one instruction in assembly
 // (amd64; elsewhere Line does nothing).
 package prefetch
+
+// LineSize is the size of a cache line of the CPUs riskgate runs on (x86-64
+// and arm64 alike): what one Line brings in.
+const LineSize = 64
