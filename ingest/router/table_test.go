@@ -382,10 +382,6 @@ func TestLatencyHistogram(t *testing.T) {
 	}
 }
 
-// DecideHashed, which the router calls with the ids limits.Prepare hashed,
-// decides every order as DecideLimited does with the ids themselves: the
-// kill table and the limits engine hash scope ids with the same seeds. And
-// Touch, which the router calls on each chunk first, changes no decision.
 // TestTouchWhileStatesChange touches and decides chunks while another
 // goroutine kills and restores scopes (growing, shrinking and rebuilding
 // the hot indexes): under -race, Touch reads the table under its lock.
@@ -395,10 +391,11 @@ func TestTouchWhileStatesChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := make([]limits.Prepared, 64)
-	for i := range ps {
-		o := order(fmt.Sprintf("A%d", i), fmt.Sprintf("S%d", i), fmt.Sprintf("T%d", i))
-		eng.Prepare(&o, &ps[i])
+	orders := make([]domain.Order, 64)
+	ps := make([]limits.Prepared, len(orders))
+	for i := range orders {
+		orders[i] = order(fmt.Sprintf("A%d", i), fmt.Sprintf("S%d", i), fmt.Sprintf("T%d", i))
+		eng.Prepare(&orders[i], &ps[i])
 	}
 	done := make(chan struct{})
 	go func() {
@@ -421,9 +418,8 @@ func TestTouchWhileStatesChange(t *testing.T) {
 		}
 		tab.Touch(ps)
 		for i := range ps {
-			o := order(fmt.Sprintf("A%d", i), fmt.Sprintf("S%d", i), fmt.Sprintf("T%d", i))
 			var v Verdict
-			tab.DecideHashed(&v, &o, &ps[i].IDs, 0, false, false)
+			tab.DecideHashed(&v, &orders[i], &ps[i].IDs, 0, false, false)
 			if v.Decision == domain.DecisionDrop {
 				drops++
 			}
@@ -434,6 +430,10 @@ func TestTouchWhileStatesChange(t *testing.T) {
 	}
 }
 
+// DecideHashed, which the router calls with the ids limits.Prepare hashed,
+// decides every order as DecideLimited does with the ids themselves: the
+// kill table and the limits engine hash scope ids with the same seeds. And
+// Touch, which the router calls on each chunk first, changes no decision.
 func TestDecideHashedAgrees(t *testing.T) {
 	NewTable(nil).Touch(make([]limits.Prepared, 3)) // an empty table
 	tabs := [2]*Table{NewTable(nil), NewTable(nil)}
