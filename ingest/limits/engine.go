@@ -355,16 +355,14 @@ func (e *Engine) Touch(ps []Prepared) {
 	defer e.mu.Unlock()
 	for i := range ps {
 		for t := range ps[i].IDs {
-			x := &e.byType[t]
-			prefetch.Line(unsafe.Pointer(&x.slots[ps[i].IDs[t].Place&uint64(len(x.slots)-1)]))
+			prefetch.Line(unsafe.Pointer(e.byType[t].home(ps[i].IDs[t])))
 		}
 	}
 	for i := range ps {
 		for t := range ps[i].IDs {
-			x := &e.byType[t]
 			// The key in the home slot: the id's, but for a collision
 			// of place hashes (then the lookup below probes on).
-			if k := x.slots[ps[i].IDs[t].Place&uint64(len(x.slots)-1)].k; k != nil {
+			if k := e.byType[t].home(ps[i].IDs[t]).k; k != nil {
 				prefetch.Line(unsafe.Pointer(k))
 				prefetch.Line(unsafe.Add(unsafe.Pointer(k), prefetch.LineSize))
 			}

@@ -25,6 +25,10 @@ func newIndex(typ int) index {
 	return index{slots: make([]slot, 64), seed: idhash.ScopeSeed(typ)}
 }
 
+// home returns the slot where a probe for the id whose hashes are id
+// starts.
+func (x *index) home(id idhash.Hash) *slot { return &x.slots[id.Place&uint64(len(x.slots)-1)] }
+
 // find returns the slot holding the key of id, or the empty slot where it
 // belongs.
 func (x *index) find(id idhash.Hash) int {

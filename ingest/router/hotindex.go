@@ -89,9 +89,18 @@ func (x *hotIndex) get(id string) *hotEntry {
 	return x.at(x.seed.Hash(id))
 }
 
+// home returns the slot where a lookup of the id whose hashes are id
+// starts, or nil when the filter says the id is not held.
+func (x *hotIndex) home(id idhash.Hash) *hotSlot {
+	if x.n == 0 || !x.held(id.Place) {
+		return nil
+	}
+	return &x.slots[id.Place&uint64(len(x.slots)-1)]
+}
+
 // at returns the entry of the id whose hashes are id, or nil.
 func (x *hotIndex) at(id idhash.Hash) *hotEntry {
-	if x.n == 0 || !x.held(id.Place) {
+	if x.n == 0 || !x.held(id.Place) { // home's test, without the slot's address
 		return nil
 	}
 	return x.slots[x.find(id.Place, id.Check)].e
@@ -100,10 +109,9 @@ func (x *hotIndex) at(id idhash.Hash) *hotEntry {
 // prefetchSlot prefetches the home slot of the id whose hashes are id, if
 // the filter says it may be held.
 func (x *hotIndex) prefetchSlot(id idhash.Hash) {
-	if x.n == 0 || !x.held(id.Place) {
-		return
+	if s := x.home(id); s != nil {
+		prefetch.Line(unsafe.Pointer(s))
 	}
-	prefetch.Line(unsafe.Pointer(&x.slots[id.Place&uint64(len(x.slots)-1)]))
 }
 
 // prefetchEntry prefetches the entry in the home slot of the id whose
@@ -111,13 +119,11 @@ func (x *hotIndex) prefetchSlot(id idhash.Hash) {
 // filter says it may be held: every line of it, since a decision reads its
 // status, reasons and token bucket, and an entry need not start on a line.
 func (x *hotIndex) prefetchEntry(id idhash.Hash) {
-	if x.n == 0 || !x.held(id.Place) {
+	s := x.home(id)
+	if s == nil || s.e == nil {
 		return
 	}
-	e := x.slots[id.Place&uint64(len(x.slots)-1)].e
-	if e == nil {
-		return
-	}
+	e := s.e
 	p := unsafe.Pointer(e)
 	for off := uintptr(0); off < unsafe.Sizeof(*e); off += prefetch.LineSize {
 		prefetch.Line(unsafe.Add(p, off))
