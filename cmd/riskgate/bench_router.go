@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -35,21 +36,25 @@ func init() {
 	cmd := &cobra.Command{
 		Use:   "router",
 		Short: "Measure the router against a raw pass-through pipe on an in-process Kafka, then its latency",
-		Long: `Three runs on one in-process Kafka (kfake over TCP) holding --orders orders:
+		Long: `Rounds of two runs, each on a new in-process Kafka (kfake over TCP)
+filled alike with --orders orders, then a latency run:
 
   pipe     consumes orders.v1 and produces two records per order, in the same
            transactions and batches as the router, with no decoding or decision;
   router   the real router (state bootstrap, decode, dedup, decide, audit) on the
            same orders;
-  latency  orders offered at a fixed --rate for --latency-duration to the running
+  latency  orders offered at a fixed --rate for --latency-duration to the last
            router; latency is from producing an order to its audit record being
            readable (read_committed).
 
-Every client writes with --kafka-compression, so the pipe pays for the codec
-as the router does. Each round's line also says how long the router spent
-ending its transactions (riskgate_router_txn_end_duration_seconds): waiting
-for Kafka to take what it wrote, then committing, deciding nothing
-meanwhile. The last line is machine-readable:
+The in-process Kafka slows as its log grows, hence a new one for every run;
+a round's runs take turns going first. Each round's ratio pairs its two runs,
+and the figures reported are the medians of the rounds. Every client writes
+with --kafka-compression, so the pipe pays for the codec as the router does.
+Each round's line also says how long the router spent ending its
+transactions (riskgate_router_txn_end_duration_seconds): waiting for Kafka to
+take what it wrote, then committing, deciding nothing meanwhile. The last line
+is machine-readable:
 router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=C wire_bytes_per_order=B`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -63,7 +68,7 @@ router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=
 	f.IntVar(&o.scopes, "scopes", 10_000, "kill states in the table (a tenth KILLED)")
 	f.IntVar(&o.rate, "rate", 10_000, "offered orders per second in the latency run")
 	f.DurationVar(&o.latencyDur, "latency-duration", 5*time.Second, "length of the latency run")
-	f.IntVar(&o.rounds, "rounds", 2, "pipe and router runs, alternated; the best of each counts")
+	f.IntVar(&o.rounds, "rounds", 3, "rounds of a pipe run and a router run; the medians count")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the last router run to this file")
 	f.BoolVar(&o.noLimits, "no-limits", false, "run the router without its pre-trade limits (by default they check and count every order, with caps the traffic never reaches)")
 	benchCmd.AddCommand(cmd)
@@ -102,81 +107,84 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 	if o.orders <= 0 || o.rounds <= 0 || o.rate <= 0 || o.maxBatch <= 0 {
 		return errors.New("--orders, --rounds, --rate and --max-batch must be positive")
 	}
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
-	if err != nil {
-		return fmt.Errorf("start kfake: %w", err)
-	}
-	defer c.Close()
-	written := &benchBatchBytes{}
-	kc := kafka.Config{Brokers: c.ListenAddrs(), ClientID: "bench-router", Compression: kafkaComp,
-		Extra: []kgo.Opt{kgo.WithHooks(written)}}
-	if err := benchRouterTopics(ctx, kc, o.partitions); err != nil {
-		return err
-	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fmt.Fprintf(out, "each run on a new in-process Kafka holding %d orders and %d kill states (compression %s) …\n", o.orders, o.scopes, kafkaComp)
 
-	fmt.Fprintf(out, "preparing %d orders and %d kill states (compression %s) …\n", o.orders, o.scopes, kafkaComp)
-	fillStart := time.Now()
-	if err := benchRouterFill(ctx, kc, o); err != nil {
-		return err
-	}
-	fill := time.Since(fillStart)
-
-	// Alternate the runs and keep the best of each, so a burst of other
-	// load on the machine does not decide the ratio.
-	var pipeTook, routerTook, pipeCPU, routerCPU time.Duration
-	var pipeAllocs, routerAllocs float64
-	var routerRaw, routerWire int64
+	// Every run gets a Kafka of its own, filled alike: the in-process
+	// broker slows as its log grows, so a run on a cluster that already
+	// holds the previous runs' output would be measured on a slower
+	// broker. Each round runs the pipe and the router, in turns first, and
+	// its ratio pairs the two; the figures are the rounds' medians, so a
+	// burst of other load on the machine does not decide them.
+	var pipe, router benchRuns
+	var fills []time.Duration
+	var last *benchCluster // the last router run's, kept for the latency run
 	var stopRouter func()
-	for round := 1; round <= o.rounds; round++ {
-		cpu0, m0 := benchProcessCPU(), benchMallocs()
-		pipeRound, err := benchRouterPipe(ctx, kc, o, round)
-		if c := benchProcessCPU() - cpu0; round == 1 || c < pipeCPU {
-			pipeCPU = c
-		}
-		pipeAllocs = float64(benchMallocs()-m0) / float64(o.orders)
-		if err != nil {
-			return fmt.Errorf("pipe run %d: %w", round, err)
-		}
-		if pipeTook == 0 || pipeRound < pipeTook {
-			pipeTook = pipeRound
-		}
+	defer func() {
 		if stopRouter != nil {
 			stopRouter()
 		}
-		profile := ""
-		if round == o.rounds {
-			profile = o.cpuProfile
+		if last != nil {
+			last.close()
 		}
-		var took, cpu, ending time.Duration
-		m0 = benchMallocs()
-		raw0, wire0 := written.raw.Load(), written.wire.Load()
-		took, cpu, ending, stopRouter, err = benchRouterRun(ctx, kc, o, round, log, profile)
-		routerAllocs = float64(benchMallocs()-m0) / float64(o.orders)
-		routerRaw, routerWire = written.raw.Load()-raw0, written.wire.Load()-wire0
-		if err != nil {
-			return fmt.Errorf("router run %d: %w", round, err)
+	}()
+	for round := 1; round <= o.rounds; round++ {
+		for i := range 2 {
+			// The last round runs the router second, to keep it running
+			// for the latency run; the rounds before alternate.
+			runPipe := (i == 0) == ((o.rounds-round)%2 == 0)
+			bc, fill, err := newBenchCluster(ctx, o)
+			if err != nil {
+				return err
+			}
+			fills = append(fills, fill)
+			benchSettle()
+			cpu0, m0 := benchProcessCPU(), benchMallocs()
+			if runPipe {
+				took, err := benchRouterPipe(ctx, bc.kc, o, round)
+				if err != nil {
+					bc.close()
+					return fmt.Errorf("pipe run %d: %w", round, err)
+				}
+				pipe.add(o, took, benchProcessCPU()-cpu0, 0, benchMallocs()-m0)
+				bc.close()
+				continue
+			}
+			profile := ""
+			if round == o.rounds {
+				profile = o.cpuProfile
+			}
+			raw0, wire0 := bc.written.raw.Load(), bc.written.wire.Load()
+			took, cpu, ending, stop, err := benchRouterRun(ctx, bc.kc, o, round, log, profile)
+			if err != nil {
+				bc.close()
+				return fmt.Errorf("router run %d: %w", round, err)
+			}
+			router.add(o, took, cpu, ending, benchMallocs()-m0)
+			router.raw = append(router.raw, float64(bc.written.raw.Load()-raw0)/float64(o.orders))
+			router.wire = append(router.wire, float64(bc.written.wire.Load()-wire0)/float64(o.orders))
+			if round < o.rounds {
+				stop()
+				bc.close()
+				continue
+			}
+			stopRouter, last = stop, bc
 		}
-		if round == 1 || cpu < routerCPU {
-			routerCPU = cpu
-		}
-		if routerTook == 0 || took < routerTook {
-			routerTook = took
-		}
+		p, r := pipe.rate[round-1], router.rate[round-1]
 		// While a transaction ends the router waits for Kafka to take
 		// what it wrote; that wait is most of what moves from run to run.
-		fmt.Fprintf(out, "round %d: pipe %.0f orders/s, router %.0f orders/s (%.3f s of its %.3f s ending transactions)\n", round,
-			float64(o.orders)/pipeRound.Seconds(), float64(o.orders)/took.Seconds(), ending.Seconds(), took.Seconds())
+		fmt.Fprintf(out, "round %d: pipe %.0f orders/s, router %.0f orders/s (%.3f s of its %.3f s ending transactions), ratio %.2f\n", round,
+			p, r, router.ending[round-1], router.took[round-1], r/p)
 	}
-	defer stopRouter()
 
-	lat, err := benchRouterLatency(ctx, kc, o)
+	lat, err := benchRouterLatency(ctx, last.kc, o)
 	if err != nil {
 		return fmt.Errorf("latency run: %w", err)
 	}
-
-	pipeRate := float64(o.orders) / pipeTook.Seconds()
-	routerRate := float64(o.orders) / routerTook.Seconds()
+	ratios := make([]float64, o.rounds)
+	for i := range ratios {
+		ratios[i] = router.rate[i] / pipe.rate[i]
+	}
 	slices.Sort(lat)
 	pct := func(p float64) float64 {
 		if len(lat) == 0 {
@@ -184,22 +192,106 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 		}
 		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
 	}
+	fill := benchMedian(fills)
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "run\torders\tseconds\torders/s\tprocess CPU µs/order\tprocess allocs/order\t")
+	fmt.Fprintf(w, "run (median of %d)\torders\tseconds\torders/s\tprocess CPU µs/order\tprocess allocs/order\t\n", o.rounds)
 	fmt.Fprintf(w, "fill (produce)\t%d\t%.2f\t%.0f\t\t\t\n", o.orders, fill.Seconds(), float64(o.orders)/fill.Seconds())
-	fmt.Fprintf(w, "pipe (best of %d)\t%d\t%.2f\t%.0f\t%.2f\t%.1f\t\n", o.rounds, o.orders, pipeTook.Seconds(), pipeRate,
-		float64(pipeCPU.Microseconds())/float64(o.orders), pipeAllocs)
-	fmt.Fprintf(w, "router (best of %d)\t%d\t%.2f\t%.0f\t%.2f\t%.1f\t\n", o.rounds, o.orders, routerTook.Seconds(), routerRate,
-		float64(routerCPU.Microseconds())/float64(o.orders), routerAllocs)
+	for _, row := range []struct {
+		name string
+		r    *benchRuns
+	}{{"pipe", &pipe}, {"router", &router}} {
+		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.1f\t\n", row.name, o.orders, benchMedian(row.r.took),
+			benchMedian(row.r.rate), benchMedian(row.r.cpu), benchMedian(row.r.allocs))
+	}
 	w.Flush()
+	fmt.Fprintf(out, "ratio router/pipe by round: %s (median %.2f)\n", benchJoin(ratios), benchMedian(ratios))
 	fmt.Fprintf(out, "latency at %d orders/s for %v: %d orders, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		o.rate, o.latencyDur, len(lat), pct(0.50), pct(0.90), pct(0.99), pct(1))
 	fmt.Fprintf(out, "router wrote %.0f bytes/order in %s batches, %.0f before compression\n",
-		float64(routerWire)/float64(o.orders), kafkaComp, float64(routerRaw)/float64(o.orders))
+		benchMedian(router.wire), kafkaComp, benchMedian(router.raw))
 	fmt.Fprintf(out, "router_orders_per_s=%.0f pipe_orders_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f compression=%s wire_bytes_per_order=%.0f\n",
-		routerRate, pipeRate, routerRate/pipeRate, pct(0.50), pct(0.99), kafkaComp, float64(routerWire)/float64(o.orders))
+		benchMedian(router.rate), benchMedian(pipe.rate), benchMedian(ratios), pct(0.50), pct(0.99), kafkaComp, benchMedian(router.wire))
 	return nil
 }
+
+// benchRuns holds the figures of the runs of one kind, in round order.
+type benchRuns struct {
+	took, rate, cpu, ending, allocs []float64 // s, orders/s, µs/order, s, per order
+	raw, wire                       []float64 // bytes/order written, before and after compression
+}
+
+func (b *benchRuns) add(o benchRouterOpts, took, cpu, ending time.Duration, mallocs uint64) {
+	b.took = append(b.took, took.Seconds())
+	b.rate = append(b.rate, float64(o.orders)/took.Seconds())
+	b.cpu = append(b.cpu, float64(cpu.Microseconds())/float64(o.orders))
+	b.ending = append(b.ending, ending.Seconds())
+	b.allocs = append(b.allocs, float64(mallocs)/float64(o.orders))
+}
+
+// benchMedian is the median of xs (the mean of the middle two of an even
+// count), xs left as they were.
+func benchMedian[T float64 | time.Duration](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func benchJoin(xs []float64) string {
+	var b []byte
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendFloat(b, x, 'f', 2, 64)
+	}
+	return string(b)
+}
+
+// benchSettle collects the garbage of the previous run and returns the
+// freed memory to the system, so that every run starts from the same heap
+// and pays alike for the memory its broker's log takes.
+func benchSettle() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
+
+// benchCluster is an in-process Kafka (kfake over TCP) with the bench's
+// topics, kill states and orders.
+type benchCluster struct {
+	c       *kfake.Cluster
+	kc      kafka.Config
+	written *benchBatchBytes
+}
+
+// newBenchCluster starts a cluster and fills it, returning how long the
+// orders took to produce.
+func newBenchCluster(ctx context.Context, o benchRouterOpts) (*benchCluster, time.Duration, error) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		return nil, 0, fmt.Errorf("start kfake: %w", err)
+	}
+	bc := &benchCluster{c: c, written: &benchBatchBytes{}}
+	bc.kc = kafka.Config{Brokers: c.ListenAddrs(), ClientID: "bench-router", Compression: kafkaComp,
+		Extra: []kgo.Opt{kgo.WithHooks(bc.written)}}
+	if err := benchRouterTopics(ctx, bc.kc, o.partitions); err != nil {
+		c.Close()
+		return nil, 0, err
+	}
+	start := time.Now()
+	if err := benchRouterFill(ctx, bc.kc, o); err != nil {
+		c.Close()
+		return nil, 0, err
+	}
+	return bc, time.Since(start), nil
+}
+
+func (bc *benchCluster) close() { bc.c.Close() }
 
 // benchBatchBytes counts the record bytes of every batch the bench's
 // clients write, before and after compression.

@@ -9,26 +9,42 @@ import (
 
 // TestBenchRouter runs a small `riskgate bench router`: each round's line
 // says how long the router spent ending its transactions, a part of its
-// run, and the last line is the machine-readable one.
+// run, and the ratio of its two runs; the ratio reported is the rounds'
+// median, and the last line is the machine-readable one.
 func TestBenchRouter(t *testing.T) {
 	out, err := runRiskgate(t, 2*time.Minute, "bench", "router", "--orders", "20000", "--rounds", "2", "--scopes", "100",
 		"--rate", "1000", "--latency-duration", "300ms")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rounds := regexp.MustCompile(`(?m)^round (\d): pipe \d+ orders/s, router \d+ orders/s \(([0-9.]+) s of its ([0-9.]+) s ending transactions\)$`).
+	rounds := regexp.MustCompile(`(?m)^round (\d): pipe \d+ orders/s, router \d+ orders/s \(([0-9.]+) s of its ([0-9.]+) s ending transactions\), ratio ([0-9.]+)$`).
 		FindAllStringSubmatch(out, -1)
 	if len(rounds) != 2 {
 		t.Fatalf("%d round lines with the time ending transactions, want 2", len(rounds))
 	}
+	var ratios []float64
 	for _, r := range rounds {
 		ending, _ := strconv.ParseFloat(r[2], 64)
 		took, _ := strconv.ParseFloat(r[3], 64)
 		if ending < 0 || ending > took {
 			t.Errorf("round %s: %v s ending transactions of a %v s run", r[1], ending, took)
 		}
+		ratio, _ := strconv.ParseFloat(r[4], 64)
+		if ratio <= 0 {
+			t.Errorf("round %s: ratio %v", r[1], ratio)
+		}
+		ratios = append(ratios, ratio)
 	}
-	if !regexp.MustCompile(`(?m)^router_orders_per_s=\d+ pipe_orders_per_s=\d+ ratio=[0-9.]+ p50_ms=[0-9.]+ p99_ms=[0-9.]+ compression=none wire_bytes_per_order=\d+$`).MatchString(out) {
-		t.Error("no machine-readable last line")
+	last := regexp.MustCompile(`(?m)^router_orders_per_s=\d+ pipe_orders_per_s=\d+ ratio=([0-9.]+) p50_ms=[0-9.]+ p99_ms=[0-9.]+ compression=none wire_bytes_per_order=\d+$`).
+		FindStringSubmatch(out)
+	if last == nil {
+		t.Fatal("no machine-readable last line")
+	}
+	// Two rounds: the median is their mean, to the printed precision.
+	if len(ratios) == 2 {
+		ratio, _ := strconv.ParseFloat(last[1], 64)
+		if mean := (ratios[0] + ratios[1]) / 2; ratio < mean-0.011 || ratio > mean+0.011 {
+			t.Errorf("ratio=%v, want the median of the rounds' %v", ratio, ratios)
+		}
 	}
 }
