@@ -70,6 +70,7 @@ router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=
 	f.DurationVar(&o.latencyDur, "latency-duration", 5*time.Second, "length of the latency run")
 	f.IntVar(&o.rounds, "rounds", 3, "rounds of a pipe run and a router run; the medians count")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the last router run to this file")
+	f.StringVar(&o.kafkaDir, "kafka-dir", "", "keep each run's in-process Kafka log in files in a new directory under this one, removed after the run, as a broker keeps its log in the page cache (default: in memory, in files that grow by doubling)")
 	f.BoolVar(&o.noLimits, "no-limits", false, "run the router without its pre-trade limits (by default they check and count every order, with caps the traffic never reaches)")
 	benchCmd.AddCommand(cmd)
 }
@@ -78,7 +79,7 @@ type benchRouterOpts struct {
 	orders, maxBatch, scopes, rate, rounds int
 	partitions                             int32
 	latencyDur                             time.Duration
-	cpuProfile                             string
+	cpuProfile, kafkaDir                   string
 	noLimits                               bool
 }
 
@@ -265,6 +266,7 @@ func benchSettle() {
 // topics, kill states and orders.
 type benchCluster struct {
 	c       *kfake.Cluster
+	dir     string // its log's directory, if not in memory
 	kc      kafka.Config
 	written *benchBatchBytes
 }
@@ -272,26 +274,43 @@ type benchCluster struct {
 // newBenchCluster starts a cluster and fills it, returning how long the
 // orders took to produce.
 func newBenchCluster(ctx context.Context, o benchRouterOpts) (*benchCluster, time.Duration, error) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(0)}
+	var dir string
+	if o.kafkaDir != "" {
+		var err error
+		if dir, err = os.MkdirTemp(o.kafkaDir, "bench-router-kafka-"); err != nil {
+			return nil, 0, fmt.Errorf("--kafka-dir: %w", err)
+		}
+		opts = append(opts, kfake.DataDir(dir))
+	}
+	c, err := kfake.NewCluster(opts...)
 	if err != nil {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 		return nil, 0, fmt.Errorf("start kfake: %w", err)
 	}
-	bc := &benchCluster{c: c, written: &benchBatchBytes{}}
+	bc := &benchCluster{c: c, dir: dir, written: &benchBatchBytes{}}
 	bc.kc = kafka.Config{Brokers: c.ListenAddrs(), ClientID: "bench-router", Compression: kafkaComp,
 		Extra: []kgo.Opt{kgo.WithHooks(bc.written)}}
 	if err := benchRouterTopics(ctx, bc.kc, o.partitions); err != nil {
-		c.Close()
+		bc.close()
 		return nil, 0, err
 	}
 	start := time.Now()
 	if err := benchRouterFill(ctx, bc.kc, o); err != nil {
-		c.Close()
+		bc.close()
 		return nil, 0, err
 	}
 	return bc, time.Since(start), nil
 }
 
-func (bc *benchCluster) close() { bc.c.Close() }
+func (bc *benchCluster) close() {
+	bc.c.Close()
+	if bc.dir != "" {
+		os.RemoveAll(bc.dir)
+	}
+}
 
 // benchBatchBytes counts the record bytes of every batch the bench's
 // clients write, before and after compression.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -46,5 +48,41 @@ func TestBenchRouter(t *testing.T) {
 		if mean := (ratios[0] + ratios[1]) / 2; ratio < mean-0.011 || ratio > mean+0.011 {
 			t.Errorf("ratio=%v, want the median of the rounds' %v", ratio, ratios)
 		}
+	}
+}
+
+// TestBenchRouterKafkaDir runs the bench with its in-process Kafka's logs in
+// files: each run's directory is made under --kafka-dir and removed after
+// it; a --kafka-dir that does not exist is an error naming the flag.
+func TestBenchRouterKafkaDir(t *testing.T) {
+	t.Cleanup(func() {
+		// The flags outlive the run, for the tests after this one.
+		cmd, _, err := root.Find([]string{"bench", "router"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Flags().Set("kafka-dir", "")
+	})
+	dir := t.TempDir()
+	out, err := runRiskgate(t, 2*time.Minute, "bench", "router", "--orders", "5000", "--rounds", "1", "--scopes", "100",
+		"--rate", "1000", "--latency-duration", "200ms", "--kafka-dir", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^router_orders_per_s=\d+ pipe_orders_per_s=\d+ ratio=[0-9.]+ `).MatchString(out) {
+		t.Error("no machine-readable last line")
+	}
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("%s left in --kafka-dir", e.Name())
+	}
+
+	missing := filepath.Join(dir, "missing")
+	_, err = runRiskgate(t, time.Minute, "bench", "router", "--orders", "100", "--rounds", "1", "--kafka-dir", missing)
+	if err == nil || !regexp.MustCompile(`--kafka-dir: .*missing`).MatchString(err.Error()) {
+		t.Errorf("--kafka-dir %s: %v, want an error naming the flag and the directory", missing, err)
 	}
 }
