@@ -117,7 +117,7 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 	// broker. Each round runs the pipe and the router, in turns first, and
 	// its ratio pairs the two; the figures are the rounds' medians, so a
 	// burst of other load on the machine does not decide them.
-	var pipe, router benchRuns
+	var pipeRuns, routerRuns benchRuns
 	var fills []time.Duration
 	var last *benchCluster // the last router run's, kept for the latency run
 	var stopRouter func()
@@ -147,7 +147,7 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 					bc.close()
 					return fmt.Errorf("pipe run %d: %w", round, err)
 				}
-				pipe.add(o, took, benchProcessCPU()-cpu0, 0, benchMallocs()-m0)
+				pipeRuns.add(o, took, benchProcessCPU()-cpu0, 0, benchMallocs()-m0)
 				bc.close()
 				continue
 			}
@@ -161,9 +161,9 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 				bc.close()
 				return fmt.Errorf("router run %d: %w", round, err)
 			}
-			router.add(o, took, cpu, ending, benchMallocs()-m0)
-			router.raw = append(router.raw, float64(bc.written.raw.Load()-raw0)/float64(o.orders))
-			router.wire = append(router.wire, float64(bc.written.wire.Load()-wire0)/float64(o.orders))
+			routerRuns.add(o, took, cpu, ending, benchMallocs()-m0)
+			routerRuns.raw = append(routerRuns.raw, float64(bc.written.raw.Load()-raw0)/float64(o.orders))
+			routerRuns.wire = append(routerRuns.wire, float64(bc.written.wire.Load()-wire0)/float64(o.orders))
 			if round < o.rounds {
 				stop()
 				bc.close()
@@ -171,11 +171,11 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 			}
 			stopRouter, last = stop, bc
 		}
-		p, r := pipe.rate[round-1], router.rate[round-1]
+		p, r := pipeRuns.rate[round-1], routerRuns.rate[round-1]
 		// While a transaction ends the router waits for Kafka to take
 		// what it wrote; that wait is most of what moves from run to run.
 		fmt.Fprintf(out, "round %d: pipe %.0f orders/s, router %.0f orders/s (%.3f s of its %.3f s ending transactions), ratio %.2f\n", round,
-			p, r, router.ending[round-1], router.took[round-1], r/p)
+			p, r, routerRuns.ending[round-1], routerRuns.took[round-1], r/p)
 	}
 
 	lat, err := benchRouterLatency(ctx, last.kc, o)
@@ -184,7 +184,7 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 	}
 	ratios := make([]float64, o.rounds)
 	for i := range ratios {
-		ratios[i] = router.rate[i] / pipe.rate[i]
+		ratios[i] = routerRuns.rate[i] / pipeRuns.rate[i]
 	}
 	slices.Sort(lat)
 	pct := func(p float64) float64 {
@@ -200,7 +200,7 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 	for _, row := range []struct {
 		name string
 		r    *benchRuns
-	}{{"pipe", &pipe}, {"router", &router}} {
+	}{{"pipe", &pipeRuns}, {"router", &routerRuns}} {
 		fmt.Fprintf(w, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.1f\t\n", row.name, o.orders, benchMedian(row.r.took),
 			benchMedian(row.r.rate), benchMedian(row.r.cpu), benchMedian(row.r.allocs))
 	}
@@ -209,9 +209,9 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 	fmt.Fprintf(out, "latency at %d orders/s for %v: %d orders, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		o.rate, o.latencyDur, len(lat), pct(0.50), pct(0.90), pct(0.99), pct(1))
 	fmt.Fprintf(out, "router wrote %.0f bytes/order in %s batches, %.0f before compression\n",
-		benchMedian(router.wire), kafkaComp, benchMedian(router.raw))
+		benchMedian(routerRuns.wire), kafkaComp, benchMedian(routerRuns.raw))
 	fmt.Fprintf(out, "router_orders_per_s=%.0f pipe_orders_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f compression=%s wire_bytes_per_order=%.0f\n",
-		benchMedian(router.rate), benchMedian(pipe.rate), benchMedian(ratios), pct(0.50), pct(0.99), kafkaComp, benchMedian(router.wire))
+		benchMedian(routerRuns.rate), benchMedian(pipeRuns.rate), benchMedian(ratios), pct(0.50), pct(0.99), kafkaComp, benchMedian(routerRuns.wire))
 	return nil
 }
 
