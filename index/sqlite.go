@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -12,10 +13,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
-	_ "modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+	"modernc.org/sqlite" // pure-Go SQLite driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/retry"
 )
 
 // SQLite is the embedded index: one SQLite file (WAL mode), written by one
@@ -42,7 +46,7 @@ func Open(path string) (*SQLite, error) {
 	q := url.Values{}
 	// The busy timeout first: switching to WAL takes a lock that another
 	// process opening the same file (API and indexer at start) may hold.
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(OFF)")
@@ -109,11 +113,55 @@ CREATE INDEX IF NOT EXISTS signals_scope ON signals (scope, ts, id);
 CREATE INDEX IF NOT EXISTS signals_ts ON signals (ts, id);
 `
 
+// migrate creates what is missing of the schema, in one immediate
+// transaction (_txlock): BEGIN IMMEDIATE takes the write lock before the
+// schema is read, waiting for it within the busy timeout.
+//
+// Two processes opening a new file together (the API and the indexer at
+// start) can still be told SQLITE_BUSY at once, without the busy timeout:
+// a new connection switches the file to WAL, and SQLite refuses rather
+// than waits where waiting could deadlock. So a busy answer is retried
+// for as long as the busy timeout, and any other error is returned.
 func (s *SQLite) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, schema+limitsSchema); err != nil {
-		return fmt.Errorf("create schema: %w", err)
+	ctx, cancel := context.WithTimeout(ctx, busyTimeout)
+	defer cancel()
+	var last error
+	err := retry.Do(ctx, migrateRetry, 0, func() error {
+		last = s.createSchema(ctx)
+		if last != nil && !isBusy(last) {
+			return retry.Permanent(last)
+		}
+		return last
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("create schema: %w", cmp.Or(last, err))
 	}
 	return nil
+}
+
+// busyTimeout is how long a connection waits for another one's lock.
+const busyTimeout = 10 * time.Second
+
+// migrateRetry spaces the schema's attempts while another process holds
+// the file: a few milliseconds at first, as another opening takes.
+var migrateRetry = retry.Policy{Initial: 5 * time.Millisecond, Max: 200 * time.Millisecond}
+
+func (s *SQLite) createSchema(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, schema+limitsSchema); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// isBusy reports SQLite's SQLITE_BUSY, extended codes included.
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // Positions implements Writer.
