@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -40,7 +41,10 @@ func init() {
 filled alike with --orders orders, then a latency run:
 
   pipe     consumes orders.v1 and produces two records per order, in the same
-           transactions and batches as the router, with no decoding or decision;
+           transactions and batches as the router, with no decoding or decision
+           (--pipe-pad N adds N bytes to the second, so that the pipe can write
+           as many bytes per order as the router and the ratio measures the
+           router's own work rather than the broker's work on its larger output);
   router   the real router (state bootstrap, decode, dedup, decide, audit) on the
            same orders;
   latency  orders offered at a fixed --rate for --latency-duration to the last
@@ -71,12 +75,14 @@ router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=
 	f.IntVar(&o.rounds, "rounds", 3, "rounds of a pipe run and a router run; the medians count")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the last router run to this file")
 	f.StringVar(&o.kafkaDir, "kafka-dir", "", "keep each run's in-process Kafka log in files in a new directory under this one, removed after the run, as a broker keeps its log in the page cache (default: in memory, in files that grow by doubling)")
+	f.IntVar(&o.pipePad, "pipe-pad", 0, "bytes of spaces added to the pipe's second copy of each order (at most 1048576)")
 	f.BoolVar(&o.noLimits, "no-limits", false, "run the router without its pre-trade limits (by default they check and count every order, with caps the traffic never reaches)")
 	benchCmd.AddCommand(cmd)
 }
 
 type benchRouterOpts struct {
 	orders, maxBatch, scopes, rate, rounds int
+	pipePad                                int
 	partitions                             int32
 	latencyDur                             time.Duration
 	cpuProfile, kafkaDir                   string
@@ -107,6 +113,9 @@ const (
 func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 	if o.orders <= 0 || o.rounds <= 0 || o.rate <= 0 || o.maxBatch <= 0 {
 		return errors.New("--orders, --rounds, --rate and --max-batch must be positive")
+	}
+	if o.pipePad < 0 || o.pipePad > maxPipePad {
+		return fmt.Errorf("--pipe-pad %d: want 0 to %d bytes", o.pipePad, maxPipePad)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	fmt.Fprintf(out, "each run on a new in-process Kafka holding %d orders and %d kill states (compression %s) …\n", o.orders, o.scopes, kafkaComp)
@@ -148,6 +157,7 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 					return fmt.Errorf("pipe run %d: %w", round, err)
 				}
 				pipeRuns.add(o, took, benchProcessCPU()-cpu0, 0, benchMallocs()-m0)
+				pipeRuns.written(o, bc.written)
 				bc.close()
 				continue
 			}
@@ -155,15 +165,13 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 			if round == o.rounds {
 				profile = o.cpuProfile
 			}
-			raw0, wire0 := bc.written.raw.Load(), bc.written.wire.Load()
 			took, cpu, ending, stop, err := benchRouterRun(ctx, bc.kc, o, round, log, profile)
 			if err != nil {
 				bc.close()
 				return fmt.Errorf("router run %d: %w", round, err)
 			}
 			routerRuns.add(o, took, cpu, ending, benchMallocs()-m0)
-			routerRuns.raw = append(routerRuns.raw, float64(bc.written.raw.Load()-raw0)/float64(o.orders))
-			routerRuns.wire = append(routerRuns.wire, float64(bc.written.wire.Load()-wire0)/float64(o.orders))
+			routerRuns.written(o, bc.written)
 			if round < o.rounds {
 				stop()
 				bc.close()
@@ -208,8 +216,8 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 	fmt.Fprintf(out, "ratio router/pipe by round: %s (median %.2f)\n", benchJoin(ratios), benchMedian(ratios))
 	fmt.Fprintf(out, "latency at %d orders/s for %v: %d orders, p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		o.rate, o.latencyDur, len(lat), pct(0.50), pct(0.90), pct(0.99), pct(1))
-	fmt.Fprintf(out, "router wrote %.0f bytes/order in %s batches, %.0f before compression\n",
-		benchMedian(routerRuns.wire), kafkaComp, benchMedian(routerRuns.raw))
+	fmt.Fprintf(out, "router wrote %.0f bytes/order in %s batches, %.0f before compression; the pipe %.0f and %.0f (--pipe-pad %d)\n",
+		benchMedian(routerRuns.wire), kafkaComp, benchMedian(routerRuns.raw), benchMedian(pipeRuns.wire), benchMedian(pipeRuns.raw), o.pipePad)
 	fmt.Fprintf(out, "router_orders_per_s=%.0f pipe_orders_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f compression=%s wire_bytes_per_order=%.0f\n",
 		benchMedian(routerRuns.rate), benchMedian(pipeRuns.rate), benchMedian(ratios), pct(0.50), pct(0.99), kafkaComp, benchMedian(routerRuns.wire))
 	return nil
@@ -227,6 +235,14 @@ func (b *benchRuns) add(o benchRouterOpts, took, cpu, ending time.Duration, mall
 	b.cpu = append(b.cpu, float64(cpu.Microseconds())/float64(o.orders))
 	b.ending = append(b.ending, ending.Seconds())
 	b.allocs = append(b.allocs, float64(mallocs)/float64(o.orders))
+}
+
+// written notes the bytes per order that a run's clients wrote to its
+// cluster: the fill's orders are not counted, the cluster being new and
+// its filling client's batches counted before the run.
+func (b *benchRuns) written(o benchRouterOpts, w *benchBatchBytes) {
+	b.raw = append(b.raw, float64(w.raw.Load()-w.fillRaw)/float64(o.orders))
+	b.wire = append(b.wire, float64(w.wire.Load()-w.fillWire)/float64(o.orders))
 }
 
 // benchMedian is the median of xs (the mean of the middle two of an even
@@ -302,6 +318,7 @@ func newBenchCluster(ctx context.Context, o benchRouterOpts) (*benchCluster, tim
 		bc.close()
 		return nil, 0, err
 	}
+	bc.written.fillRaw, bc.written.fillWire = bc.written.raw.Load(), bc.written.wire.Load()
 	return bc, time.Since(start), nil
 }
 
@@ -313,8 +330,12 @@ func (bc *benchCluster) close() {
 }
 
 // benchBatchBytes counts the record bytes of every batch the bench's
-// clients write, before and after compression.
-type benchBatchBytes struct{ raw, wire atomic.Int64 }
+// clients write, before and after compression, and how many of them filled
+// the cluster.
+type benchBatchBytes struct {
+	raw, wire         atomic.Int64
+	fillRaw, fillWire int64
+}
 
 func (b *benchBatchBytes) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
 	b.raw.Add(int64(m.UncompressedBytes))
@@ -374,8 +395,13 @@ func benchRouterFill(ctx context.Context, kc kafka.Config, o benchRouterOpts) er
 	return first
 }
 
+// maxPipePad bounds --pipe-pad: a padded order stays far below the
+// producer's largest batch.
+const maxPipePad = 1 << 20
+
 // benchRouterPipe consumes every order and produces two records per order
-// in transactions shaped like the router's, returning the time it took.
+// in transactions shaped like the router's, the second padded with
+// o.pipePad spaces (JSON still), returning the time it took.
 func benchRouterPipe(ctx context.Context, kc kafka.Config, o benchRouterOpts, round int) (time.Duration, error) {
 	id := "bench-pipe-" + strconv.Itoa(round)
 	sess, err := kgo.NewGroupTransactSession(append(kc.Opts(),
@@ -402,6 +428,10 @@ func benchRouterPipe(ctx context.Context, kc kafka.Config, o benchRouterOpts, ro
 			mu.Unlock()
 		}
 	}
+	// The padded copies of a transaction's orders, kept until it ends, as
+	// the router keeps its audit records.
+	var arena []byte
+	pad := bytes.Repeat([]byte{' '}, o.pipePad)
 	done := 0
 	for done < o.orders {
 		fs := sess.PollRecords(ctx, o.maxBatch)
@@ -419,10 +449,21 @@ func benchRouterPipe(ctx context.Context, kc kafka.Config, o benchRouterOpts, ro
 			return 0, err
 		}
 		n := 0
+		arena = arena[:0]
 		fs.EachRecord(func(r *kgo.Record) {
 			n++
 			sess.Produce(ctx, &kgo.Record{Topic: benchPipeA, Key: r.Key, Value: r.Value}, promise)
-			sess.Produce(ctx, &kgo.Record{Topic: benchPipeB, Key: r.Key, Value: r.Value}, promise)
+			v := r.Value
+			if len(pad) > 0 {
+				if len(arena)+len(v)+len(pad) > cap(arena) {
+					// Values handed out earlier stay valid in the old array.
+					arena = make([]byte, 0, max(2*cap(arena), o.maxBatch*(len(v)+len(pad)+64)))
+				}
+				off := len(arena)
+				arena = append(append(arena, v...), pad...)
+				v = arena[off:len(arena):len(arena)]
+			}
+			sess.Produce(ctx, &kgo.Record{Topic: benchPipeB, Key: r.Key, Value: v}, promise)
 		})
 		committed, err := sess.End(ctx, kgo.TryCommit)
 		if err != nil {

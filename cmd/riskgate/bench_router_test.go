@@ -86,3 +86,50 @@ func TestBenchRouterKafkaDir(t *testing.T) {
 		t.Errorf("--kafka-dir %s: %v, want an error naming the flag and the directory", missing, err)
 	}
 }
+
+// TestBenchRouterPipePad runs the bench with and without --pipe-pad: the
+// padded pipe writes the pad's bytes more per order, the router as much as
+// before; a pad out of range is an error naming the flag.
+func TestBenchRouterPipePad(t *testing.T) {
+	t.Cleanup(func() {
+		cmd, _, err := root.Find([]string{"bench", "router"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Flags().Set("pipe-pad", "0")
+	})
+	written := regexp.MustCompile(`(?m)^router wrote (\d+) bytes/order in none batches, (\d+) before compression; the pipe (\d+) and (\d+) \(--pipe-pad (\d+)\)$`)
+	bytesPerOrder := func(pad int) (router, pipe int) {
+		t.Helper()
+		out, err := runRiskgate(t, 2*time.Minute, "bench", "router", "--orders", "5000", "--rounds", "1", "--scopes", "100",
+			"--rate", "1000", "--latency-duration", "200ms", "--pipe-pad", strconv.Itoa(pad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := written.FindStringSubmatch(out)
+		if m == nil || m[5] != strconv.Itoa(pad) {
+			t.Fatalf("no line of the bytes written with --pipe-pad %d in:\n%s", pad, out)
+		}
+		router, _ = strconv.Atoi(m[2])
+		pipe, _ = strconv.Atoi(m[4])
+		return router, pipe
+	}
+	router0, pipe0 := bytesPerOrder(0)
+	router1, pipe1 := bytesPerOrder(300)
+	// Two copies of an order of about 150 bytes, and record overheads.
+	if pipe0 < 250 || pipe0 > 450 {
+		t.Errorf("the unpadded pipe wrote %d bytes per order, want two copies of an order", pipe0)
+	}
+	// A longer value can lengthen a record's varints by a byte or two.
+	if d := pipe1 - pipe0; d < 300 || d > 303 {
+		t.Errorf("--pipe-pad 300 wrote %d bytes per order more, want 300", d)
+	}
+	if d := router1 - router0; d < -3 || d > 3 {
+		t.Errorf("the router wrote %d then %d bytes per order, want the same", router0, router1)
+	}
+
+	_, err := runRiskgate(t, time.Minute, "bench", "router", "--orders", "100", "--rounds", "1", "--pipe-pad", "-1")
+	if err == nil || !regexp.MustCompile(`--pipe-pad -1: want 0 to \d+ bytes`).MatchString(err.Error()) {
+		t.Errorf("--pipe-pad -1: %v, want an error naming the flag", err)
+	}
+}
