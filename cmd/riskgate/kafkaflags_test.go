@@ -73,20 +73,22 @@ func runRiskgate(t *testing.T, limit time.Duration, args ...string) (string, err
 		root.SetArgs(nil)
 		root.SetOut(nil)
 		root.SetErr(nil)
-		// Cobra keeps a subcommand's context from one Execute to the next;
-		// this one's is cancelled when the run ends.
-		resetContexts(root)
+		setContexts(root, context.Background())
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
+	// Cobra gives a subcommand the root's context only when it has none,
+	// and keeps it from one Execute to the next, so a second run in one
+	// test would get the first one's, cancelled when that run ended.
+	setContexts(root, ctx)
 	err := root.ExecuteContext(ctx)
 	t.Logf("riskgate %s:\n%s", strings.Join(args, " "), out.String())
 	return out.String(), err
 }
 
-func resetContexts(c *cobra.Command) {
-	c.SetContext(context.Background())
+func setContexts(c *cobra.Command, ctx context.Context) {
+	c.SetContext(ctx)
 	for _, sub := range c.Commands() {
-		resetContexts(sub)
+		setContexts(sub, ctx)
 	}
 }
