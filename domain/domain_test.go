@@ -24,9 +24,13 @@ func TestParseScope(t *testing.T) {
 		{in: "GLOBAL:", wantErr: "unknown scope type"},
 		{in: "FIRM:1", wantErr: "unknown scope type"},
 		{in: "ACCOUNT:", wantErr: "empty"},
-		{in: "ACCOUNT:a b", wantErr: "character"},
 		{in: "ACCOUNT:<script>", wantErr: "character"},
 		{in: "ACCOUNT:1:2", wantErr: "character"},
+		{in: "ACCOUNT:a b", wantErr: "the character ' ' at byte 1"},
+		// A character is named whole, not by its first byte.
+		{in: "ACCOUNT:xé", wantErr: "the character 'é' at byte 1"},
+		{in: "ACCOUNT:\ufffd", wantErr: "the character '�' at byte 0"},
+		{in: "ACCOUNT:\xff1", wantErr: "the byte 0xff (not UTF-8) at byte 0"},
 		{in: "SYMBOL:" + strings.Repeat("A", 65), wantErr: "limit is 64"},
 		{in: "SYMBOL:" + strings.Repeat("A", 64), typ: ScopeSymbol, id: strings.Repeat("A", 64)},
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ScopeType is the dimension a kill applies to.
@@ -94,10 +95,20 @@ func ValidateID(id string) error {
 	}
 	for i := 0; i < len(id); i++ {
 		if !idChar(id[i]) {
-			return fmt.Errorf("id %q has character %q at %d; allowed are letters, digits, '.', '_' and '-'", id, id[i], i)
+			return fmt.Errorf("id %q has %s at byte %d; allowed are letters, digits, '.', '_' and '-'", id, charAt(id, i), i)
 		}
 	}
 	return nil
+}
+
+// charAt names the character that starts at byte i of s: the whole rune,
+// not its first byte, and a byte that starts no UTF-8 character as such.
+func charAt(s string, i int) string {
+	r, n := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && n <= 1 {
+		return fmt.Sprintf("the byte 0x%02x (not UTF-8)", s[i])
+	}
+	return fmt.Sprintf("the character %q", r)
 }
 
 func idChar(c byte) bool { return idChars[c] }
