@@ -20,14 +20,17 @@ func init() {
 	)
 	cmd := &cobra.Command{
 		Use:   "router",
-		Short: "Run the router: enforce the kill state on every order of orders.v1 (one process per instance)",
-		Long: `Run the router role against an external Kafka. It reads killswitch.state.v1 to its
-high watermark before routing anything, then decides every order of orders.v1 in the
-consumer group and writes orders.gated.v1, audit.v1 and orders.dlq.v1 exactly once.
-It stops routing (and /readyz answers 503) while it cannot read killswitch.state.v1 for
-longer than --max-state-age. GET /metrics serves Prometheus metrics, GET /readyz answers
-200 once routing, and says which scopes are held KILLED because their state records
-could not be decoded.`,
+		Short: "Run the router: enforce the pre-trade limits and the kill state on every order of orders.v1 (one process per instance)",
+		Long: `Run the router role against an external Kafka. It reads killswitch.state.v1,
+risk.limits.v1 (per-scope limit overrides) and marketdata.ref.v1 (reference prices) to
+their high watermarks before routing anything, then decides every order of orders.v1
+in the consumer group: an order that would cross a pre-trade limit (--limits, or the
+built-in defaults) is BLOCKed, an order a kill matches DROPped; it writes
+orders.gated.v1, audit.v1, orders.dlq.v1, its limit-breach signals and the usage of
+the limits exactly once. It stops routing (and /readyz answers 503) while it cannot
+read killswitch.state.v1 for longer than --max-state-age. GET /metrics serves
+Prometheus metrics, GET /readyz answers 200 once routing, and says which scopes are
+held KILLED because their state records could not be decoded.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger("router")
