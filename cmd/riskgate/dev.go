@@ -35,10 +35,12 @@ func init() {
 The operator token is $RISKGATE_DEV_TOKEN if set, else generated once and kept
 in <data>/dev-token. --tokens FILE adds the tokens of a tokens file (the format of
 riskgate api --tokens, made with riskgate token new), so that a second operator can
-approve a change of limits beyond the ceilings or a GLOBAL unkill. Every part is supervised: if the Temporal dev server or a component stops
-on its own it is restarted with backoff, and the rest runs on (the router
-enforces the last kill state throughout). Ctrl-C shuts everything down
-within 15 s; starting again on the same data directory keeps every kill,
+approve a change of limits beyond the ceilings or a GLOBAL unkill.
+
+Every part is supervised: if the Temporal dev server or a component stops on
+its own it is restarted with backoff, and the rest runs on (the router enforces
+the last kill state and the limits throughout). Ctrl-C shuts everything down
+within 15 s; starting again on the same data directory keeps every kill, limit,
 timer and topic.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
