@@ -91,7 +91,7 @@ func ValidateID(id string) error {
 		return errors.New("id is empty")
 	}
 	if len(id) > MaxIDLen {
-		return fmt.Errorf("id is %d characters long, the limit is %d", len(id), MaxIDLen)
+		return fmt.Errorf("id is %d bytes long, the limit is %d", len(id), MaxIDLen)
 	}
 	for i := 0; i < len(id); i++ {
 		if !idChar(id[i]) {
