@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
@@ -77,7 +78,8 @@ func (nopControl) Incidents(context.Context, domain.Scope, int) ([]Incident, err
 func (nopControl) Check(context.Context) error                                      { return nil }
 
 // FuzzOperateBody feeds arbitrary bodies to POST /v1/kill: the handler must
-// never panic and must answer with one of the documented statuses.
+// never panic and must answer with one of the documented statuses, and a
+// body that is not UTF-8 is refused.
 func FuzzOperateBody(f *testing.F) {
 	tok := NewToken()
 	toks, err := NewTokens([]TokenEntry{{Name: "f", Role: RoleAdmin, SHA256: HashToken(tok)}})
@@ -90,7 +92,7 @@ func FuzzOperateBody(f *testing.F) {
 		f.Fatal(err)
 	}
 	h := s.Handler()
-	for _, seed := range []string{`{"scope":"ACCOUNT:1","reason":"x"}`, `{"scope":"GLOBAL","reason":"x","operator":"g"}`, `{`, `[]`, `null`, `{"scope":1}`} {
+	for _, seed := range []string{`{"scope":"ACCOUNT:1","reason":"x"}`, `{"scope":"GLOBAL","reason":"x","operator":"g"}`, `{`, `[]`, `null`, `{"scope":1}`, "{\"scope\":\"ACCOUNT:1\",\"reason\":\"\xff\"}"} {
 		f.Add(seed)
 	}
 	allowed := map[int]bool{200: true, 400: true, 403: true, 413: true}
@@ -101,6 +103,9 @@ func FuzzOperateBody(f *testing.F) {
 		h.ServeHTTP(rec, req)
 		if !allowed[rec.Code] {
 			t.Fatalf("body %q: status %d: %s", body, rec.Code, rec.Body)
+		}
+		if !utf8.ValidString(body) && rec.Code != 400 && rec.Code != 413 {
+			t.Fatalf("body %q is not UTF-8: status %d: %s", body, rec.Code, rec.Body)
 		}
 	})
 }

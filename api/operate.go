@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"go.temporal.io/sdk/temporal"
@@ -241,18 +243,19 @@ func rejection(err error) string {
 }
 
 // decodeBody reads a JSON body into v. It returns a zero status on success,
-// else the status, title and detail of the problem to send.
+// else the status, title and detail of the problem to send. A body that is
+// not UTF-8 is refused: encoding/json would quietly put U+FFFD for its bad
+// bytes, and an operator's reason would be recorded other than written.
 func decodeBody(r *http.Request, v any) (int, string, string) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return http.StatusUnsupportedMediaType, "Unsupported content type", fmt.Sprintf("send application/json, not %q", ct)
 	}
-	dec := json.NewDecoder(r.Body)
-	err := dec.Decode(v)
+	body, err := io.ReadAll(r.Body)
 	if err == nil {
-		// Anything after the object must be whitespace.
-		if _, err2 := dec.Token(); err2 != io.EOF {
-			err = errors.New("unexpected data after the JSON object")
+		if at := invalidUTF8(body); at >= 0 {
+			return http.StatusBadRequest, "Invalid UTF-8", fmt.Sprintf("the byte 0x%02x at offset %d starts no UTF-8 character; send JSON in UTF-8", body[at], at)
 		}
+		err = decodeOne(json.NewDecoder(bytes.NewReader(body)), v)
 	}
 	var mbe *http.MaxBytesError
 	switch {
@@ -265,4 +268,32 @@ func decodeBody(r *http.Request, v any) (int, string, string) {
 	default:
 		return http.StatusBadRequest, "Malformed JSON", err.Error()
 	}
+}
+
+// decodeOne decodes one JSON value into v; anything after it must be
+// whitespace.
+func decodeOne(dec *json.Decoder, v any) error {
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// invalidUTF8 is the offset of the first byte of b that starts no UTF-8
+// character, or -1.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }

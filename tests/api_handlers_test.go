@@ -119,6 +119,12 @@ func TestAPIKillUnkill(t *testing.T) {
 		{name: "wrong JSON type", method: "POST", path: "/v1/kill", who: "olga", body: `{"scope":12}`, status: 400, check: noCalls},
 		{name: "trailing data", method: "POST", path: "/v1/kill", who: "olga", body: acct + `{}`, status: 400, check: noCalls},
 		{name: "empty body", method: "POST", path: "/v1/kill", who: "olga", status: 400, contains: []string{"Missing body"}, check: noCalls},
+		// JSON decoding would put U+FFFD for the bad byte and record a
+		// reason other than the one written.
+		{name: "reason not UTF-8", method: "POST", path: "/v1/kill", who: "olga", body: "{\"scope\":\"ACCOUNT:1\",\"reason\":\"fat \xff finger\"}", status: 400,
+			contains: []string{"Invalid UTF-8", "the byte 0xff at offset 35"}, check: noCalls},
+		{name: "reason in UTF-8", method: "POST", path: "/v1/kill", who: "olga", body: `{"scope":"ACCOUNT:1","reason":"contrôle pré-négociation"}`, status: 200,
+			contains: []string{`"reason":"contrôle pré-négociation"`}},
 		{name: "oversized body", method: "POST", path: "/v1/kill", who: "olga",
 			body: `{"scope":"ACCOUNT:1","reason":"` + strings.Repeat("x", 70<<10) + `"}`, status: 413, check: noCalls},
 		{name: "reason too long", method: "POST", path: "/v1/kill", who: "olga",
