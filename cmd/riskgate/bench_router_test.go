@@ -55,14 +55,7 @@ func TestBenchRouter(t *testing.T) {
 // files: each run's directory is made under --kafka-dir and removed after
 // it; a --kafka-dir that does not exist is an error naming the flag.
 func TestBenchRouterKafkaDir(t *testing.T) {
-	t.Cleanup(func() {
-		// The flags outlive the run, for the tests after this one.
-		cmd, _, err := root.Find([]string{"bench", "router"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Flags().Set("kafka-dir", "")
-	})
+	resetBenchRouterFlag(t, "kafka-dir", "")
 	dir := t.TempDir()
 	out, err := runRiskgate(t, 2*time.Minute, "bench", "router", "--orders", "5000", "--rounds", "1", "--scopes", "100",
 		"--rate", "1000", "--latency-duration", "200ms", "--kafka-dir", dir)
@@ -91,13 +84,7 @@ func TestBenchRouterKafkaDir(t *testing.T) {
 // padded pipe writes the pad's bytes more per order, the router as much as
 // before; a pad out of range is an error naming the flag.
 func TestBenchRouterPipePad(t *testing.T) {
-	t.Cleanup(func() {
-		cmd, _, err := root.Find([]string{"bench", "router"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Flags().Set("pipe-pad", "0")
-	})
+	resetBenchRouterFlag(t, "pipe-pad", "0")
 	written := regexp.MustCompile(`(?m)^router wrote (\d+) bytes/order in none batches, (\d+) before compression; the pipe (\d+) and (\d+) \(--pipe-pad (\d+)\)$`)
 	bytesPerOrder := func(pad int) (router, pipe int) {
 		t.Helper()
@@ -134,4 +121,18 @@ func TestBenchRouterPipePad(t *testing.T) {
 	if err == nil || !regexp.MustCompile(`--pipe-pad -1: want 0 to \d+ bytes`).MatchString(err.Error()) {
 		t.Errorf("--pipe-pad -1: %v, want an error naming the flag", err)
 	}
+}
+
+// resetBenchRouterFlag sets a flag of bench router back to its default
+// when the test ends: the flags outlive a run, for the tests after it.
+func resetBenchRouterFlag(t *testing.T, name, value string) {
+	t.Cleanup(func() {
+		cmd, _, err := root.Find([]string{"bench", "router"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Flags().Set(name, value); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
