@@ -242,7 +242,9 @@ func (s *Server) readAudit(w http.ResponseWriter, r *http.Request, paged bool) (
 // OrderDetail is the body of GET /v1/orders/{order_id}.
 type OrderDetail struct {
 	OrderID string `json:"order_id"`
-	// Decision is the decision of the first submission.
+	// Decision is the order's decision: that of the first record the
+	// router decided (see decisive), REJECT when every submission was
+	// refused as invalid.
 	Decision domain.Decision `json:"decision"`
 	// Records are every audit record of the order id, oldest first.
 	Records []domain.AuditRecord `json:"records"`
@@ -273,8 +275,8 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 		s.indexProblem(w, r, "look up order "+id, err)
 		return
 	}
-	out := OrderDetail{OrderID: id, Decision: recs[0].Decision, Records: recs}
-	first := recs[0]
+	first := decisive(recs)
+	out := OrderDetail{OrderID: id, Decision: first.Decision, Records: recs}
 	if first.Decision == domain.DecisionBlock {
 		// A BLOCK has no incident behind it: the router names the limit in
 		// the record itself.
@@ -300,6 +302,23 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.writeJSON(w, http.StatusOK, out)
+}
+
+// decisive returns the record of an order's decision among its audit
+// records, oldest first: the first that is neither a REJECT nor a
+// DUPLICATE. A REJECTed record (undecodable, invalid, keyed by another
+// account) claims no order id, so a corrected resubmission under the same id
+// is decided on its own, and that decision is the order's: the order went
+// to market or not by it. Later submissions are DUPLICATEs of it. With no
+// such record (every submission REJECTed, or only DUPLICATEs left in the
+// index) it is the first record.
+func decisive(recs []domain.AuditRecord) *domain.AuditRecord {
+	for i := range recs {
+		if d := recs[i].Decision; d != domain.DecisionReject && d != domain.DecisionDuplicate {
+			return &recs[i]
+		}
+	}
+	return &recs[0]
 }
 
 // SignalList is the body of GET /v1/signals.

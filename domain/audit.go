@@ -26,8 +26,10 @@ type AuditRecord struct {
 	OrderTS      int64   `json:"order_ts,omitempty"`
 	OrderType    string  `json:"order_type,omitempty"`
 	ScopeMatches []Scope `json:"scope_matches"`
-	// KillswitchStatus is the status of the scope that decided a DROP or
-	// THROTTLE, else ACTIVE.
+	// KillswitchStatus is the status of the scope that decided a DROP, a
+	// THROTTLE or the REJECT of a CANCEL; ACTIVE for an ALLOW or a BLOCK;
+	// empty for a DUPLICATE or the REJECT of an invalid record, which the
+	// router decides before it reads any kill state.
 	KillswitchStatus Status `json:"killswitch_status"`
 	Reason           string `json:"reason"`
 	// CorrID is the corr_id of the kill or throttle behind a DROP or THROTTLE.

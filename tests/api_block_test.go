@@ -32,12 +32,56 @@ func (h *apiHarness) seedBlocks() {
 	}
 }
 
+// resubmittedLimit is the limit r-1's BLOCK names: a default limit
+// (limits version 0) crossed by a fat-finger quantity.
+const resubmittedLimit = "ACCOUNT:A3 max_order_qty=100000"
+
+// seedResubmissions adds to seedBlocks' records orders whose first record
+// the router REJECTed (keyed by another account), submitted again under
+// the same order id: r-1 then BLOCKed (qty 1e9 against a default limit),
+// r-2 then DROPped by seed's kill (corr-1) and sent a third time
+// (DUPLICATE), r-3 then ALLOWed and sent a third time, r-4 REJECTed twice.
+func (h *apiHarness) seedResubmissions() {
+	h.t.Helper()
+	h.seedBlocks()
+	reject := domain.AuditRecord{Decision: domain.DecisionReject, AccountID: "A3", Symbol: "ACME", Strategy: "mm",
+		Service: "router", Reason: `orders.v1 records must be keyed by their account_id: record key "x" is not the account_id "A3"`}
+	decided := func(d domain.Decision) domain.AuditRecord {
+		return domain.AuditRecord{Decision: d, AccountID: "A3", Symbol: "ACME", Strategy: "mm",
+			KillswitchStatus: domain.StatusActive, Service: "router"}
+	}
+	block := decided(domain.DecisionBlock)
+	block.Reason, block.Limit, block.LimitValue = "the order would cross a pre-trade limit", resubmittedLimit, 1e9
+	drop := decided(domain.DecisionDrop)
+	drop.CorrID, drop.KillswitchStatus, drop.Reason = "corr-1", domain.StatusKilled, "ACCOUNT:A1 KILLED"
+	dup := decided(domain.DecisionDuplicate)
+	orders := map[string][]domain.AuditRecord{
+		"r-1": {reject, block},
+		"r-2": {reject, drop, dup},
+		"r-3": {reject, decided(domain.DecisionAllow), dup},
+		"r-4": {reject, reject},
+	}
+	var b index.Batch
+	off := int64(0)
+	for id, recs := range orders {
+		for i, rec := range recs {
+			rec.OrderID, rec.TS = id, seedTS+int64(40+i)*1000
+			b.Audit = append(b.Audit, index.AuditEntry{Pos: index.Pos{Partition: 2, Offset: off}, Record: rec})
+			off++
+		}
+	}
+	if err := h.idx.Apply(context.Background(), &b); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // The audit search, the demo's /audit and the order lookup understand BLOCK:
 // filter by it, return the limit, its value and the limits' version, and
 // name the limit of a BLOCKed order as they name the kill of a DROPped one.
 // Every response is checked against the OpenAPI document by the harness.
 func TestAPIBlockDecisions(t *testing.T) {
 	seed := func(h *apiHarness) { h.seedBlocks() }
+	resubmitted := func(h *apiHarness) { h.seedResubmissions() }
 	page := func(t *testing.T, body string) index.AuditPage { return decodeAs[index.AuditPage](t, body) }
 	wantBlocks := func(t *testing.T, recs []domain.AuditRecord) {
 		t.Helper()
@@ -76,6 +120,35 @@ func TestAPIBlockDecisions(t *testing.T) {
 			check: func(t *testing.T, h *apiHarness, body string) {
 				d := decodeAs[api.OrderDetail](t, body)
 				if d.Decision != domain.DecisionBlock || d.Limit != blockLimit || d.Cause != nil || len(d.Records) != 1 || d.Records[0].LimitValue != 102 {
+					t.Errorf("order detail %+v", d)
+				}
+			}},
+		{name: "a BLOCK after a REJECT is the order's decision", setup: resubmitted, method: "GET", path: "/v1/orders/r-1", who: "vera", status: 200,
+			check: func(t *testing.T, h *apiHarness, body string) {
+				d := decodeAs[api.OrderDetail](t, body)
+				if d.Decision != domain.DecisionBlock || d.Limit != resubmittedLimit || d.Cause != nil || len(d.Records) != 2 ||
+					d.Records[0].Decision != domain.DecisionReject {
+					t.Errorf("order detail %+v", d)
+				}
+			}},
+		{name: "a DROP after a REJECT names its kill", setup: resubmitted, method: "GET", path: "/v1/orders/r-2", who: "vera", status: 200,
+			check: func(t *testing.T, h *apiHarness, body string) {
+				d := decodeAs[api.OrderDetail](t, body)
+				if d.Decision != domain.DecisionDrop || d.Limit != "" || d.Cause == nil || d.Cause.CmdID != "cmd-1" || len(d.Records) != 3 {
+					t.Errorf("order detail %+v", d)
+				}
+			}},
+		{name: "an ALLOW after a REJECT, then a DUPLICATE", setup: resubmitted, method: "GET", path: "/v1/orders/r-3", who: "vera", status: 200,
+			check: func(t *testing.T, h *apiHarness, body string) {
+				d := decodeAs[api.OrderDetail](t, body)
+				if d.Decision != domain.DecisionAllow || d.Limit != "" || d.Cause != nil || len(d.Records) != 3 {
+					t.Errorf("order detail %+v", d)
+				}
+			}},
+		{name: "REJECTed every time", setup: resubmitted, method: "GET", path: "/v1/orders/r-4", who: "vera", status: 200,
+			check: func(t *testing.T, h *apiHarness, body string) {
+				d := decodeAs[api.OrderDetail](t, body)
+				if d.Decision != domain.DecisionReject || d.Limit != "" || d.Cause != nil || len(d.Records) != 2 {
 					t.Errorf("order detail %+v", d)
 				}
 			}},

@@ -82,6 +82,37 @@ func TestCLIAgainstAPI(t *testing.T) {
 		})
 	}
 
+	t.Run("order names the limit of its BLOCK", func(t *testing.T) {
+		h2 := newAPIHarness(t)
+		h2.seedResubmissions()
+		for _, c := range []struct {
+			id   string
+			want []string
+		}{
+			// The BLOCK after a REJECT decided the order; its value is
+			// written out, and version 0 is the defaults.
+			{"r-1", []string{"REJECT  r-1", "BLOCK  r-1",
+				"blocked by the limit " + resubmittedLimit + ": the order would have made it 1000000000 (the default limits)"}},
+			{"b-0", []string{"blocked by the limit " + blockLimit + ": the order would have made it 101 (limits version 4)"}},
+			{"r-2", []string{"DROP  r-2", "caused by KILL of ACCOUNT:A1"}},
+		} {
+			cmd := exec.Command(bin, "order", c.id)
+			cmd.Env = append(os.Environ(), "RISKGATE_API="+h2.ts.URL, "RISKGATE_TOKEN="+h2.tokens["vera"], "RISKGATE_DATA="+t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("riskgate order %s: %v\n%s", c.id, err, out)
+			}
+			for _, s := range c.want {
+				if !strings.Contains(string(out), s) {
+					t.Errorf("riskgate order %s lacks %q:\n%s", c.id, s, out)
+				}
+			}
+			if c.id != "b-0" && c.id != "r-1" && strings.Contains(string(out), "blocked by") {
+				t.Errorf("riskgate order %s names a limit:\n%s", c.id, out)
+			}
+		}
+	})
+
 	t.Run("audit paging returns each record once", func(t *testing.T) {
 		out, code := run("vera", "audit", "--limit", "1000", "--json")
 		if code != 0 {

@@ -498,6 +498,26 @@ func auditCommand() *cobra.Command {
 	return cmd
 }
 
+// blockDetail is what the BLOCK record of an order lookup adds to its
+// limit's name: the value the order would have produced and which limits
+// were in force (a scope's override version, or its type's defaults).
+func blockDetail(d api.OrderDetail) string {
+	for _, a := range d.Records {
+		if a.Decision != domain.DecisionBlock || a.Limit != d.Limit {
+			continue
+		}
+		from := "the default limits"
+		if a.LimitsVersion != 0 {
+			from = fmt.Sprintf("limits version %d", a.LimitsVersion)
+		}
+		if a.LimitValue == 0 {
+			return " (" + from + ")"
+		}
+		return fmt.Sprintf(": the order would have made it %s (%s)", strconv.FormatFloat(a.LimitValue, 'f', -1, 64), from)
+	}
+	return ""
+}
+
 func orderCommand() *cobra.Command {
 	var c opsClient
 	cmd := &cobra.Command{
@@ -519,9 +539,7 @@ func orderCommand() *cobra.Command {
 					fmt.Fprintf(c.out, "caused by %s of %s at %s by %s: %s (corr_id %s)\n", k.Action, k.Scope, fmtMS(k.TS), clean(by), clean(k.Reason), k.CorrID)
 				}
 				if d.Limit != "" {
-					a := d.Records[0]
-					fmt.Fprintf(c.out, "blocked by the limit %s: the order would have made it %v (limits version %d)\n",
-						clean(d.Limit), a.LimitValue, a.LimitsVersion)
+					fmt.Fprintf(c.out, "blocked by the limit %s%s\n", clean(d.Limit), blockDetail(d))
 				}
 				return nil
 			})
