@@ -92,8 +92,8 @@ func TestCLIAgainstAPI(t *testing.T) {
 			// The BLOCK after a REJECT decided the order; its value is
 			// written out, and version 0 is the defaults.
 			{"r-1", []string{"REJECT  r-1", "BLOCK  r-1",
-				"blocked by the limit " + resubmittedLimit + ": the order would have made it 1000000000 (the default limits)"}},
-			{"b-0", []string{"blocked by the limit " + blockLimit + ": the order would have made it 101 (limits version 4)"}},
+				"blocked by the limit " + resubmittedLimit + ": the order's quantity is 1000000000 (the default limits)"}},
+			{"b-0", []string{"blocked by the limit " + blockLimit + ": the order would have made it 101 orders in the window (limits version 4)"}},
 			{"r-2", []string{"DROP  r-2", "caused by KILL of ACCOUNT:A1"}},
 		} {
 			cmd := exec.Command(bin, "order", c.id)

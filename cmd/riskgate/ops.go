@@ -499,8 +499,9 @@ func auditCommand() *cobra.Command {
 }
 
 // blockDetail is what the BLOCK record of an order lookup adds to its
-// limit's name: the value the order would have produced and which limits
-// were in force (a scope's override version, or its type's defaults).
+// limit's name: the value the order would have produced, in the limit's
+// terms, and which limits were in force (a scope's override version, or its
+// type's defaults).
 func blockDetail(d api.OrderDetail) string {
 	for _, a := range d.Records {
 		if a.Decision != domain.DecisionBlock || a.Limit != d.Limit {
@@ -513,9 +514,39 @@ func blockDetail(d api.OrderDetail) string {
 		if a.LimitValue == 0 {
 			return " (" + from + ")"
 		}
-		return fmt.Sprintf(": the order would have made it %s (%s)", strconv.FormatFloat(a.LimitValue, 'f', -1, 64), from)
+		return fmt.Sprintf(": %s (%s)", blockValue(a.Limit, a.LimitValue), from)
 	}
 	return ""
+}
+
+// blockValue says what value v of a BLOCK's limit (as the router names it:
+// "SCOPE kind=limit…") means.
+func blockValue(limit string, v float64) string {
+	kind := limit
+	if i := strings.IndexByte(kind, ' '); i >= 0 {
+		kind = kind[i+1:]
+	}
+	if i := strings.IndexByte(kind, '='); i >= 0 {
+		kind = kind[:i]
+	}
+	n := strconv.FormatFloat(v, 'f', -1, 64)
+	switch kind {
+	case "max_order_qty":
+		return "the order's quantity is " + n
+	case "max_order_notional":
+		return "the order's notional is " + n
+	case "collar_pct":
+		return "the order's price is " + n + " % from the reference price"
+	case "max_ref_age_seconds":
+		return "the reference price is " + n + " s old"
+	case "max_orders":
+		return "the order would have made it " + n + " orders in the window"
+	case "max_notional":
+		return "the order would have made it " + n + " of notional in the window"
+	case "credit_limit":
+		return "the order would have made it " + n + " of gross notional today"
+	}
+	return "value " + n
 }
 
 func orderCommand() *cobra.Command {
