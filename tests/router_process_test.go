@@ -105,7 +105,8 @@ func TestRouterProcess(t *testing.T) {
 		_, body := get("/metrics")
 		if strings.Contains(body, `riskgate_router_decisions_total{decision="ALLOW"} 2`) {
 			for _, name := range []string{"riskgate_router_decision_duration_seconds_bucket", "riskgate_router_bootstrap_duration_seconds",
-				"riskgate_router_txn_commits_total", "riskgate_router_txn_end_duration_seconds_bucket", "riskgate_router_consumer_lag_records", "riskgate_router_state_scopes",
+				"riskgate_router_txn_commits_total", "riskgate_router_txn_end_duration_seconds_bucket",
+				"riskgate_router_txn_route_duration_seconds_bucket", "riskgate_router_txn_flush_duration_seconds_bucket", "riskgate_router_consumer_lag_records", "riskgate_router_state_scopes",
 				"riskgate_router_ready 1", "go_goroutines"} {
 				if !strings.Contains(body, name) {
 					t.Errorf("/metrics lacks %s", name)

@@ -56,9 +56,10 @@ a round's runs take turns going first. Each round's ratio pairs its two runs,
 and the figures reported are the medians of the rounds. Every client writes
 with --kafka-compression, so the pipe pays for the codec as the router does.
 Each round's line also says how long the router spent ending its
-transactions (riskgate_router_txn_end_duration_seconds): waiting for Kafka to
-take what it wrote, then committing, deciding nothing meanwhile. The last line
-is machine-readable:
+transactions (riskgate_router_txn_end_duration_seconds), deciding nothing
+meanwhile, and how much of that was waiting for Kafka to take what they
+wrote (riskgate_router_txn_flush_duration_seconds) rather than committing.
+The last line is machine-readable:
 router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=C wire_bytes_per_order=B`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -156,7 +157,7 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 					bc.close()
 					return fmt.Errorf("pipe run %d: %w", round, err)
 				}
-				pipeRuns.add(o, took, benchProcessCPU()-cpu0, 0, benchMallocs()-m0)
+				pipeRuns.add(o, took, benchProcessCPU()-cpu0, benchTxnEnd{}, benchMallocs()-m0)
 				pipeRuns.written(o, bc.written)
 				bc.close()
 				continue
@@ -165,12 +166,12 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 			if round == o.rounds {
 				profile = o.cpuProfile
 			}
-			took, cpu, ending, stop, err := benchRouterRun(ctx, bc.kc, o, round, log, profile)
+			took, cpu, end, stop, err := benchRouterRun(ctx, bc.kc, o, round, log, profile)
 			if err != nil {
 				bc.close()
 				return fmt.Errorf("router run %d: %w", round, err)
 			}
-			routerRuns.add(o, took, cpu, ending, benchMallocs()-m0)
+			routerRuns.add(o, took, cpu, end, benchMallocs()-m0)
 			routerRuns.written(o, bc.written)
 			if round < o.rounds {
 				stop()
@@ -182,8 +183,8 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 		p, r := pipeRuns.rate[round-1], routerRuns.rate[round-1]
 		// While a transaction ends the router waits for Kafka to take
 		// what it wrote; that wait is most of what moves from run to run.
-		fmt.Fprintf(out, "round %d: pipe %.0f orders/s, router %.0f orders/s (%.3f s of its %.3f s ending transactions), ratio %.2f\n", round,
-			p, r, routerRuns.ending[round-1], routerRuns.took[round-1], r/p)
+		fmt.Fprintf(out, "round %d: pipe %.0f orders/s, router %.0f orders/s (%.3f s of its %.3f s ending transactions, %.3f s of it flushing), ratio %.2f\n", round,
+			p, r, routerRuns.ending[round-1], routerRuns.took[round-1], routerRuns.flush[round-1], r/p)
 	}
 
 	lat, err := benchRouterLatency(ctx, last.kc, o)
@@ -225,15 +226,17 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 
 // benchRuns holds the figures of the runs of one kind, in round order.
 type benchRuns struct {
-	took, rate, cpu, ending, allocs []float64 // s, orders/s, µs/order, s, per order
-	raw, wire                       []float64 // bytes/order written, before and after compression
+	took, rate, cpu, allocs []float64 // s, orders/s, µs/order, per order
+	ending, flush           []float64 // s ending transactions, s of it flushing (router runs)
+	raw, wire               []float64 // bytes/order written, before and after compression
 }
 
-func (b *benchRuns) add(o benchRouterOpts, took, cpu, ending time.Duration, mallocs uint64) {
+func (b *benchRuns) add(o benchRouterOpts, took, cpu time.Duration, end benchTxnEnd, mallocs uint64) {
 	b.took = append(b.took, took.Seconds())
 	b.rate = append(b.rate, float64(o.orders)/took.Seconds())
 	b.cpu = append(b.cpu, float64(cpu.Microseconds())/float64(o.orders))
-	b.ending = append(b.ending, ending.Seconds())
+	b.ending = append(b.ending, end.total.Seconds())
+	b.flush = append(b.flush, end.flush.Seconds())
 	b.allocs = append(b.allocs, float64(mallocs)/float64(o.orders))
 }
 
@@ -482,13 +485,13 @@ func benchRouterPipe(ctx context.Context, kc kafka.Config, o benchRouterOpts, ro
 // benchRouterRun starts a router in a new group and returns how long it
 // took to decide every order, the process CPU meanwhile, how much of that
 // time the router spent ending its transactions, and how to stop it.
-func benchRouterRun(ctx context.Context, kc kafka.Config, o benchRouterOpts, round int, log *slog.Logger, cpuProfile string) (took, cpu, ending time.Duration, stop func(), err error) {
+func benchRouterRun(ctx context.Context, kc kafka.Config, o benchRouterOpts, round int, log *slog.Logger, cpuProfile string) (took, cpu time.Duration, end benchTxnEnd, stop func(), err error) {
 	reg := prometheus.NewRegistry()
 	id := "bench-router-" + strconv.Itoa(round)
 	r, err := router.New(router.Config{Kafka: kc, Group: id, DedupTopic: id + ".dedup", Log: log,
 		Registerer: reg, InstanceID: id, MaxBatch: o.maxBatch, Limits: benchLimits(), NoLimits: o.noLimits})
 	if err != nil {
-		return 0, 0, 0, nil, err
+		return 0, 0, benchTxnEnd{}, nil, err
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -499,7 +502,7 @@ func benchRouterRun(ctx context.Context, kc kafka.Config, o benchRouterOpts, rou
 		stopProfile, err := startCPUProfile(cpuProfile)
 		if err != nil {
 			stop()
-			return 0, 0, 0, nil, err
+			return 0, 0, benchTxnEnd{}, nil, err
 		}
 		defer stopProfile()
 	}
@@ -509,25 +512,27 @@ func benchRouterRun(ctx context.Context, kc kafka.Config, o benchRouterOpts, rou
 		select {
 		case err := <-runErr:
 			stop()
-			return 0, 0, 0, nil, fmt.Errorf("router stopped: %v", err)
+			return 0, 0, benchTxnEnd{}, nil, fmt.Errorf("router stopped: %v", err)
 		case <-time.After(time.Millisecond):
 		}
 	}
-	start, cpu0, ending0 := time.Now(), benchProcessCPU(), benchEnding(reg)
+	start, cpu0, end0 := time.Now(), benchProcessCPU(), benchEnding(reg)
 	for benchDecided(reg) < float64(o.orders) {
 		select {
 		case err := <-runErr:
 			stop()
-			return 0, 0, 0, nil, fmt.Errorf("router stopped: %v", err)
+			return 0, 0, benchTxnEnd{}, nil, fmt.Errorf("router stopped: %v", err)
 		case <-ctx.Done():
 			stop()
-			return 0, 0, 0, nil, ctx.Err()
+			return 0, 0, benchTxnEnd{}, nil, ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	took, cpu = time.Since(start), benchProcessCPU()-cpu0
-	ending = benchEnding(reg) - ending0
-	return took, cpu, ending, stop, nil
+	end = benchEnding(reg)
+	end.total -= end0.total
+	end.flush -= end0.flush
+	return took, cpu, end, stop, nil
 }
 
 // benchSum is the sum over the series of the router's metric name of what
@@ -553,10 +558,17 @@ func benchDecided(reg *prometheus.Registry) float64 {
 	return benchSum(reg, "riskgate_router_decisions_total", func(m *dto.Metric) float64 { return m.GetCounter().GetValue() })
 }
 
-// benchEnding is how long the router's transactions took to end, in all.
-func benchEnding(reg *prometheus.Registry) time.Duration {
-	s := benchSum(reg, "riskgate_router_txn_end_duration_seconds", func(m *dto.Metric) float64 { return m.GetHistogram().GetSampleSum() })
-	return time.Duration(s * float64(time.Second))
+// benchTxnEnd is how long a router's transactions took to end, in all,
+// and how much of it they spent flushing.
+type benchTxnEnd struct{ total, flush time.Duration }
+
+// benchEnding reads the router's benchTxnEnd so far.
+func benchEnding(reg *prometheus.Registry) benchTxnEnd {
+	sum := func(name string) time.Duration {
+		s := benchSum(reg, name, func(m *dto.Metric) float64 { return m.GetHistogram().GetSampleSum() })
+		return time.Duration(s * float64(time.Second))
+	}
+	return benchTxnEnd{total: sum("riskgate_router_txn_end_duration_seconds"), flush: sum("riskgate_router_txn_flush_duration_seconds")}
 }
 
 // benchRouterLatency offers orders at o.rate and times each one from its

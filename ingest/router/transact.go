@@ -84,6 +84,15 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 	commit := loopErr == nil && prodErr == nil
 	r.m.decisionSec.flush()
 	ending := time.Now()
+	r.m.txnRoute.Observe(ending.Sub(base).Seconds())
+	if commit {
+		// End flushes first when it commits; flushing here times the wait
+		// for Kafka apart from the commit. An error is ctx closing, which
+		// End reports.
+		if sess.Client().Flush(ctx) == nil {
+			r.m.txnFlush.Observe(time.Since(ending).Seconds())
+		}
+	}
 	committed, err := sess.End(ctx, kgo.TransactionEndTry(commit))
 	r.m.txnEnd.Observe(time.Since(ending).Seconds())
 	if !committed {
