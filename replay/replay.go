@@ -168,7 +168,7 @@ func (r *Replay) Order(o *domain.Order, part int32) {
 	}
 	// The observation aliases the input line: the engine copies what it
 	// keeps.
-	ob := detector.Observation{TS: ts, Notional: detector.NotionalUnits(o.Qty, o.Price), Symbol: o.Symbol,
+	ob := detector.Observation{TS: ts, Notional: r.eng.OrderNotional(o.Qty, o.Price), Symbol: o.Symbol,
 		Account: o.AccountID, Strategy: o.Strategy, OrderID: o.OrderID}
 	r.curID, r.curTS = o.OrderID, o.TS
 	r.eng.ObserveAll(&ob, part, true)

@@ -232,3 +232,32 @@ func TestMemoryFollowsLiveKeys(t *testing.T) {
 		t.Errorf("%d orders replayed, want %d", res.Counts.Orders, accounts*perAccount)
 	}
 }
+
+// TestFatFingerCountsAtTheCap: a replay counts an order's notional as the
+// detector does, at most the rules' max_order_notional, so one fat-finger
+// order breaches its account's notional rule and not its symbol's; with
+// max_order_notional none it breaches both.
+func TestFatFingerCountsAtTheCap(t *testing.T) {
+	const rules = `
+%s
+rules:
+  - {name: account_notional_1m, dimension: ACCOUNT, window: 1m, metric: notional, threshold: 1000000}
+  - {name: symbol_notional_1m, dimension: SYMBOL, window: 1m, metric: notional, threshold: 50000000}
+`
+	fat := []domain.Order{{OrderID: "fat-1", AccountID: "F1", Symbol: "NVDA", Strategy: "S", Side: domain.Buy,
+		Qty: 1e9, Price: 120, TS: t0}}
+	for _, c := range []struct {
+		line string
+		want []domain.Scope
+	}{
+		{"", []domain.Scope{"ACCOUNT:F1"}},
+		{"max_order_notional: none", []domain.Scope{"ACCOUNT:F1", "SYMBOL:NVDA"}},
+	} {
+		res := replayBytes(t, Config{Rules: parseRules(t, "fat", fmt.Sprintf(rules, c.line))}, jsonl(t, fat), 0)
+		got := scopeNames(res)
+		slices.Sort(got)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%q: scopes %v, want %v", c.line, got, c.want)
+		}
+	}
+}

@@ -180,8 +180,9 @@ func wantCap(t *testing.T, recs []domain.AuditRecord, allowed int, limit string,
 //
 // The detector sees every order on orders.v1, blocked or not, and kills
 // what a burst breaches (the account, its symbols, its strategy); DROP comes
-// before BLOCK, so each case trades its own account, symbols and strategy,
-// and the fat finger, whose notional breaches the GLOBAL rule, comes last.
+// before BLOCK, so each case trades its own account, symbols and strategy.
+// The fat finger comes last: it counts in the notional rules as the rules'
+// max_order_notional ($5,000,000), which kills its account only.
 // A burst is spread over six symbols of its own (without reference prices,
 // so not collared): in one symbol the account's top-symbol-share rule (70 %
 // of at least 20 orders) would kill it at its 20th order, long before the

@@ -405,7 +405,7 @@ func (d *Detector) processOrder(r *kgo.Record) (fw []*kgo.Record, live bool) {
 	if clamped {
 		d.engine.Count(o.AccountID, r.Partition, false, true)
 	}
-	ob := Observation{TS: ts, Notional: NotionalUnits(o.Qty, o.Price), Symbol: o.Symbol,
+	ob := Observation{TS: ts, Notional: d.engine.OrderNotional(o.Qty, o.Price), Symbol: o.Symbol,
 		Account: o.AccountID, Strategy: o.Strategy, OrderID: o.OrderID}
 	d.evaluated.Add(1)
 	d.m.evaluated.Inc()

@@ -220,6 +220,39 @@ func TestCancelsAndMiskeyedOrdersNotCounted(t *testing.T) {
 	}
 }
 
+// A fat-finger order read from orders.v1 counts at the rules'
+// max_order_notional in its account's window and in what is forwarded to
+// its symbol, strategy and GLOBAL keys; an ordinary order counts whole.
+func TestOrderNotionalCappedOnAdmission(t *testing.T) {
+	d, err := New(Config{Kafka: kafka.Config{}, Signaler: nopSignaler{}, Now: func() time.Time { return time.UnixMilli(t0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		qty, price float64
+		want       int64 // units
+	}{
+		{1e9, 120, DefaultMaxOrderNotional * NotionalScale},
+		{10, 187.5, 1875 * NotionalScale},
+	} {
+		acct := fmt.Sprintf("A%d", i)
+		fw, _ := d.processOrder(orderRecord(t, int64(i), domain.Order{OrderID: fmt.Sprintf("o%d", i), TS: t0, AccountID: acct,
+			Symbol: "NVDA", Strategy: "S", Side: domain.Buy, Qty: c.qty, Price: c.price}))
+		if k := d.engine.lookup(dimAccount, acct, 0, false); k == nil || k.win[0].notional != c.want {
+			t.Fatalf("qty %v at %v: account window notional %+v, want %d units", c.qty, c.price, k, c.want)
+		}
+		if len(fw) != 3 {
+			t.Fatalf("%d records forwarded, want the symbol's, the strategy's and GLOBAL's", len(fw))
+		}
+		for _, r := range fw {
+			ob, _, _, err := decodeForward(r.Value)
+			if err != nil || ob.Notional != c.want {
+				t.Fatalf("forwarded to %s: notional %d (%v), want %d units", r.Key, ob.Notional, err, c.want)
+			}
+		}
+	}
+}
+
 func withKey(r *kgo.Record, key string) *kgo.Record {
 	r.Key = []byte(key)
 	if key == "" {

@@ -96,19 +96,22 @@ func dimOf(t domain.ScopeType) (dim, bool) {
 // Engine evaluates the rules over sliding windows, key by key. It is not
 // safe for concurrent use; the Detector serialises access.
 type Engine struct {
-	rules   Rules
-	dims    [numDims]dimConfig
-	keys    [numDims]keyIndex
-	seed    maphash.Seed
-	global  *key
-	all     []*key
-	open    []*key // keys with an open incident
-	free    []*key
-	symIDs  symTable
-	symName []string
-	sink    Sink
-	noRisk  bool // sink is a RiskIgnorer: build no risk signals
-	status  StatusFunc
+	rules Rules
+	// maxNotional is Rules.MaxOrderNotional in units (MaxInt64 for
+	// none).
+	maxNotional int64
+	dims        [numDims]dimConfig
+	keys        [numDims]keyIndex
+	seed        maphash.Seed
+	global      *key
+	all         []*key
+	open        []*key // keys with an open incident
+	free        []*key
+	symIDs      symTable
+	symName     []string
+	sink        Sink
+	noRisk      bool // sink is a RiskIgnorer: build no risk signals
+	status      StatusFunc
 	// delivered is the sink as a DeliveryReporter, if it is one.
 	delivered DeliveryReporter
 	anyShr    bool
@@ -155,6 +158,7 @@ func NewEngine(rules Rules, sink Sink, status StatusFunc) (*Engine, error) {
 		seed:        maphash.MakeSeed(),
 		normalAfter: rules.NormalAfter.Milliseconds(),
 		idleAfter:   rules.IdleAfter.Milliseconds(),
+		maxNotional: NotionalUnits(rules.MaxOrderNotional, 1),
 	}
 	e.delivered, _ = sink.(DeliveryReporter)
 	if ri, ok := sink.(RiskIgnorer); ok {

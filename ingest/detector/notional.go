@@ -28,6 +28,12 @@ func NotionalUnits(qty, price float64) int64 {
 	return int64(v)
 }
 
+// OrderNotional is an order's notional as the notional rules count it:
+// qty × price in units (NotionalUnits), at most Rules.MaxOrderNotional.
+func (e *Engine) OrderNotional(qty, price float64) int64 {
+	return min(NotionalUnits(qty, price), e.maxNotional)
+}
+
 // addUnits adds non-negative notionals, saturating at MaxInt64.
 func addUnits(sum, v int64) int64 {
 	if s := sum + v; s >= sum {

@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"maps"
 	"math"
 	"testing"
 	"time"
@@ -131,4 +132,58 @@ func keyID(d domain.ScopeType, acct, sym string) string {
 		return "S1"
 	}
 	return ""
+}
+
+// A fat-finger order (qty 1e9 at $120), which the router BLOCKs, counts in
+// the notional rules as Rules.MaxOrderNotional ($5,000,000 by default): it
+// breaches its account's $1,000,000 rule, and none of its symbol's, its
+// strategy's or the firm's. Counted whole ("none"), one such order killed
+// all four. Orders under the cap count whole either way.
+func TestFatFingerCountsAtMaxOrderNotional(t *testing.T) {
+	scopes := func(s *recSink) map[domain.Scope]string {
+		out := make(map[domain.Scope]string)
+		for _, b := range s.breaches {
+			out[b.Scope] = b.Rule
+		}
+		return out
+	}
+	fat := func(e *Engine) *Observation {
+		o := obs(t0, "A", "X")
+		o.Notional = e.OrderNotional(1e9, 120)
+		return o
+	}
+
+	e, s := newTestEngine(t, DefaultRules(), nil)
+	if got, want := e.OrderNotional(1e9, 120), int64(DefaultMaxOrderNotional*NotionalScale); got != want {
+		t.Fatalf("OrderNotional of $1.2e11 = %d units, want the default cap %d", got, want)
+	}
+	if got, want := e.OrderNotional(10, 187.5), int64(1875*NotionalScale); got != want {
+		t.Fatalf("OrderNotional of $1,875 = %d units, want %d", got, want)
+	}
+	e.ObserveAll(fat(e), 0, true)
+	if got := scopes(s); len(got) != 1 || got["ACCOUNT:A"] != "account_notional_1m" {
+		t.Fatalf("breaches %v, want only ACCOUNT:A account_notional_1m", got)
+	}
+
+	whole := DefaultRules()
+	whole.MaxOrderNotional = math.Inf(1)
+	e, s = newTestEngine(t, whole, nil)
+	e.ObserveAll(fat(e), 0, true)
+	want := map[domain.Scope]string{"ACCOUNT:A": "account_notional_1m", "SYMBOL:X": "symbol_notional_1m",
+		"STRATEGY:S1": "strategy_notional_1m", "GLOBAL": "global_notional_1m"}
+	if got := scopes(s); !maps.Equal(got, want) {
+		t.Fatalf("counted whole: breaches %v, want %v", got, want)
+	}
+
+	// Eleven $100,000 orders: the eleventh crosses the account's rule,
+	// capped or not.
+	e, s = newTestEngine(t, DefaultRules(), nil)
+	for i := range 11 {
+		o := obs(t0+int64(i)*10, "B", "Y")
+		o.Notional = e.OrderNotional(1000, 100)
+		e.ObserveAll(o, 0, true)
+		if n := len(s.breaches); n != i/10 {
+			t.Fatalf("after order %d: %d breaches", i+1, n)
+		}
+	}
 }

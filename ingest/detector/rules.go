@@ -84,6 +84,13 @@ type Rules struct {
 	// evicted. Default: the longest window (61 min when a zscore rule
 	// exists, so the hour of history survives).
 	IdleAfter time.Duration
+	// MaxOrderNotional is the most one order's notional counts in a
+	// notional rule, in currency: a larger order is one the router's
+	// pre-trade limits BLOCK (max_order_notional), which never reaches
+	// the market, and counted whole one fat-finger order would kill its
+	// symbol, its strategy and the firm. +Inf counts every order whole.
+	// Default DefaultMaxOrderNotional.
+	MaxOrderNotional float64
 	// Rules are evaluated in order; the first breached rule with the
 	// strongest action names the incident.
 	Rules []Rule
@@ -96,6 +103,9 @@ const (
 	DefaultNormalAfter = 2 * time.Minute
 	DefaultMinOrders   = 20
 	DefaultMinHistory  = 10 * time.Minute
+	// DefaultMaxOrderNotional is the highest max_order_notional an
+	// operator may give an account in deploy/limits.yaml (its ceiling).
+	DefaultMaxOrderNotional = 5_000_000
 )
 
 // DefaultRules are the rules used when no rules file is given. deploy/rules.yaml
@@ -116,6 +126,9 @@ func DefaultRules() Rules {
 		Lateness:    DefaultLateness,
 		FutureSkew:  DefaultFutureSkew,
 		NormalAfter: DefaultNormalAfter,
+		// Set, although withDefaults would: DefaultRules is what a
+		// rules file writes out.
+		MaxOrderNotional: DefaultMaxOrderNotional,
 		Rules: []Rule{
 			kill("account_count_1m", domain.ScopeAccount, time.Minute, MetricCount, 100),
 			kill("account_notional_1m", domain.ScopeAccount, time.Minute, MetricNotional, 1_000_000),
@@ -139,7 +152,7 @@ func DefaultRules() Rules {
 // IsZero reports whether r is the zero value (no rules, no timing), which
 // Config treats as "use DefaultRules".
 func (r *Rules) IsZero() bool {
-	return r.Lateness == 0 && r.FutureSkew == 0 && r.NormalAfter == 0 && r.IdleAfter == 0 && len(r.Rules) == 0
+	return r.Lateness == 0 && r.FutureSkew == 0 && r.NormalAfter == 0 && r.IdleAfter == 0 && r.MaxOrderNotional == 0 && len(r.Rules) == 0
 }
 
 // withDefaults fills zero timing and per-rule fields with their defaults.
@@ -152,6 +165,9 @@ func (r Rules) withDefaults() Rules {
 	}
 	if r.NormalAfter == 0 {
 		r.NormalAfter = DefaultNormalAfter
+	}
+	if r.MaxOrderNotional == 0 {
+		r.MaxOrderNotional = DefaultMaxOrderNotional
 	}
 	rules := make([]Rule, len(r.Rules))
 	copy(rules, r.Rules)
@@ -199,6 +215,9 @@ func (r *Rules) Validate() error {
 	}
 	if r.IdleAfter < 0 {
 		errs = append(errs, fmt.Errorf("idle_after %v must not be negative", r.IdleAfter))
+	}
+	if m := r.MaxOrderNotional; !(m > 0) || math.IsInf(m, -1) {
+		errs = append(errs, fmt.Errorf("max_order_notional %v must be a positive amount, or none", m))
 	}
 	if len(r.Rules) == 0 {
 		errs = append(errs, errors.New("no rules"))
@@ -332,7 +351,7 @@ func (p *ruleParser) document(doc *yaml.Node) Rules {
 	}
 	top := doc.Content[0]
 	if top.Kind != yaml.MappingNode {
-		p.fail(top, "(top level)", "want a mapping with lateness, future_skew, normal_after, idle_after and rules")
+		p.fail(top, "(top level)", "want a mapping with lateness, future_skew, normal_after, idle_after, max_order_notional and rules")
 		return r
 	}
 	seenRules := false
@@ -347,6 +366,15 @@ func (p *ruleParser) document(doc *yaml.Node) Rules {
 			r.NormalAfter = p.duration(v, k.Value)
 		case "idle_after":
 			r.IdleAfter = p.duration(v, k.Value)
+		case "max_order_notional":
+			if v.Kind == yaml.ScalarNode && v.Value == "none" {
+				r.MaxOrderNotional = math.Inf(1)
+				continue
+			}
+			r.MaxOrderNotional = p.float(v, k.Value)
+			if !(r.MaxOrderNotional > 0) || math.IsInf(r.MaxOrderNotional, 0) {
+				p.fail(v, k.Value, "%s is not a positive amount (or none, to count every order whole)", v.Value)
+			}
 		case "rules":
 			seenRules = true
 			if v.Kind != yaml.SequenceNode {
@@ -363,7 +391,7 @@ func (p *ruleParser) document(doc *yaml.Node) Rules {
 				r.Rules = append(r.Rules, ru)
 			}
 		default:
-			p.fail(k, k.Value, "unknown field (want lateness, future_skew, normal_after, idle_after or rules)")
+			p.fail(k, k.Value, "unknown field (want lateness, future_skew, normal_after, idle_after, max_order_notional or rules)")
 		}
 	}
 	if !seenRules {

@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -35,6 +36,7 @@ func TestParseRules(t *testing.T) {
 	const good = `
 lateness: 3s
 normal_after: 90s
+max_order_notional: 2500000
 rules:
   - name: a
     dimension: ACCOUNT
@@ -58,8 +60,21 @@ rules:
 			Action: domain.ActionThrottle, MaxRatePerSecond: 2, MinOrders: DefaultMinOrders, MinHistory: DefaultMinHistory},
 	}
 	if !reflect.DeepEqual(r.Rules, want) || r.Lateness != 3*time.Second || r.NormalAfter != 90*time.Second ||
-		r.FutureSkew != DefaultFutureSkew || r.IdleAfter != 61*time.Minute {
+		r.FutureSkew != DefaultFutureSkew || r.IdleAfter != 61*time.Minute || r.MaxOrderNotional != 2_500_000 {
 		t.Fatalf("parsed %+v", r)
+	}
+	// Left out, the cap is the default; none counts every order whole.
+	for _, c := range []struct {
+		line string
+		want float64
+	}{{"", DefaultMaxOrderNotional}, {"max_order_notional: none\n", math.Inf(1)}} {
+		r, err := ParseRules("f.yaml", []byte(c.line+"rules:\n  - name: r\n    dimension: ACCOUNT\n    window: 1m\n    metric: count\n    threshold: 5\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.MaxOrderNotional != c.want {
+			t.Errorf("%q: max_order_notional %v, want %v", c.line, r.MaxOrderNotional, c.want)
+		}
 	}
 }
 
@@ -87,6 +102,10 @@ func TestRuleFileErrors(t *testing.T) {
 		{"missing window", strings.Replace(head, "    window: 1m\n", "", 1), "f.yaml:2: rules[0].window: is required"},
 		{"unknown top-level field", "latenes: 5s\n" + head, "f.yaml:1: latenes: unknown field"},
 		{"bad lateness", "lateness: soon\n" + head, "f.yaml:1: lateness: \"soon\" is not a duration"},
+		{"max_order_notional zero", "max_order_notional: 0\n" + head, "f.yaml:1: max_order_notional: 0 is not a positive amount"},
+		{"max_order_notional negative", "max_order_notional: -5\n" + head, "f.yaml:1: max_order_notional: -5 is not a positive amount"},
+		{"max_order_notional not a number", "max_order_notional: lots\n" + head, "f.yaml:1: max_order_notional: \"lots\" is not a number"},
+		{"max_order_notional infinite", "max_order_notional: .inf\n" + head, "f.yaml:1: max_order_notional: .inf is not a positive amount (or none"},
 		{"duplicate name", head + strings.Replace(head, "rules:\n", "", 1), "f.yaml:7: rules[1].name: \"r\" is also the name of rules[0]"},
 		{"no rules", "lateness: 5s\n", "f.yaml:1: rules: is required"},
 		{"rules not a list", "rules: 5\n", "f.yaml:1: rules: want a list"},

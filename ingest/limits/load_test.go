@@ -39,6 +39,9 @@ func TestDefaultsAgreeWithDetectorRules(t *testing.T) {
 		{"STRATEGY max_notional", d.Strategy.MaxNotional, 100_000_000},
 		{"GLOBAL max_orders", float64(d.Global.MaxOrders), 200_000},
 		{"GLOBAL max_notional", d.Global.MaxNotional, 1_000_000_000},
+		// The detector counts an order's notional at most at this ceiling
+		// (its max_order_notional): a larger order is always BLOCKed.
+		{"ACCOUNT max_order_notional ceiling", Default().Ceilings.Account.MaxOrderNotional, 5_000_000},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, detector rule threshold %v", c.name, c.got, c.want)
