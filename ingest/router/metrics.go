@@ -88,24 +88,20 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, read
 		Name: "riskgate_router_txn_aborts_total",
 		Help: "Aborted transactions; their orders are decided again.",
 	})
-	m.txnRoute = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "riskgate_router_txn_route_duration_seconds",
-		Help: "Time a transaction took to route its polled batch, from its start until every record it writes was handed " +
-			"to the producer: decoding, deciding, encoding the audit. Ending it follows (riskgate_router_txn_end_duration_seconds).",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms … 16 s
-	})
-	m.txnFlush = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "riskgate_router_txn_flush_duration_seconds",
-		Help: "The first part of ending a transaction that commits: waiting for Kafka to acknowledge every record it " +
-			"produced. The rest of riskgate_router_txn_end_duration_seconds is the offset commit and EndTxn with the coordinator.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms … 16 s
-	})
-	m.txnEnd = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "riskgate_router_txn_end_duration_seconds",
-		Help: "Time a transaction took to end: flushing the records it produced to Kafka, then committing or aborting it. " +
-			"The router decides nothing meanwhile, so a slow broker shows here first.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms … 16 s
-	})
+	// A transaction's phases, 0.5 ms … 16 s.
+	txnPhase := func(name, help string) prometheus.Histogram {
+		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help,
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)})
+	}
+	m.txnRoute = txnPhase("riskgate_router_txn_route_duration_seconds",
+		"Time a transaction took to route its polled batch, from its start until every record it writes was handed "+
+			"to the producer: decoding, deciding, encoding the audit. Ending it follows (riskgate_router_txn_end_duration_seconds).")
+	m.txnFlush = txnPhase("riskgate_router_txn_flush_duration_seconds",
+		"The first part of ending a transaction that commits: waiting for Kafka to acknowledge every record it "+
+			"produced. The rest of riskgate_router_txn_end_duration_seconds is the offset commit and EndTxn with the coordinator.")
+	m.txnEnd = txnPhase("riskgate_router_txn_end_duration_seconds",
+		"Time a transaction took to end: flushing the records it produced to Kafka, then committing or aborting it. "+
+			"The router decides nothing meanwhile, so a slow broker shows here first.")
 	m.dlq = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "riskgate_router_dlq_records_total",
 		Help: "Records sent to orders.dlq.v1 because they did not decode or validate.",
