@@ -216,7 +216,7 @@ func (r *Rules) Validate() error {
 	if r.IdleAfter < 0 {
 		errs = append(errs, fmt.Errorf("idle_after %v must not be negative", r.IdleAfter))
 	}
-	if m := r.MaxOrderNotional; !(m > 0) || math.IsInf(m, -1) {
+	if m := r.MaxOrderNotional; !(m > 0) { // NaN too; +Inf is none
 		errs = append(errs, fmt.Errorf("max_order_notional %v must be a positive amount, or none", m))
 	}
 	if len(r.Rules) == 0 {

@@ -136,3 +136,24 @@ func TestRuleFileReportsEveryField(t *testing.T) {
 		}
 	}
 }
+
+// Rules built in code are held to max_order_notional's range as a file is:
+// a positive amount, or +Inf for none.
+func TestMaxOrderNotionalValidated(t *testing.T) {
+	for _, m := range []float64{-1, math.NaN(), math.Inf(-1)} {
+		r := oneRule(countRule(domain.ScopeAccount, time.Minute, 5))
+		r.MaxOrderNotional = m
+		if _, err := NewEngine(r, &recSink{}, nil); err == nil || !strings.Contains(err.Error(), "max_order_notional") {
+			t.Errorf("max_order_notional %v: error %v", m, err)
+		}
+	}
+	r := oneRule(countRule(domain.ScopeAccount, time.Minute, 5))
+	r.MaxOrderNotional = math.Inf(1)
+	e, err := NewEngine(r, &recSink{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.OrderNotional(1e9, 120); got != NotionalUnits(1e9, 120) {
+		t.Errorf("none: OrderNotional %d, want the whole %d", got, NotionalUnits(1e9, 120))
+	}
+}
