@@ -1,5 +1,7 @@
 package domain
 
+import "strings"
+
 // Decision is the router's verdict on one order.
 type Decision string
 
@@ -49,4 +51,15 @@ type AuditRecord struct {
 	Limit         string  `json:"limit,omitempty"`
 	LimitValue    float64 `json:"limit_value,omitempty"`
 	LimitsVersion int64   `json:"limits_version,omitempty"`
+}
+
+// SplitLimit parses an audit record's Limit, "SCOPE LIMIT": the router
+// names the deciding scope first. A field without a space (not written by
+// this router) is returned whole as the limit.
+func SplitLimit(s string) (Scope, string) {
+	sc, rest, ok := strings.Cut(s, " ")
+	if !ok {
+		return "", s
+	}
+	return Scope(sc), rest
 }

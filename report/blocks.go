@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/riskgate/riskgate/domain"
@@ -27,17 +26,6 @@ type Block struct {
 	Last  time.Time `json:"last"`
 }
 
-// splitLimit parses the audit's limit field, "SCOPE LIMIT": the router
-// names the deciding scope first. A field without a space (not written by
-// this router) is reported whole as the limit.
-func splitLimit(s string) (domain.Scope, string) {
-	sc, rest, ok := strings.Cut(s, " ")
-	if !ok {
-		return "", s
-	}
-	return domain.Scope(sc), rest
-}
-
 // countBlocks pages through the day's BLOCK records once: the total and
 // the count per limit and scope, most blocks first.
 func (b *builder) countBlocks(ctx context.Context) error {
@@ -54,7 +42,7 @@ func (b *builder) countBlocks(ctx context.Context) error {
 			rep.TotalBlocks++
 			bl := by[a.Limit]
 			if bl == nil {
-				sc, lim := splitLimit(a.Limit)
+				sc, lim := domain.SplitLimit(a.Limit)
 				bl = &Block{Scope: sc, Limit: lim, First: ts, Last: ts}
 				by[a.Limit] = bl
 			}

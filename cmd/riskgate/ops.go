@@ -522,13 +522,8 @@ func blockDetail(d api.OrderDetail) string {
 // blockValue says what value v of a BLOCK's limit (as the router names it:
 // "SCOPE kind=limit…") means.
 func blockValue(limit string, v float64) string {
-	kind := limit
-	if i := strings.IndexByte(kind, ' '); i >= 0 {
-		kind = kind[i+1:]
-	}
-	if i := strings.IndexByte(kind, '='); i >= 0 {
-		kind = kind[:i]
-	}
+	_, kind := domain.SplitLimit(limit)
+	kind, _, _ = strings.Cut(kind, "=")
 	n := strconv.FormatFloat(v, 'f', -1, 64)
 	switch kind {
 	case "max_order_qty":
