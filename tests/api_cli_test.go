@@ -25,7 +25,7 @@ func TestCLIAgainstAPI(t *testing.T) {
 	}
 	h := newAPIHarness(t)
 	h.seed()
-	run := func(who string, args ...string) (string, int) {
+	runOn := func(h *apiHarness, who string, args ...string) (string, int) {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "RISKGATE_API="+h.ts.URL, "RISKGATE_TOKEN="+h.tokens[who], "RISKGATE_DATA="+t.TempDir())
@@ -38,6 +38,10 @@ func TestCLIAgainstAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		return string(out), 0
+	}
+	run := func(who string, args ...string) (string, int) {
+		t.Helper()
+		return runOn(h, who, args...)
 	}
 
 	cases := []struct {
@@ -96,18 +100,16 @@ func TestCLIAgainstAPI(t *testing.T) {
 			{"b-0", []string{"blocked by the limit " + blockLimit + ": the order would have made it 101 orders in the window (limits version 4)"}},
 			{"r-2", []string{"DROP  r-2", "caused by KILL of ACCOUNT:A1"}},
 		} {
-			cmd := exec.Command(bin, "order", c.id)
-			cmd.Env = append(os.Environ(), "RISKGATE_API="+h2.ts.URL, "RISKGATE_TOKEN="+h2.tokens["vera"], "RISKGATE_DATA="+t.TempDir())
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("riskgate order %s: %v\n%s", c.id, err, out)
+			out, code := runOn(h2, "vera", "order", c.id)
+			if code != 0 {
+				t.Fatalf("riskgate order %s: exit %d\n%s", c.id, code, out)
 			}
 			for _, s := range c.want {
-				if !strings.Contains(string(out), s) {
+				if !strings.Contains(out, s) {
 					t.Errorf("riskgate order %s lacks %q:\n%s", c.id, s, out)
 				}
 			}
-			if c.id != "b-0" && c.id != "r-1" && strings.Contains(string(out), "blocked by") {
+			if c.id != "b-0" && c.id != "r-1" && strings.Contains(out, "blocked by") {
 				t.Errorf("riskgate order %s names a limit:\n%s", c.id, out)
 			}
 		}
