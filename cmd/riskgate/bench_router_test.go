@@ -11,8 +11,9 @@ import (
 
 // TestBenchRouter runs a small `riskgate bench router`: each round's line
 // says how long the router spent ending its transactions, a part of its
-// run, how much of that flushing, and the ratio of its two runs; the ratio reported is the rounds'
-// median, and the last line is the machine-readable one.
+// run, how much of that flushing, and the ratio of its two runs; the ratio
+// reported is the rounds' median, and the last line is the machine-readable
+// one.
 func TestBenchRouter(t *testing.T) {
 	out, err := runRiskgate(t, 2*time.Minute, "bench", "router", "--orders", "20000", "--rounds", "2", "--scopes", "100",
 		"--rate", "1000", "--latency-duration", "300ms")
