@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -77,6 +78,12 @@ func (s *SQLite) Ping(ctx context.Context) error {
 
 // Every table keys its rows by the record's topic position, so a record can
 // only ever be stored once even if positions were lost.
+//
+// An audit row also holds the orders.v1 position its record names (opart,
+// ooff), which orders the records of one millisecond: audit.v1 is keyed by
+// order_id, so one account's records spread over its partitions and reach
+// the index in no particular order, while all of an account's orders are
+// in one orders.v1 partition, in the order the router decided them.
 const schema = `
 CREATE TABLE IF NOT EXISTS positions (
 	topic TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL,
@@ -85,14 +92,8 @@ CREATE TABLE IF NOT EXISTS audit (
 	id INTEGER PRIMARY KEY, part INTEGER NOT NULL, off INTEGER NOT NULL,
 	ts INTEGER NOT NULL, decision TEXT NOT NULL, order_id TEXT NOT NULL,
 	account_id TEXT NOT NULL, symbol TEXT NOT NULL, strategy TEXT NOT NULL, corr_id TEXT NOT NULL,
-	record TEXT NOT NULL, UNIQUE (part, off));
-CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts, id);
-CREATE INDEX IF NOT EXISTS audit_account ON audit (account_id, ts, id);
-CREATE INDEX IF NOT EXISTS audit_symbol ON audit (symbol, ts, id);
-CREATE INDEX IF NOT EXISTS audit_strategy ON audit (strategy, ts, id);
-CREATE INDEX IF NOT EXISTS audit_decision ON audit (decision, ts, id);
-CREATE INDEX IF NOT EXISTS audit_order ON audit (order_id);
-CREATE INDEX IF NOT EXISTS audit_corr ON audit (corr_id, ts, id) WHERE corr_id != '';
+	record TEXT NOT NULL, opart INTEGER NOT NULL DEFAULT 0, ooff INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (part, off));
 CREATE TABLE IF NOT EXISTS commands (
 	id INTEGER PRIMARY KEY, part INTEGER NOT NULL, off INTEGER NOT NULL,
 	ts INTEGER NOT NULL, scope TEXT NOT NULL, corr_id TEXT NOT NULL, action TEXT NOT NULL,
@@ -112,6 +113,44 @@ CREATE TABLE IF NOT EXISTS signals (
 CREATE INDEX IF NOT EXISTS signals_scope ON signals (scope, ts, id);
 CREATE INDEX IF NOT EXISTS signals_ts ON signals (ts, id);
 `
+
+// auditIndexes are the audit table's indexes, created once its orders.v1
+// position columns exist (auditOrderColumns). Searches read them newest
+// first in (ts, opart, ooff, id) order.
+const auditIndexes = `
+CREATE INDEX IF NOT EXISTS audit_seq_ts ON audit (ts, opart, ooff, id);
+CREATE INDEX IF NOT EXISTS audit_seq_account ON audit (account_id, ts, opart, ooff, id);
+CREATE INDEX IF NOT EXISTS audit_seq_symbol ON audit (symbol, ts, opart, ooff, id);
+CREATE INDEX IF NOT EXISTS audit_seq_strategy ON audit (strategy, ts, opart, ooff, id);
+CREATE INDEX IF NOT EXISTS audit_seq_decision ON audit (decision, ts, opart, ooff, id);
+CREATE INDEX IF NOT EXISTS audit_order ON audit (order_id);
+CREATE INDEX IF NOT EXISTS audit_seq_corr ON audit (corr_id, ts, opart, ooff, id) WHERE corr_id != '';
+DROP INDEX IF EXISTS audit_ts;
+DROP INDEX IF EXISTS audit_account;
+DROP INDEX IF EXISTS audit_symbol;
+DROP INDEX IF EXISTS audit_strategy;
+DROP INDEX IF EXISTS audit_decision;
+DROP INDEX IF EXISTS audit_corr;
+`
+
+// auditOrderColumns adds the orders.v1 position columns to an audit table
+// created before they were, filling them from the stored records (which
+// have always carried the position), in the schema's transaction.
+func auditOrderColumns(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('audit') WHERE name = 'ooff'`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `
+ALTER TABLE audit ADD COLUMN opart INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE audit ADD COLUMN ooff INTEGER NOT NULL DEFAULT 0;
+UPDATE audit SET opart = coalesce(json_extract(record, '$.partition'), 0),
+	ooff = coalesce(json_extract(record, '$.offset'), 0);`)
+	return err
+}
 
 // migrate creates what is missing of the schema, in one immediate
 // transaction (_txlock): BEGIN IMMEDIATE takes the write lock before the
@@ -153,6 +192,12 @@ func (s *SQLite) createSchema(ctx context.Context) error {
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, schema+limitsSchema); err != nil {
+		return err
+	}
+	if err := auditOrderColumns(ctx, tx); err != nil {
+		return fmt.Errorf("add the orders.v1 position to the audit table: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, auditIndexes); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -204,11 +249,12 @@ func (s *SQLite) Apply(ctx context.Context, b *Batch) (err error) {
 		}
 	}()
 	if err := insertEach(ctx, tx, `INSERT OR IGNORE INTO audit
-		(part, off, ts, decision, order_id, account_id, symbol, strategy, corr_id, record)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, b.Audit,
+		(part, off, ts, decision, order_id, account_id, symbol, strategy, corr_id, opart, ooff, record)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, b.Audit,
 		func(e *AuditEntry) (any, []any) {
 			r := &e.Record
-			return r, []any{e.Partition, e.Offset, r.TS, string(r.Decision), r.OrderID, r.AccountID, r.Symbol, r.Strategy, r.CorrID}
+			return r, []any{e.Partition, e.Offset, r.TS, string(r.Decision), r.OrderID, r.AccountID, r.Symbol, r.Strategy, r.CorrID,
+				max(r.Partition, 0), max(r.Offset, 0)}
 		},
 		func(e *AuditEntry) string {
 			return fmt.Sprintf("audit record %s at %d/%d", e.Record.OrderID, e.Partition, e.Offset)
@@ -292,30 +338,44 @@ func insertEach[E any](ctx context.Context, tx *sql.Tx, query string, entries []
 	return nil
 }
 
-// cursor is an audit page boundary: the last (ts, id) returned.
+// cursor is an audit page boundary: the (ts, opart, ooff, id) of the last
+// record returned, in the order searches list records.
 type cursor struct {
-	ts, id int64
+	ts, opart, ooff, id int64
 }
 
 func (c cursor) String() string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.ts, 10) + "." + strconv.FormatInt(c.id, 10)))
+	b := strconv.AppendInt(nil, c.ts, 10)
+	for _, v := range []int64{c.opart, c.ooff, c.id} {
+		b = strconv.AppendInt(append(b, '.'), v, 10)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// parseCursor reads a cursor. One of two numbers (ts.id) is a page
+// boundary from before searches ordered a millisecond's records by their
+// orders.v1 position: it continues from the start of its millisecond, so a
+// search paged across an upgrade may list a few records twice but skips
+// none.
 func parseCursor(s string) (cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return cursor{}, ErrBadCursor
 	}
-	a, z, ok := strings.Cut(string(b), ".")
-	if !ok {
+	parts := strings.Split(string(b), ".")
+	if len(parts) != 2 && len(parts) != 4 {
 		return cursor{}, ErrBadCursor
 	}
-	ts, err1 := strconv.ParseInt(a, 10, 64)
-	id, err2 := strconv.ParseInt(z, 10, 64)
-	if err1 != nil || err2 != nil {
-		return cursor{}, ErrBadCursor
+	var v [4]int64
+	for i, p := range parts {
+		if v[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+			return cursor{}, ErrBadCursor
+		}
 	}
-	return cursor{ts, id}, nil
+	if len(parts) == 2 {
+		return cursor{ts: v[0], opart: math.MaxInt64, ooff: math.MaxInt64, id: math.MaxInt64}, nil
+	}
+	return cursor{v[0], v[1], v[2], v[3]}, nil
 }
 
 // Audit implements Reader.
@@ -355,14 +415,14 @@ func (s *SQLite) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 		if err != nil {
 			return AuditPage{}, err
 		}
-		where = append(where, "(ts < ? OR (ts = ? AND id < ?))")
-		args = append(args, c.ts, c.ts, c.id)
+		where = append(where, "(ts, opart, ooff, id) < (?, ?, ?, ?)")
+		args = append(args, c.ts, c.opart, c.ooff, c.id)
 	}
-	sqlq := "SELECT id, ts, record FROM audit"
+	sqlq := "SELECT id, ts, opart, ooff, record FROM audit"
 	if len(where) > 0 {
 		sqlq += " WHERE " + strings.Join(where, " AND ")
 	}
-	sqlq += " ORDER BY ts DESC, id DESC LIMIT ?"
+	sqlq += " ORDER BY ts DESC, opart DESC, ooff DESC, id DESC LIMIT ?"
 	args = append(args, limit+1)
 	rows, err := s.db.QueryContext(ctx, sqlq, args...)
 	if err != nil {
@@ -376,7 +436,7 @@ func (s *SQLite) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 			c   cursor
 			raw string
 		)
-		if err := rows.Scan(&c.id, &c.ts, &raw); err != nil {
+		if err := rows.Scan(&c.id, &c.ts, &c.opart, &c.ooff, &raw); err != nil {
 			return AuditPage{}, fmt.Errorf("search audit: %w", err)
 		}
 		if len(page.Records) == limit {
@@ -399,7 +459,7 @@ func (s *SQLite) Audit(ctx context.Context, q AuditQuery) (AuditPage, error) {
 // Order implements Reader.
 func (s *SQLite) Order(ctx context.Context, orderID string) ([]domain.AuditRecord, error) {
 	out, err := queryJSON[domain.AuditRecord](ctx, s.db,
-		`SELECT record FROM audit WHERE order_id = ? ORDER BY ts, id LIMIT 100`, orderID)
+		`SELECT record FROM audit WHERE order_id = ? ORDER BY ts, opart, ooff, id LIMIT 100`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("look up order %s: %w", orderID, err)
 	}

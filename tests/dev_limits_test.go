@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -26,6 +28,7 @@ import (
 // limitsDev is a running `riskgate dev --no-gen` and kcat pointed at it.
 type limitsDev struct {
 	kcat, broker string
+	api, token   string // the dev API's URL and its dev token
 }
 
 func startLimitsDev(t *testing.T) limitsDev {
@@ -42,10 +45,44 @@ func startLimitsDev(t *testing.T) limitsDev {
 		t.Fatal(err)
 	}
 	ports := freePorts(t, 4)
-	startDev(t, bin, "--data", t.TempDir(), "--no-gen",
+	data := t.TempDir()
+	startDev(t, bin, "--data", data, "--no-gen",
 		"--kafka-port", fmt.Sprint(ports[0]), "--temporal-port", fmt.Sprint(ports[1]),
 		"--ui-port", fmt.Sprint(ports[2]), "--api-addr", fmt.Sprintf("127.0.0.1:%d", ports[3]))
-	return limitsDev{kcat: kcat, broker: fmt.Sprintf("127.0.0.1:%d", ports[0])}
+	token, err := os.ReadFile(filepath.Join(data, "dev-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return limitsDev{kcat: kcat, broker: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		api: fmt.Sprintf("http://127.0.0.1:%d", ports[3]), token: strings.TrimSpace(string(token))}
+}
+
+// searched waits until the API's audit search of account lists n records
+// and returns their order ids in the order listed, page after page.
+func (d limitsDev) searched(t *testing.T, account string, n int) []string {
+	t.Helper()
+	var ids []string
+	eventually(t, 60*time.Second, fmt.Sprintf("%d audit records of account %s in the index", n, account), func() bool {
+		ids = ids[:0]
+		cursor := ""
+		for {
+			status, _, body := httpDo(t, "GET", d.api+"/v1/audit?limit=1000&account="+account+"&cursor="+cursor, d.token, nil)
+			var page struct {
+				Records []domain.AuditRecord `json:"records"`
+				Next    string               `json:"next"`
+			}
+			if status != 200 || json.Unmarshal(body, &page) != nil {
+				return false
+			}
+			for _, r := range page.Records {
+				ids = append(ids, r.OrderID)
+			}
+			if cursor = page.Next; cursor == "" {
+				return len(ids) >= n
+			}
+		}
+	})
+	return ids
 }
 
 // produce sends key|value lines to topic with kcat, in order (idempotent
@@ -208,7 +245,23 @@ func TestDevLimitsBlock(t *testing.T) {
 		d.orders(t, "cnt", 5000, func(i int) domain.Order {
 			return domain.Order{AccountID: "50001", Symbol: fmt.Sprintf("CNT%c", 'A'+i%6), Strategy: "CNT", Qty: 1, Price: 200}
 		})
-		wantCap(t, d.audit(t, "cnt", 5000), 100, "ACCOUNT:50001 max_orders=100/60s", 101)
+		recs := d.audit(t, "cnt", 5000)
+		wantCap(t, recs, 100, "ACCOUNT:50001 max_orders=100/60s", 101)
+		// The audit search lists them newest first, those of one
+		// millisecond in the order the router decided them: ALLOW up to
+		// the cap, the crossing BLOCK, then the rest.
+		want := make([]string, len(recs))
+		for i, r := range recs {
+			want[len(recs)-1-i] = r.OrderID
+		}
+		if got := d.searched(t, "50001", len(recs)); !slices.Equal(got, want) {
+			i := 0
+			for i < min(len(got), len(want)) && got[i] == want[i] {
+				i++
+			}
+			t.Errorf("the audit search lists %d records out of the order they were decided in, first at %d: %v, want %v",
+				len(got), i, got[i:min(i+5, len(got))], want[i:min(i+5, len(want))])
+		}
 	})
 	t.Run("max_notional burst", func(t *testing.T) {
 		d.orders(t, "ntl", 5000, func(i int) domain.Order {

@@ -8,7 +8,13 @@
 // that order records in time are strings, "ts_key" =
 // <ts, 16 digits>#<partition, 5 digits>#<offset, 19 digits>, so that they
 // sort by time and two records of one millisecond stay distinct; the
-// partition and offset are the record's position in its topic.
+// partition and offset are the record's position in its topic. An audit
+// record's ts_key holds the orders.v1 position it names before that:
+// <ts>#<orders.v1 partition>#<orders.v1 offset>#<partition>#<offset>, so
+// that the records of one millisecond sort as the router decided them.
+// (Audit items written before that have the shorter key; a search reads
+// both, and may order the records of the millisecond of the upgrade
+// differently.)
 //
 //	audit-index     PK order_id, SK ts_key. One item per audit.v1 record.
 //	                GSI by-account (account_id, ts_key): account searches.
@@ -44,6 +50,11 @@
 // nothing is lost and nothing is counted twice. Readers may see the records
 // of a batch whose positions are not yet advanced, which is harmless: they
 // are committed Kafka records.
+//
+// That holds while a record's key stays what it was: stop the indexer
+// cleanly (its positions advanced) before upgrading it to a release that
+// changes a key, as the audit key's orders.v1 position did, or a batch
+// replayed after a crash is stored again beside its items of the old key.
 package dynamo
 
 import (

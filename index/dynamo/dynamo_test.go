@@ -64,9 +64,10 @@ type stream struct {
 // genStream builds a deterministic stream over two UTC days: audit records
 // on three partitions with many equal timestamps, duplicates, rejects
 // without an account, commands, states and signals. Each batch covers a
-// later time window than the one before, and lists its records in
-// partition then offset order, which is the order the SQLite backend
-// breaks timestamp ties in.
+// later time window than the one before. An audit record names an
+// orders.v1 position (its account's partition, the next offset there) in
+// another order than its audit.v1 position, as the router's do: both
+// backends break timestamp ties by the orders.v1 position.
 func genStream(seed uint64, batches, perBatch int) *stream {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	st := &stream{start: time.Date(2026, 3, 9, 23, 30, 0, 0, time.UTC).UnixMilli()}
@@ -128,6 +129,10 @@ func genStream(seed uint64, batches, perBatch int) *stream {
 				r.Symbol = symbols[rng.IntN(len(symbols))]
 				r.Strategy = strategies[rng.IntN(len(strategies))]
 				r.Service = "riskgate-router"
+				if r.AccountID != "" {
+					r.Partition = int32(r.AccountID[len(r.AccountID)-1] % 3)
+				}
+				r.Offset = next(domain.TopicOrders, r.Partition)
 				if r.KillswitchStatus == "" {
 					r.KillswitchStatus = domain.StatusActive
 				}

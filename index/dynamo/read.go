@@ -228,12 +228,24 @@ func (s *Store) timeline(ctx context.Context, kind, table string, rng keyRange, 
 
 func encodeCursor(k string) string { return base64.RawURLEncoding.EncodeToString([]byte(k)) }
 
+// decodeCursor reads an audit search's cursor, the sort key of the last
+// record of the page before (auditKey). A tsKey is a cursor from before
+// audit keys held the orders.v1 position: it continues from the start of
+// its millisecond, so a search paged across an upgrade may list a few
+// records twice but skips none.
 func decodeCursor(c string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) != len(tsKey(0, index.Pos{})) || strings.Count(string(b), "#") != 2 {
+	if err != nil {
 		return "", index.ErrBadCursor
 	}
-	return string(b), nil
+	k := string(b)
+	switch {
+	case len(k) == len(auditKey(&domain.AuditRecord{}, index.Pos{})) && strings.Count(k, "#") == 4:
+		return k, nil
+	case len(k) == len(tsKey(0, index.Pos{})) && strings.Count(k, "#") == 2:
+		return k[:len(tsBound(0))] + "#" + maxKey, nil
+	}
+	return "", index.ErrBadCursor
 }
 
 func decodeRecords[T any](items []map[string]types.AttributeValue) ([]T, error) {

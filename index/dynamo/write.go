@@ -36,6 +36,15 @@ func tsKey(ts int64, p index.Pos) string {
 	return fmt.Sprintf("%016d#%05d#%019d", max(ts, 0), p.Partition, p.Offset)
 }
 
+// auditKey is an audit record's sort key: tsKey with the orders.v1
+// position the record names before its own audit.v1 position, so that the
+// records of one millisecond sort as the router decided them (one
+// account's orders are all in one orders.v1 partition; audit.v1 is keyed by
+// order_id and spreads them over its partitions).
+func auditKey(r *domain.AuditRecord, p index.Pos) string {
+	return fmt.Sprintf("%016d#%05d#%019d#%05d#%019d", max(r.TS, 0), max(r.Partition, 0), max(r.Offset, 0), p.Partition, p.Offset)
+}
+
 // tsBound is the smallest key of any record at ts or later.
 func tsBound(ts int64) string { return fmt.Sprintf("%016d", max(ts, 0)) }
 
@@ -92,7 +101,7 @@ func (s *Store) auditItem(e *index.AuditEntry) (writeReq, error) {
 	if oid == "" {
 		oid = noOrderID
 	}
-	k := tsKey(r.TS, e.Pos)
+	k := auditKey(r, e.Pos)
 	item := map[string]types.AttributeValue{
 		attrOrderID:  strAttr(oid),
 		attrTSKey:    strAttr(k),
