@@ -148,13 +148,36 @@ func (x *Indexer) Run(ctx context.Context) error {
 		if len(b.Next) == 0 {
 			continue
 		}
-		if err := x.apply(ctx, &b); err != nil {
+		// A stop lets the batch in hand finish (within StopGrace), so it
+		// never ends a batch halfway through its writes.
+		actx, done := outliving(ctx, StopGrace)
+		err := x.apply(actx, &b)
+		done()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
 	}
+}
+
+// StopGrace is how long the indexer, stopped (its context ended), goes on
+// storing the batch it holds. DynamoDB stores a batch in several writes and
+// its positions last; a batch cut off halfway is stored again from the old
+// positions at the next start, harmlessly, since every item's key comes from
+// its record's position — but under the keys of the release that starts,
+// which an upgrade may have changed (the audit key did), leaving the items
+// of the old keys beside them. A stop therefore waits for the batch; the
+// retries of a store that keeps failing end with the grace.
+const StopGrace = 10 * time.Second
+
+// outliving returns a context that ends grace after ctx does (or when the
+// returned cancel is called).
+func outliving(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return c, func() { stop(); cancel() }
 }
 
 // applyRetry is how a batch the store refused is retried: six tries over

@@ -188,3 +188,75 @@ func TestIndexerRestartExactlyOnce(t *testing.T) {
 		t.Fatalf("audit positions sum to %d, want %d", next, total+1)
 	}
 }
+
+// heldWriter is an index whose first Apply waits for release, noting
+// whether its context had ended by the time it stored the batch.
+type heldWriter struct {
+	*index.SQLite
+	once     sync.Once
+	started  chan struct{} // closed when the first Apply begins
+	release  chan struct{}
+	mu       sync.Mutex
+	applyErr []error // ctx.Err() of each Apply, once released
+}
+
+func (w *heldWriter) Apply(ctx context.Context, b *index.Batch) error {
+	w.once.Do(func() { close(w.started) })
+	<-w.release
+	w.mu.Lock()
+	w.applyErr = append(w.applyErr, ctx.Err())
+	w.mu.Unlock()
+	return w.SQLite.Apply(ctx, b)
+}
+
+// TestIndexerStopFinishesItsBatch: an indexer stopped while it stores a
+// batch stores all of it and advances its positions before it returns (a
+// DynamoDB index writes a batch in several requests; one cut off halfway
+// would be written again at the next start), and returns no error.
+func TestIndexerStopFinishesItsBatch(t *testing.T) {
+	cfg, cl := kfakeCluster(t)
+	produceAudit(t, cl, 0, 500)
+	db, err := index.Open(filepath.Join(t.TempDir(), index.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := &heldWriter{SQLite: db, started: make(chan struct{}), release: make(chan struct{})}
+	x, err := index.NewIndexer(index.IndexerConfig{Kafka: cfg, Index: w, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- x.Run(ctx) }()
+	select {
+	case <-w.started:
+	case err := <-done:
+		t.Fatalf("indexer returned before storing a batch: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no batch to store within 30 s")
+	}
+	cancel() // the stop, while the batch is being stored
+	close(w.release)
+	if err := <-done; err != nil {
+		t.Fatalf("stopped indexer: %v", err)
+	}
+	if len(w.applyErr) != 1 || w.applyErr[0] != nil {
+		t.Fatalf("the batch held at the stop was stored with its context ended: %v", w.applyErr)
+	}
+	pos, err := db.Positions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next int64
+	for _, n := range pos[domain.TopicAudit] {
+		next += n
+	}
+	stored, _, _, _, err := db.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored == 0 || next != stored {
+		t.Fatalf("after the stop the index holds %d audit records and its positions cover %d: want the whole batch, positions included", stored, next)
+	}
+}

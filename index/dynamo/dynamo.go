@@ -51,10 +51,12 @@
 // of a batch whose positions are not yet advanced, which is harmless: they
 // are committed Kafka records.
 //
-// That holds while a record's key stays what it was: stop the indexer
-// cleanly (its positions advanced) before upgrading it to a release that
-// changes a key, as the audit key's orders.v1 position did, or a batch
-// replayed after a crash is stored again beside its items of the old key.
+// That holds while a record's key stays what it was. A release that
+// changes a key (the audit key's orders.v1 position did) stores a batch
+// replayed after a crash of the release before it again, beside its items
+// of the old key: a stopped indexer finishes its batch first
+// (index.StopGrace), so only a crash (SIGKILL, a lost node) just before an
+// upgrade leaves such duplicates, of one batch at most.
 package dynamo
 
 import (
