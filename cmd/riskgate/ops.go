@@ -512,7 +512,7 @@ func blockDetail(d api.OrderDetail) string {
 			from = fmt.Sprintf("limits version %d", a.LimitsVersion)
 		}
 		if a.LimitValue == 0 {
-			return " (" + from + ")"
+			return blockCondition(a.Limit) + " (" + from + ")"
 		}
 		return fmt.Sprintf(": %s (%s)", blockValue(a.Limit, a.LimitValue), from)
 	}
@@ -542,6 +542,18 @@ func blockValue(limit string, v float64) string {
 		return "the order would have made it " + n + " of gross notional today"
 	}
 	return "value " + n
+}
+
+// blockCondition says why a BLOCK that names no value (a condition, not a
+// limit crossed) blocked, where the name alone does not.
+func blockCondition(limit string) string {
+	switch _, kind := domain.SplitLimit(limit); kind {
+	case "unreadable_limits":
+		return ": the scope's latest risk.limits.v1 record could not be read, so every order of the scope is blocked until a readable one"
+	case "unreadable_reference":
+		return ": the symbol's latest marketdata.ref.v1 record could not be read, so its orders are blocked until a readable one"
+	}
+	return ""
 }
 
 func orderCommand() *cobra.Command {

@@ -29,7 +29,7 @@ func TestBlockValue(t *testing.T) {
 		if w, ok := want[k]; ok && got != w {
 			t.Errorf("%s: %q, want %q", name, got, w)
 		}
-		if _, ok := want[k]; !ok && k != limits.KindRestricted && k != limits.KindRequireReference {
+		if _, ok := want[k]; !ok && k.Valued() {
 			t.Errorf("%s (%s) has a value and no wording in this test", name, k)
 		}
 		if strings.Contains(got, "e+") {
@@ -38,5 +38,20 @@ func TestBlockValue(t *testing.T) {
 	}
 	if got := blockValue("GLOBAL some_new_limit=5", 7); got != "value 7" {
 		t.Errorf("an unknown limit: %q, want \"value 7\"", got)
+	}
+}
+
+// TestBlockCondition: riskgate order explains the BLOCKs that name a
+// condition rather than a value where the name alone does not.
+func TestBlockCondition(t *testing.T) {
+	for limit, want := range map[string]string{
+		"ACCOUNT:12345 unreadable_limits":  "the scope's latest risk.limits.v1 record could not be read",
+		"SYMBOL:AAPL unreadable_reference": "the symbol's latest marketdata.ref.v1 record could not be read",
+		"SYMBOL:GME restricted":            "",
+	} {
+		got := blockCondition(limit)
+		if want == "" && got != "" || !strings.Contains(got, want) {
+			t.Errorf("%s: %q, want %q", limit, got, want)
+		}
 	}
 }

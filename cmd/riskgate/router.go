@@ -28,9 +28,11 @@ in the consumer group: an order that would cross a pre-trade limit (--limits, or
 built-in defaults) is BLOCKed, an order a kill matches DROPped; it writes
 orders.gated.v1, audit.v1, orders.dlq.v1, its limit-breach signals and the usage of
 the limits exactly once. It stops routing (and /readyz answers 503) while it cannot
-read killswitch.state.v1 for longer than --max-state-age. GET /metrics serves
-Prometheus metrics, GET /readyz answers 200 once routing, and says which scopes are
-held KILLED because their state records could not be decoded.`,
+read killswitch.state.v1, risk.limits.v1 or marketdata.ref.v1 to its end for longer
+than --max-state-age. GET /metrics serves Prometheus metrics, GET /readyz answers 200
+once routing, and says which scopes are held KILLED because their state records could
+not be decoded, and which scopes' orders are BLOCKed because their limits or reference
+price records could not be read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger("router")
@@ -62,7 +64,7 @@ held KILLED because their state records could not be decoded.`,
 	f.StringVar(&cfg.DedupTopic, "dedup-topic", domain.TopicDedup, "changelog topic of the dedup window (one per group)")
 	f.IntVar(&cfg.MaxBatch, "max-batch", router.DefaultMaxBatch, "most orders decided in one transaction")
 	f.DurationVar(&cfg.TransactionTimeout, "txn-timeout", router.DefaultTransactionTimeout, "transaction timeout: how long a crashed instance's open transaction can block readers")
-	f.DurationVar(&cfg.MaxStateAge, "max-state-age", router.DefaultMaxStateAge, "stop routing (fail closed, not ready) while killswitch.state.v1 cannot be read to its end for longer than this")
+	f.DurationVar(&cfg.MaxStateAge, "max-state-age", router.DefaultMaxStateAge, "stop routing (fail closed, not ready) while killswitch.state.v1, or with limits risk.limits.v1 or marketdata.ref.v1, cannot be read to its end for longer than this")
 	addLimitsFlag(cmd, &limitsFile)
 	root.AddCommand(cmd)
 }

@@ -16,8 +16,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/riskgate/riskgate/domain"
 )
 
 type freshness struct {
@@ -32,7 +30,7 @@ type freshness struct {
 }
 
 // FreshAsOf is the latest time at which the follower had read every record
-// the state topic then held: its state is at most time.Since(FreshAsOf())
+// its topic then held: what it read is at most time.Since(FreshAsOf())
 // old. Zero until the bootstrap completes.
 func (f *Follower) FreshAsOf() time.Time {
 	ns := f.fresh.asOf.Load()
@@ -92,7 +90,7 @@ func (f *Follower) probe(ctx context.Context, cl *kgo.Client) {
 		}
 		at := time.Now()
 		lctx, cancel := context.WithTimeout(ctx, max(fr.every, 5*time.Second))
-		ends, err := adm.ListEndOffsets(lctx, domain.TopicState)
+		ends, err := adm.ListEndOffsets(lctx, f.topic)
 		cancel()
 		if err == nil {
 			err = ends.Error()
@@ -102,14 +100,14 @@ func (f *Follower) probe(ctx context.Context, cl *kgo.Client) {
 				return
 			}
 			if !failing {
-				f.log.Warn("cannot list the state topic's end offsets; the kill state ages until it can",
-					"topic", domain.TopicState, "err", err)
+				f.log.Warn("cannot list the topic's end offsets; what was read of it ages until it can",
+					"topic", f.topic, "err", err)
 			}
 			failing = true
 			continue
 		}
 		if failing {
-			f.log.Info("state topic's end offsets listed again", "topic", domain.TopicState)
+			f.log.Info("topic's end offsets listed again", "topic", f.topic)
 			failing = false
 		}
 		target := make(map[int32]int64)
@@ -126,8 +124,8 @@ func (f *Follower) probe(ctx context.Context, cl *kgo.Client) {
 		fr.reached()
 		fr.mu.Unlock()
 		if len(added) > 0 {
-			f.log.Info("state topic gained partitions; reading them", "topic", domain.TopicState, "partitions", len(added))
-			cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{domain.TopicState: added})
+			f.log.Info("topic gained partitions; reading them", "topic", f.topic, "partitions", len(added))
+			cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{f.topic: added})
 		}
 	}
 }

@@ -1,7 +1,9 @@
 // Package killstate follows the compacted killswitch.state.v1 topic: it reads
 // every partition (no consumer group, so every instance sees every scope),
 // bootstraps to the high watermark before it reports ready, and keeps
-// following. Table is a simple concurrent view of the result.
+// following, knowing how current what it read is (FreshAsOf). Table is a
+// simple concurrent view of the result. NewTopicFollower follows another
+// compacted topic the same way (the router's limits and reference prices).
 package killstate
 
 import (
@@ -50,9 +52,12 @@ type RecordSink interface {
 	ApplyStateRecord(value []byte) bool
 }
 
-// Follower reads killswitch.state.v1 into a Sink.
+// Follower reads killswitch.state.v1 into a Sink, or another compacted
+// topic into a function (NewTopicFollower).
 type Follower struct {
 	cfg    kafka.Config
+	topic  string
+	handle func(*kgo.Record) // a record that is not a control record
 	sink   Sink
 	log    *slog.Logger
 	ready  atomic.Bool
@@ -82,13 +87,43 @@ func NewFollower(cfg kafka.Config, sink Sink, log *slog.Logger, opts ...Option) 
 	if log == nil {
 		log = slog.Default()
 	}
-	f := &Follower{cfg: cfg, sink: sink, log: log, readyC: make(chan struct{})}
+	f := newFollower(cfg, domain.TopicState, log, opts)
+	f.sink = sink
+	f.handle = f.apply
+	return f
+}
+
+// NewTopicFollower returns a follower of the compacted topic that feeds
+// every record (tombstones included) to apply, in offset order per
+// partition. A record apply returns an error for is counted (Undecodable)
+// and logged; apply itself decides what the record's key must fall back to
+// (failing closed).
+func NewTopicFollower(cfg kafka.Config, topic string, apply func(key, value []byte) error, log *slog.Logger, opts ...Option) *Follower {
+	if log == nil {
+		log = slog.Default()
+	}
+	f := newFollower(cfg, topic, log, opts)
+	f.handle = func(r *kgo.Record) {
+		if err := apply(r.Key, r.Value); err != nil {
+			f.bad.Add(1)
+			f.log.Error("record not applied", "topic", topic, "key", string(r.Key), "partition", r.Partition,
+				"offset", r.Offset, "err", err)
+		}
+	}
+	return f
+}
+
+func newFollower(cfg kafka.Config, topic string, log *slog.Logger, opts []Option) *Follower {
+	f := &Follower{cfg: cfg, topic: topic, log: log, readyC: make(chan struct{})}
 	f.fresh.every = time.Second
 	for _, o := range opts {
 		o(f)
 	}
 	return f
 }
+
+// Topic is the topic the follower reads.
+func (f *Follower) Topic() string { return f.topic }
 
 // Ready reports whether the bootstrap reached the high watermark of every
 // partition. Until then nothing may be decided from the sink.
@@ -100,8 +135,8 @@ func (f *Follower) ReadyC() <-chan struct{} { return f.readyC }
 // BootstrapDuration is how long the bootstrap took; zero until Ready.
 func (f *Follower) BootstrapDuration() time.Duration { return time.Duration(f.bootstrap.Load()) }
 
-// Undecodable counts state records that could not be decoded (offered to
-// a FailClosedSink when their key names a scope).
+// Undecodable counts records that could not be decoded (state records
+// offered to a FailClosedSink when their key names a scope) or applied.
 func (f *Follower) Undecodable() int64 { return f.bad.Load() }
 
 // Run bootstraps and then follows the topic until ctx ends. It refuses to
@@ -118,7 +153,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		parts[p] = kgo.NewOffset().AtStart()
 	}
 	cl, err := f.cfg.NewClient(
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{domain.TopicState: parts}),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.topic: parts}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(250*time.Millisecond),
@@ -149,7 +184,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			f.log.Warn("state topic fetch error", "topic", t, "partition", p, "err", err)
+			f.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 		})
 		f.fresh.mu.Lock()
 		fetches.EachRecord(func(r *kgo.Record) {
@@ -160,7 +195,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			if r.Attrs.IsControl() {
 				return
 			}
-			f.apply(r)
+			f.handle(r)
 		})
 		f.fresh.reached()
 		f.fresh.mu.Unlock()
@@ -204,7 +239,7 @@ func (f *Follower) checkReady(pending map[int32]int64, start time.Time) {
 		f.bootstrap.Store(int64(time.Since(start)))
 		f.ready.Store(true)
 		close(f.readyC)
-		f.log.Info("kill state bootstrapped", "took", time.Since(start).Round(time.Millisecond))
+		f.log.Info("compacted topic bootstrapped", "topic", f.topic, "took", time.Since(start).Round(time.Millisecond))
 	}
 }
 
@@ -242,7 +277,7 @@ func (f *Follower) apply(r *kgo.Record) {
 }
 
 func (f *Follower) endOffsets(ctx context.Context) (map[int32]int64, error) {
-	return kafka.CompactedEndOffsets(ctx, f.cfg, domain.TopicState, f.log)
+	return kafka.CompactedEndOffsets(ctx, f.cfg, f.topic, f.log)
 }
 
 // Table is a concurrent scope → state map that keeps the newest version.

@@ -55,6 +55,9 @@ type resolved struct {
 	maxRefAge   int32 // ms
 	restricted  bool
 	requireRef  bool
+	// unreadable: the scope's latest risk.limits.v1 record could not be
+	// read; every order of the scope is blocked (KindUnreadableLimits).
+	unreadable bool
 }
 
 // meta is the rest of a scope's limits: what a blocked order's audit names
@@ -68,8 +71,12 @@ type meta struct {
 // reference is a symbol's reference price.
 type reference struct {
 	price int64 // Scale units
-	ts    int64 // Unix ms; 0: the symbol has no reference
+	ts    int64 // Unix ms; 0: the symbol has no reference; refUnreadable
 }
+
+// refUnreadable is the ts of a reference whose latest record could not be
+// read (KindUnreadableReference).
+const refUnreadable = -1
 
 // key is everything the engine holds for one scope: its limits (the type's
 // defaults or its override's), its reference price (SYMBOL), and its usage
@@ -140,8 +147,14 @@ type Engine struct {
 	cfg     Config
 	def     [4]resolved
 	defMeta [4]meta
-	global  *key
-	byType  [3]index // ACCOUNT, SYMBOL, STRATEGY, by id
+	// failed is what a scope whose latest risk.limits.v1 record could not
+	// be read is held to, per type: its defaults, marked unreadable.
+	failed [4]resolved
+	// failedWhy says, per scope failing closed on an unreadable record
+	// ("<topic> <scope>"), which record it was.
+	failedWhy map[string]string
+	global    *key
+	byType    [3]index // ACCOUNT, SYMBOL, STRATEGY, by id
 	// owned of total orders.v1 partitions are this router's (see
 	// SetPartitionShare).
 	owned, total uint64
@@ -167,6 +180,9 @@ type Stats struct {
 	References int   // symbols with a reference price
 	Stale      int64 // limits and reference records ignored as not newer
 	Clamped    int64 // overrides with a value above its ceiling, clamped
+	// FailedClosed counts the scopes (limits) and symbols (references)
+	// failing closed on an unreadable record.
+	FailedClosed int
 }
 
 // New returns an engine with cfg's defaults and no overrides, references or
@@ -181,9 +197,11 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("limits config: trading day time zone: %w", err)
 	}
 	e := &Engine{cfg: cfg, owned: 1, total: 1, gen: 1, skew: cfg.FutureSkew.Milliseconds(), cal: newCalendar(loc, cfg.DayStart),
-		sets: make(map[setKey]*limitSet)}
+		sets: make(map[setKey]*limitSet), failedWhy: make(map[string]string)}
 	for i, t := range domain.ScopeTypes {
 		e.def[i], e.defMeta[i] = e.resolve(*cfg.Defaults.Of(t), i, 0)
+		e.failed[i] = e.def[i]
+		e.failed[i].unreadable = true
 	}
 	for i := range e.byType {
 		e.byType[i] = newIndex(i) // tAccount-1 is idhash.Account, and so on
@@ -436,6 +454,10 @@ func (e *Engine) check(o *domain.Order, p *Prepared, part int32, now int64, r *R
 	if ns == 3 {
 		lims[tStrategy] = &unlimited
 	}
+	if ui := unreadable(&lims); ui >= 0 {
+		r.block(KindUnreadableLimits, ui, e.meta(r, ui), 0, 0, 0)
+		return
+	}
 
 	// Per order.
 	qi, ni, ci, ri := tightest(&lims)
@@ -516,6 +538,10 @@ func (e *Engine) checkReference(r *Result, o *domain.Order, symLim *resolved, ci
 		}
 		return false
 	}
+	if sym.ref.ts == refUnreadable {
+		r.block(KindUnreadableReference, tSymbol, e.meta(r, tSymbol), 0, 0, 0)
+		return true
+	}
 	if age, most := ts-sym.ref.ts, int64(symLim.maxRefAge); age > most {
 		r.block(KindMaxRefAge, tSymbol, e.meta(r, tSymbol), float64(most)/1000, float64(most)/1000, float64(age)/1000)
 		return true
@@ -533,6 +559,22 @@ func (e *Engine) checkReference(r *Result, o *domain.Order, symLim *resolved, ci
 // unlimited is the limits of a scope an order does not have.
 var unlimited = resolved{maxQty: math.Inf(1), maxOrderNotional: none, capOrders: none, capNotional: none,
 	credit: none, window: DefaultWindowSeconds, maxRefAge: math.MaxInt32}
+
+// unreadable returns the first scope whose limits could not be read (-1:
+// none), written out for the four scopes like tightest.
+func unreadable(l *[4]*resolved) int {
+	switch {
+	case l[0].unreadable:
+		return 0
+	case l[1].unreadable:
+		return 1
+	case l[2].unreadable:
+		return 2
+	case l[3].unreadable:
+		return 3
+	}
+	return -1
+}
 
 // tightest returns the scope with the smallest max_order_qty, the one with
 // the smallest max_order_notional, the one with the tightest collar (-1:

@@ -34,7 +34,8 @@ type model struct {
 	zone         int64 // fixed offset of the time zone, seconds
 	over         map[string]domain.LimitValues
 	overVersion  map[string]int64
-	refs         map[string]domain.RefPrice
+	unreadable   map[string]bool            // scopes whose latest limits record could not be read
+	refs         map[string]domain.RefPrice // TS refUnreadable: its latest record could not be read
 	owned, total int64
 	clock        int64
 	allowed      []modelOrder
@@ -88,6 +89,11 @@ func (m *model) decide(o *domain.Order, now int64) verdict {
 	for i := 0; i < ns; i++ {
 		lim[i] = m.limits(i, scopes[i])
 	}
+	for i := 0; i < ns; i++ {
+		if m.unreadable[scopes[i]] {
+			return verdict{true, KindUnreadableLimits, i}
+		}
+	}
 	n := units(o.Qty * o.Price)
 	block := func(k Kind, i int) verdict { return verdict{true, k, i} }
 	// Per order: the smallest set limit decides, the most general first.
@@ -122,6 +128,8 @@ func (m *model) decide(o *domain.Order, now int64) verdict {
 		case !ok && req >= 0:
 			return block(KindRequireReference, req)
 		case !ok:
+		case rp.TS == refUnreadable:
+			return block(KindUnreadableReference, 2)
 		case ts-rp.TS > lim[2].MaxRefAgeSeconds*1000:
 			return block(KindMaxRefAge, 2)
 		case ci >= 0:
@@ -304,7 +312,7 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 	cfg.Defaults.Account.MaxOrders = min(cfg.Defaults.Account.MaxOrders, 6)
 	e := newEngine(t, cfg)
 	m := &model{cfg: e.Config(), zone: -5 * 3600, over: map[string]domain.LimitValues{}, overVersion: map[string]int64{},
-		refs: map[string]domain.RefPrice{}, owned: 1, total: 1}
+		unreadable: map[string]bool{}, refs: map[string]domain.RefPrice{}, owned: 1, total: 1}
 	accts := []string{"a1", "a2", "a3"}
 	syms := []string{"S1", "S2", "S3"}
 	strats := []string{"", "algo", "vwap"}
@@ -324,6 +332,12 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 			if rng.IntN(4) == 0 {
 				e.DeleteLimits(s)
 				delete(m.over, string(s))
+				delete(m.unreadable, string(s))
+				break
+			}
+			if rng.IntN(12) == 0 { // a record that cannot be read
+				e.FailLimitsClosed(s, "unreadable")
+				m.unreadable[string(s)] = true
 				break
 			}
 			version++
@@ -331,8 +345,14 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 			override(t, e, s, version, v)
 			m.over[string(s)] = v
 			m.overVersion[string(s)] = version
-		case x < 16: // a reference price, sometimes stale or from the future
+			delete(m.unreadable, string(s))
+		case x < 16: // a reference price, sometimes stale or from the future, or unreadable
 			p := domain.RefPrice{Symbol: syms[rng.IntN(len(syms))], Price: float64(90 + rng.IntN(20)), TS: ts - rng.Int64N(12_000) + 1000}
+			if rng.IntN(12) == 0 {
+				e.FailReferenceClosed(p.Symbol, "unreadable")
+				m.refs[p.Symbol] = domain.RefPrice{Symbol: p.Symbol, TS: refUnreadable}
+				break
+			}
 			if cur, ok := m.refs[p.Symbol]; !ok || p.TS > cur.TS {
 				m.refs[p.Symbol] = p
 			}
@@ -350,7 +370,14 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 			for s, v := range m.over {
 				override(t, e, domain.Scope(s), m.overVersion[s], v)
 			}
+			for s := range m.unreadable {
+				e.FailLimitsClosed(domain.Scope(s), "unreadable")
+			}
 			for _, p := range m.refs {
+				if p.TS == refUnreadable {
+					e.FailReferenceClosed(p.Symbol, "unreadable")
+					continue
+				}
 				ref(t, e, p.Symbol, p.Price, p.TS)
 			}
 			// The restored engine counts from the newest time the

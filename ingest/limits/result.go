@@ -9,7 +9,8 @@ import (
 // Kind names the limit that blocked an order.
 type Kind uint8
 
-// Limit kinds, in the order they are checked.
+// Limit kinds, in the order they are checked (but for the two unreadable
+// kinds, added last, whose place each one's comment says).
 const (
 	KindNone Kind = iota
 	// KindRestricted: the symbol may not be traded.
@@ -36,11 +37,23 @@ const (
 	// KindCreditLimit: the order would take the account's gross notional
 	// of the trading day above credit_limit.
 	KindCreditLimit
+	// KindUnreadableLimits: the scope's latest risk.limits.v1 record could
+	// not be read (fail closed: its limits are unknown, so every order of
+	// the scope is blocked until a newer readable record or a tombstone).
+	// Checked before every other kind.
+	KindUnreadableLimits
+	// KindUnreadableReference: the symbol's latest marketdata.ref.v1
+	// record could not be read (fail closed, as a stale reference: every
+	// order in it is blocked wherever a collar or a reference is required,
+	// until a readable record or a tombstone). Checked where the reference
+	// is, before its age.
+	KindUnreadableReference
 	numKinds
 )
 
 var kindNames = [numKinds]string{"", "restricted", "max_order_qty", "max_order_notional", "require_reference",
-	"max_ref_age_seconds", "collar_pct", "max_orders", "max_notional", "credit_limit"}
+	"max_ref_age_seconds", "collar_pct", "max_orders", "max_notional", "credit_limit", "unreadable_limits",
+	"unreadable_reference"}
 
 // String is the name of the limit's field, also the Prometheus label of
 // blocks by kind.
@@ -49,6 +62,17 @@ func (k Kind) String() string {
 		return kindNames[k]
 	}
 	return "unknown"
+}
+
+// Valued reports whether a block of the kind names a limit and a value
+// (max_orders=100/60s, 101); the others are a condition (restricted,
+// require_reference, unreadable_limits, unreadable_reference).
+func (k Kind) Valued() bool {
+	switch k {
+	case KindNone, KindRestricted, KindRequireReference, KindUnreadableLimits, KindUnreadableReference:
+		return false
+	}
+	return true
 }
 
 // Kinds lists every limit kind, for registering metrics.
@@ -136,8 +160,7 @@ func (r *Result) AppendLimit(b []byte) []byte {
 	b = r.AppendScope(b)
 	b = append(b, ' ')
 	b = append(b, r.Kind.String()...)
-	switch r.Kind {
-	case KindRestricted, KindRequireReference:
+	if !r.Kind.Valued() {
 		return b
 	}
 	b = append(b, '=')

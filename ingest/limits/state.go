@@ -2,6 +2,7 @@ package limits
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/riskgate/riskgate/domain"
 )
@@ -43,7 +44,53 @@ func (e *Engine) ApplyLimits(rec domain.LimitsRecord) (applied bool, err error) 
 	}
 	k.set, k.version = e.acquire(typ, l), rec.Version
 	k.lim = &k.set.r
+	delete(e.failedWhy, domain.TopicLimits+" "+string(rec.Scope))
 	return true, nil
+}
+
+// FailLimitsClosed is told that the latest risk.limits.v1 record of scope s
+// could not be read (why says which and how): whatever it said, the scope's
+// limits are unknown, so every order of the scope is blocked
+// (KindUnreadableLimits) until a readable record newer than the one held
+// is applied, or a tombstone. A CANCEL still passes.
+func (e *Engine) FailLimitsClosed(s domain.Scope, why string) {
+	typ := typeIndex(s.Type())
+	if typ < 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := e.keyFor(typ, s.ID())
+	k.lim = &e.failed[typ]
+	e.failedWhy[domain.TopicLimits+" "+string(s)] = why
+}
+
+// FailReferenceClosed is told that the latest marketdata.ref.v1 record of
+// symbol could not be read: the symbol's reference is unknown, which
+// blocks its orders as a stale one does (KindUnreadableReference), until a
+// readable record or a tombstone.
+func (e *Engine) FailReferenceClosed(symbol, why string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := e.keyFor(tSymbol, symbol)
+	if k.ref.ts == 0 {
+		e.stats.References++
+	}
+	k.ref = reference{ts: refUnreadable}
+	e.failedWhy[domain.TopicRefPrices+" "+string(domain.ScopeSymbol)+":"+symbol] = why
+}
+
+// FailedClosed lists, sorted, the scopes failing closed on an unreadable
+// record: "<topic> <scope> (<why>)".
+func (e *Engine) FailedClosed() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.failedWhy))
+	for k, why := range e.failedWhy {
+		out = append(out, k+" ("+why+")")
+	}
+	slices.Sort(out)
+	return out
 }
 
 // DeleteLimits applies a tombstone of risk.limits.v1: the scope goes back to
@@ -55,11 +102,17 @@ func (e *Engine) DeleteLimits(s domain.Scope) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if k := e.lookup(typ, s.ID()); k != nil && k.overridden() {
+	k := e.lookup(typ, s.ID())
+	if k == nil {
+		return
+	}
+	if k.overridden() {
 		e.release(k.set)
-		k.lim, k.set, k.version = &e.def[typ], nil, 0
+		k.set, k.version = nil, 0
 		e.stats.Overrides--
 	}
+	k.lim = &e.def[typ]
+	delete(e.failedWhy, domain.TopicLimits+" "+string(s))
 }
 
 // ApplyReference applies a marketdata.ref.v1 record. A price whose ts is not
@@ -79,6 +132,7 @@ func (e *Engine) ApplyReference(p domain.RefPrice) (applied bool, err error) {
 		e.stats.References++
 	}
 	k.ref = reference{price: toUnits(p.Price), ts: p.TS}
+	delete(e.failedWhy, domain.TopicRefPrices+" "+string(domain.ScopeSymbol)+":"+p.Symbol)
 	return true, nil
 }
 
@@ -91,6 +145,7 @@ func (e *Engine) DeleteReference(symbol string) {
 		k.ref = reference{}
 		e.stats.References--
 	}
+	delete(e.failedWhy, domain.TopicRefPrices+" "+string(domain.ScopeSymbol)+":"+symbol)
 }
 
 // Effective returns the limits a scope is held to (before the partition
@@ -114,6 +169,7 @@ func (e *Engine) Stats() Stats {
 	defer e.mu.Unlock()
 	s := e.stats
 	s.Keys++ // GLOBAL
+	s.FailedClosed = len(e.failedWhy)
 	return s
 }
 

@@ -1,9 +1,10 @@
 package router
 
-// Whether the router may route: its kill state must be bootstrapped and
-// current. A state it cannot confirm as current for longer than
-// Config.MaxStateAge is not trusted (fail closed): the router stops
-// routing, and resumes once it has read the topic again.
+// Whether the router may route: its kill state, and the limits' topics
+// when it enforces limits, must be bootstrapped and current. What it cannot
+// confirm as current for longer than Config.MaxStateAge is not trusted
+// (fail closed): the router stops routing, and resumes once it has read the
+// topic again.
 
 import (
 	"context"
@@ -16,31 +17,23 @@ import (
 	"github.com/riskgate/riskgate/domain"
 )
 
-// errStateStale ends a routing session whose kill state is too old.
-var errStateStale = errors.New("kill state too old")
+// errStateStale ends a routing session whose kill state or limits are too
+// old.
+var errStateStale = errors.New("kill state or limits too old")
 
-// stateAge is how old the kill state may be: the time since the follower
-// last confirmed it had read every record of the state topic.
-func (r *Router) stateAge() time.Duration {
-	at := r.follower.FreshAsOf()
-	if at.IsZero() {
-		return time.Duration(1<<63 - 1)
-	}
-	return time.Since(at)
-}
-
-// checkState returns an error wrapping errStateStale when the kill state is
-// older than the bound.
+// checkState returns an error wrapping errStateStale when a topic the
+// router follows (the kill state, the limits, the reference prices) was
+// last confirmed read to its end longer ago than the bound.
 func (r *Router) checkState() error {
-	if age := r.stateAge(); age > r.cfg.MaxStateAge {
+	if topic, age := r.oldest(); age > r.cfg.MaxStateAge {
 		return fmt.Errorf("%w: %s could not be read to its end for %s (bound %s)",
-			errStateStale, domain.TopicState, age.Round(100*time.Millisecond), r.cfg.MaxStateAge)
+			errStateStale, topic, age.Round(100*time.Millisecond), r.cfg.MaxStateAge)
 	}
 	return nil
 }
 
-// waitState waits until the kill state is current again; false when ctx
-// ended first.
+// waitState waits until the kill state and the limits are current again;
+// false when ctx ended first.
 func (r *Router) waitState(ctx context.Context) bool {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -65,6 +58,8 @@ func (r *Router) ReadyDetail() string {
 	switch {
 	case !r.follower.Ready():
 		b.WriteString("not ready: kill state not bootstrapped from " + domain.TopicState)
+	case !r.feedsReady():
+		b.WriteString("not ready: limits not bootstrapped from " + domain.TopicLimits + " and " + domain.TopicRefPrices)
 	case r.checkState() != nil:
 		b.WriteString("not ready, routing stopped: " + r.checkState().Error())
 	case !r.ready.Load():
@@ -75,18 +70,38 @@ func (r *Router) ReadyDetail() string {
 	if n := r.follower.Undecodable(); n > 0 {
 		b.WriteString("; " + strconv.FormatInt(n, 10) + " undecodable state records")
 	}
-	if bad := r.table.FailedClosed(); len(bad) > 0 {
-		b.WriteString("; failing closed (KILLED) until a newer decodable record: ")
-		for i, fc := range bad {
-			if i == maxDetailScopes {
-				b.WriteString(", and " + strconv.Itoa(len(bad)-i) + " more")
-				break
-			}
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(string(fc.scope) + " (" + fc.why + ")")
+	for _, f := range r.feeds {
+		if n := f.Undecodable(); n > 0 {
+			b.WriteString("; " + strconv.FormatInt(n, 10) + " unreadable " + f.Topic() + " records")
 		}
 	}
+	if r.lim != nil {
+		if bad := r.lim.FailedClosed(); len(bad) > 0 {
+			b.WriteString("; failing closed (BLOCK) until a readable record: ")
+			writeList(&b, bad)
+		}
+	}
+	if bad := r.table.FailedClosed(); len(bad) > 0 {
+		b.WriteString("; failing closed (KILLED) until a newer decodable record: ")
+		named := make([]string, len(bad))
+		for i, fc := range bad {
+			named[i] = string(fc.scope) + " (" + fc.why + ")"
+		}
+		writeList(&b, named)
+	}
 	return b.String()
+}
+
+// writeList writes items comma-separated, at most maxDetailScopes of them.
+func writeList(b *strings.Builder, items []string) {
+	for i, it := range items {
+		if i == maxDetailScopes {
+			b.WriteString(", and " + strconv.Itoa(len(items)-i) + " more")
+			return
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(it)
+	}
 }

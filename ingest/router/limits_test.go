@@ -3,9 +3,11 @@ package router
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
@@ -150,4 +152,120 @@ func TestRouterReadsLimitsTopics(t *testing.T) {
 			t.Errorf("q-big: limits_version %d, want 7", a.LimitsVersion)
 		}
 	}
+}
+
+// labelledValue is the value of a counter or gauge series with the label.
+func labelledValue(t *testing.T, g prometheus.Gatherer, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					if c := m.GetCounter(); c != nil {
+						return c.GetValue()
+					}
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("metric %s{%s=%q} not found", name, label, value)
+	return 0
+}
+
+// TestUnreadableLimitsRecordsFailClosed: a risk.limits.v1 record that
+// cannot be read (or names another scope than its key) BLOCKs every order
+// of the scope its key names, and an unreadable marketdata.ref.v1 record
+// every order in its symbol (which has a collar), until a readable record
+// arrives — whether read at bootstrap or while following; a CANCEL passes,
+// other scopes are untouched, and /readyz and the metrics say which.
+func TestUnreadableLimitsRecordsFailClosed(t *testing.T) {
+	kc := newCluster(t)
+	now := time.Now().UnixMilli()
+	raw := func(topic, key, value string) *kgo.Record {
+		return &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(value)}
+	}
+	limitsRec := func(scope domain.Scope, version int64) string {
+		qty := 1e6
+		b, _ := json.Marshal(domain.LimitsRecord{Scope: scope, Limits: domain.LimitValues{MaxOrderQty: &qty},
+			Version: version, UpdatedTS: now, UpdatedBy: "test", Reason: "test"})
+		return string(b)
+	}
+	refRec := func(sym string, price float64) string {
+		b, _ := json.Marshal(domain.RefPrice{Symbol: sym, Price: price, TS: time.Now().UnixMilli()})
+		return string(b)
+	}
+	produce(t, kc,
+		raw(domain.TopicLimits, "ACCOUNT:U1", `{"scope":"ACCOUNT:U1","limits":{"max_orders":"lots"},"version":3}`),
+		raw(domain.TopicLimits, "ACCOUNT:U2", limitsRec("ACCOUNT:U3", 1)), // under another scope's key
+		raw(domain.TopicLimits, "no scope", `{oops`),                      // nothing to fail closed
+		raw(domain.TopicRefPrices, "MSFT", `{"symbol":"MSFT","price":-5,"ts":1}`),
+		raw(domain.TopicRefPrices, "AAPL", refRec("AAPL", 100)),
+	)
+	reg := prometheus.NewRegistry()
+	r := startRouter(t, Config{Kafka: kc, Registerer: reg})
+	if got := labelledValue(t, reg, "riskgate_router_limits_unreadable_total", "topic", domain.TopicLimits); got != 3 {
+		t.Errorf("unreadable %s records = %v, want 3", domain.TopicLimits, got)
+	}
+	if got := labelledValue(t, reg, "riskgate_router_limits_unreadable_total", "topic", domain.TopicRefPrices); got != 1 {
+		t.Errorf("unreadable %s records = %v, want 1", domain.TopicRefPrices, got)
+	}
+	if got := metricValue(t, reg, "riskgate_router_limits_failed_closed_scopes"); got != 3 {
+		t.Errorf("riskgate_router_limits_failed_closed_scopes = %v, want 3", got)
+	}
+	detail := r.ReadyDetail()
+	for _, want := range []string{"ready;", "3 unreadable risk.limits.v1 records", "1 unreadable marketdata.ref.v1 records",
+		"failing closed (BLOCK) until a readable record: marketdata.ref.v1 SYMBOL:MSFT (unreadable record:",
+		"risk.limits.v1 ACCOUNT:U1 (unreadable record:", "risk.limits.v1 ACCOUNT:U2 (unreadable record: a record of ACCOUNT:U3 under the key ACCOUNT:U2)"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("ReadyDetail %q does not say %q", detail, want)
+		}
+	}
+
+	mk := func(id, acct, sym string) *kgo.Record {
+		o := newOrder(id, acct, sym)
+		o.TS, o.Price = time.Now().UnixMilli(), 100
+		return orderRecord(t, o)
+	}
+	cancel := newOrder("f-cancel", "U1", "AAPL")
+	cancel.Type, cancel.TS, cancel.Price = domain.OrderCancel, time.Now().UnixMilli(), 100
+	produce(t, kc, mk("f-u1", "U1", "AAPL"), mk("f-u2", "U2", "AAPL"), mk("f-u3", "U3", "AAPL"), mk("f-msft", "U3", "MSFT"),
+		orderRecord(t, cancel))
+	want := map[string]string{"f-u1": "ACCOUNT:U1 unreadable_limits", "f-u2": "ACCOUNT:U2 unreadable_limits", "f-u3": "",
+		"f-msft": "SYMBOL:MSFT unreadable_reference", "f-cancel": ""}
+	checkLimits := func(got map[string][]domain.AuditRecord, want map[string]string) {
+		t.Helper()
+		for id, limit := range want {
+			as := got[id]
+			if len(as) != 1 {
+				t.Fatalf("%s: %d audits", id, len(as))
+			}
+			if a := as[0]; (limit == "") != (a.Decision == domain.DecisionAllow) || a.Limit != limit {
+				t.Errorf("%s: %s limit %q, want limit %q", id, a.Decision, a.Limit, limit)
+			}
+		}
+	}
+	checkLimits(audits(t, consumeN(t, kc, domain.TopicAudit, 5)), want)
+
+	// Readable records lift it; one read while following fails closed.
+	produce(t, kc,
+		raw(domain.TopicLimits, "ACCOUNT:U1", limitsRec("ACCOUNT:U1", 4)),
+		raw(domain.TopicRefPrices, "MSFT", refRec("MSFT", 100)),
+		raw(domain.TopicLimits, "ACCOUNT:U4", `not json`),
+	)
+	for deadline := time.Now().Add(10 * time.Second); metricValue(t, reg, "riskgate_router_limits_failed_closed_scopes") != 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("failed closed: %q, want ACCOUNT:U2 and ACCOUNT:U4", r.lim.FailedClosed())
+		}
+	}
+	produce(t, kc, mk("g-u1", "U1", "AAPL"), mk("g-msft", "U3", "MSFT"), mk("g-u4", "U4", "AAPL"))
+	checkLimits(audits(t, consumeN(t, kc, domain.TopicAudit, 8)), map[string]string{"g-u1": "", "g-msft": "",
+		"g-u4": "ACCOUNT:U4 unreadable_limits"})
 }

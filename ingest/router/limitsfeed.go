@@ -2,191 +2,138 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/riskgate/riskgate/domain"
-	"github.com/riskgate/riskgate/ingest/kafka"
+	"github.com/riskgate/riskgate/ingest/killstate"
 	"github.com/riskgate/riskgate/ingest/limits"
 )
 
-// feed follows one compacted topic the pre-trade limits depend on
-// (risk.limits.v1 or marketdata.ref.v1) into the limits engine: it reads
-// every partition from the start (no consumer group: every instance needs
-// every scope and symbol), reports ready once it has read to the high
-// watermarks it found when it started, and keeps following. Until it is
-// ready the router does not route (fail closed: an override may tighten a
-// limit, and a symbol without its reference is collared or blocked).
-type feed struct {
-	kc    kafka.Config
-	topic string
-	log   *slog.Logger
-	apply func(key, value []byte) error
-	ready atomic.Bool
-	done  chan struct{} // closed once ready
-	bad   atomic.Int64
-}
+// The limits' two compacted topics, risk.limits.v1 and marketdata.ref.v1,
+// are followed as the kill state is (killstate.NewTopicFollower): every
+// partition from the start, no consumer group (every instance needs every
+// scope and symbol), read to the high watermarks before the router routes,
+// then followed, each knowing how current it is. The router fails closed on
+// them as on the kill state: it does not route before both are
+// bootstrapped, it stops routing while either cannot be confirmed current
+// for longer than Config.MaxStateAge (checkState), and a record it cannot
+// read fails its scope (or symbol) closed in the engine until a readable
+// one arrives.
 
-func newFeed(kc kafka.Config, topic string, log *slog.Logger, apply func(key, value []byte) error) *feed {
-	return &feed{kc: kc, topic: topic, log: log, apply: apply, done: make(chan struct{})}
-}
-
-// limitsFeeds returns the feeds of the limits' two topics into eng.
-func limitsFeeds(kc kafka.Config, eng *limits.Engine, log *slog.Logger) []*feed {
-	return []*feed{
-		newFeed(kc, domain.TopicLimits, log, func(key, value []byte) error {
-			if len(value) == 0 {
-				s, err := domain.ParseScope(string(key))
-				if err != nil {
-					return fmt.Errorf("tombstone key: %w", err)
-				}
-				eng.DeleteLimits(s)
-				return nil
-			}
-			rec, err := domain.DecodeLimitsRecord(value)
-			if err == nil {
-				_, err = eng.ApplyLimits(rec)
-			}
-			return err
-		}),
-		newFeed(kc, domain.TopicRefPrices, log, func(key, value []byte) error {
-			if len(value) == 0 {
-				eng.DeleteReference(string(key))
-				return nil
-			}
-			p, err := domain.DecodeRefPrice(value)
-			if err == nil {
-				_, err = eng.ApplyReference(p)
-			}
-			return err
-		}),
+// limitsFollowers returns the followers of the limits' topics into eng.
+func limitsFollowers(cfg Config, eng *limits.Engine, opts ...killstate.Option) []*killstate.Follower {
+	return []*killstate.Follower{
+		killstate.NewTopicFollower(cfg.Kafka, domain.TopicLimits, func(key, value []byte) error {
+			return applyLimitsRecord(eng, key, value)
+		}, cfg.Log, opts...),
+		killstate.NewTopicFollower(cfg.Kafka, domain.TopicRefPrices, func(key, value []byte) error {
+			return applyRefRecord(eng, key, value)
+		}, cfg.Log, opts...),
 	}
 }
 
-// run follows the topic until ctx ends, starting over after an error. It
-// returns a fatal error (the topic is not compacted), else nil when ctx
-// ends.
-func (f *feed) run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		err := f.follow(ctx)
-		if ctx.Err() != nil {
-			return nil
+// applyLimitsRecord applies a risk.limits.v1 record: a tombstone puts its
+// scope back on the defaults, a record newer than the one held replaces its
+// limits. A record that cannot be read (or names another scope than its
+// key, under which compaction keeps it) fails the key's scope closed, when
+// the key names one.
+func applyLimitsRecord(eng *limits.Engine, key, value []byte) error {
+	scope, kerr := domain.ParseScope(string(key))
+	if len(value) == 0 {
+		if kerr != nil {
+			return fmt.Errorf("tombstone key: %w", kerr)
 		}
-		var fatal fatalError
-		if errors.As(err, &fatal) {
-			return err
-		}
-		f.log.Error("following a limits topic failed; reading it again", "topic", f.topic, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
+		eng.DeleteLimits(scope)
+		return nil
 	}
-	return nil
+	rec, err := domain.DecodeLimitsRecord(value)
+	if err == nil && kerr == nil && rec.Scope != scope {
+		err = fmt.Errorf("a record of %s under the key %s", rec.Scope, scope)
+	}
+	if err == nil {
+		_, err = eng.ApplyLimits(rec)
+	}
+	if err != nil && kerr == nil {
+		eng.FailLimitsClosed(scope, "unreadable record: "+err.Error())
+		return fmt.Errorf("%s fails closed (every order blocked) until a readable record: %w", scope, err)
+	}
+	return err
+}
+
+// applyRefRecord applies a marketdata.ref.v1 record, failing its symbol's
+// reference closed when it cannot be read and its key is a symbol.
+func applyRefRecord(eng *limits.Engine, key, value []byte) error {
+	sym := string(key)
+	kerr := domain.ValidateID(sym)
+	if len(value) == 0 {
+		if kerr != nil {
+			return fmt.Errorf("tombstone key: %w", kerr)
+		}
+		eng.DeleteReference(sym)
+		return nil
+	}
+	p, err := domain.DecodeRefPrice(value)
+	if err == nil && kerr == nil && p.Symbol != sym {
+		err = fmt.Errorf("a reference of %s under the key %s", p.Symbol, sym)
+	}
+	if err == nil {
+		_, err = eng.ApplyReference(p)
+	}
+	if err != nil && kerr == nil {
+		eng.FailReferenceClosed(sym, "unreadable record: "+err.Error())
+		return fmt.Errorf("the reference of %s fails closed until a readable record: %w", sym, err)
+	}
+	return err
 }
 
 // startFeeds starts following the limits' topics and returns once each has
-// been read to its high watermark, or with the error that stops the router.
-func (r *Router) startFeeds(ctx context.Context) error {
-	r.feeds = limitsFeeds(r.cfg.Kafka, r.lim, r.log)
-	errc := make(chan error, len(r.feeds))
-	for _, f := range r.feeds {
-		go func() { errc <- f.run(ctx) }()
-	}
-	for _, f := range r.feeds {
-		select {
-		case <-f.done:
-		case err := <-errc:
-			if err == nil {
-				err = ctx.Err()
-			}
-			return fmt.Errorf("bootstrap limits: %w", err)
-		case <-ctx.Done():
-			return ctx.Err()
+// been read to its high watermark (stop ends them), or with the error that
+// stops the router.
+func (r *Router) startFeeds(ctx context.Context) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for _, s := range stops {
+			s()
 		}
 	}
-	return nil
+	for _, f := range r.feeds {
+		s, err := f.Start(ctx)
+		stops = append(stops, s)
+		if err != nil {
+			return stop, fmt.Errorf("bootstrap %s: %w", f.Topic(), err)
+		}
+	}
+	return stop, nil
 }
 
 // feedsReady reports whether every limits topic has been bootstrapped.
 func (r *Router) feedsReady() bool {
 	for _, f := range r.feeds {
-		if !f.ready.Load() {
+		if !f.Ready() {
 			return false
 		}
 	}
-	return r.lim == nil || len(r.feeds) > 0
+	return true
 }
 
-func (f *feed) follow(ctx context.Context) error {
-	ends, err := f.endOffsets(ctx)
-	if err != nil {
-		return err
-	}
-	parts := make(map[int32]kgo.Offset, len(ends))
-	pending := make(map[int32]int64)
-	for p, end := range ends {
-		parts[p] = kgo.NewOffset().AtStart()
-		if end > 0 {
-			pending[p] = end
-		}
-	}
-	cl, err := f.kc.NewClient(
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.topic: parts}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(250*time.Millisecond),
-	)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	start := time.Now()
-	for {
-		if len(pending) == 0 && !f.ready.Load() {
-			f.ready.Store(true)
-			close(f.done)
-			f.log.Info("limits topic bootstrapped", "topic", f.topic, "took", time.Since(start).Round(time.Millisecond))
-		}
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var ferr error
-		fetches.EachError(func(_ string, p int32, err error) {
-			ferr = fmt.Errorf("fetch %s partition %d: %w", f.topic, p, err)
-		})
-		if ferr != nil {
-			return ferr
-		}
-		fetches.EachRecord(func(r *kgo.Record) {
-			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
-				delete(pending, r.Partition)
-			}
-			if r.Attrs.IsControl() {
-				return
-			}
-			if err := f.apply(r.Key, r.Value); err != nil {
-				f.bad.Add(1)
-				f.log.Error("limits topic record skipped", "topic", f.topic, "key", string(r.Key),
-					"partition", r.Partition, "offset", r.Offset, "err", err)
-			}
-		})
-	}
+// followed is every topic the router must hold current to route: the kill
+// state, and the limits' topics when it enforces limits.
+func (r *Router) followed() []*killstate.Follower {
+	return append([]*killstate.Follower{r.follower}, r.feeds...)
 }
 
-// endOffsets waits for the topic and refuses it unless it is compacted: a
-// bootstrap from a topic with a retention would miss the older overrides.
-// The refusal ends the router (fatalError), not just this session.
-func (f *feed) endOffsets(ctx context.Context) (map[int32]int64, error) {
-	ends, err := kafka.CompactedEndOffsets(ctx, f.kc, f.topic, f.log)
-	if errors.Is(err, kafka.ErrNotCompacted) {
-		return nil, fatalError{fmt.Errorf("%s: %w", f.topic, err)}
+// oldest returns the followed topic confirmed current longest ago, and
+// how long ago (the maximum duration for one never confirmed).
+func (r *Router) oldest() (topic string, age time.Duration) {
+	for _, f := range r.followed() {
+		a := time.Duration(1<<63 - 1)
+		if at := f.FreshAsOf(); !at.IsZero() {
+			a = time.Since(at)
+		}
+		if topic == "" || a > age {
+			topic, age = f.Topic(), a
+		}
 	}
-	return ends, err
+	return topic, age
 }

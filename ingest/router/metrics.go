@@ -53,7 +53,8 @@ type metrics struct {
 	all         []prometheus.Collector
 }
 
-func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, ready func() bool) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, feeds []*killstate.Follower, eng *limits.Engine,
+	ready func() bool) (*metrics, error) {
 	m := &metrics{}
 	decisions := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "riskgate_router_decisions_total",
@@ -146,6 +147,29 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, read
 	})
 	m.all = []prometheus.Collector{decisions, blocks, m.decisionSec, m.bootstrap, m.lag, m.commits, m.aborts,
 		m.txnRoute, m.txnFlush, m.txnEnd, m.dlq, m.ready, m.dedupIDs, scopes, stale, undecodable, failedClosed, age}
+	for _, f := range feeds {
+		topic := prometheus.Labels{"topic": f.Topic()}
+		m.all = append(m.all, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "riskgate_router_limits_age_seconds",
+			Help:        "Time since the router last confirmed it had read every record of a limits topic (risk.limits.v1, marketdata.ref.v1); past --max-state-age it stops routing.",
+			ConstLabels: topic,
+		}, func() float64 {
+			if at := f.FreshAsOf(); !at.IsZero() {
+				return time.Since(at).Seconds()
+			}
+			return 0
+		}), prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "riskgate_router_limits_unreadable_total",
+			Help:        "Records of a limits topic that could not be read; the scope or symbol each one's key names fails closed (BLOCK) until a readable record.",
+			ConstLabels: topic,
+		}, func() float64 { return float64(f.Undecodable()) }))
+	}
+	if eng != nil {
+		m.all = append(m.all, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "riskgate_router_limits_failed_closed_scopes",
+			Help: "Scopes whose limits, and symbols whose reference price, the router blocks orders of because their latest record could not be read.",
+		}, func() float64 { return float64(eng.Stats().FailedClosed) }))
+	}
 	if reg == nil {
 		return m, nil
 	}

@@ -82,12 +82,13 @@ type Config struct {
 	// Clock drives the dedup window and the throttles' token buckets.
 	// Default time.Now.
 	Clock func() time.Time
-	// MaxStateAge bounds how old the kill state may be: when the router
-	// cannot confirm for longer than this that it has read every record of
-	// killswitch.state.v1 (the topic cannot be read, or its end offsets
-	// cannot be listed), it stops routing and is not ready, until it can.
-	// Default 30s. The state topic is probed every MaxStateAge/4, at most
-	// every second.
+	// MaxStateAge bounds how old the kill state, and the limits, may be:
+	// when the router cannot confirm for longer than this that it has read
+	// every record of killswitch.state.v1 (or, with limits, of
+	// risk.limits.v1 or marketdata.ref.v1) — the topic cannot be read, or
+	// its end offsets cannot be listed — it stops routing and is not ready,
+	// until it can. Default 30s. Each topic is probed every MaxStateAge/4,
+	// at most every second.
 	MaxStateAge time.Duration
 	// OrderBounds are the largest qty and price an order may have; beyond
 	// them it is REJECTed. Zero fields mean domain's defaults. The
@@ -135,7 +136,7 @@ type Router struct {
 	evicted   time.Time
 	blocks    []float64 // by limits.Kind, in the transaction in flight
 	breaches  *breachGate
-	feeds     []*feed // risk.limits.v1 and marketdata.ref.v1
+	feeds     []*killstate.Follower // risk.limits.v1 and marketdata.ref.v1; none without limits
 	counts    [len(decisionKinds)]float64
 	lag       map[int32]int64
 
@@ -217,9 +218,14 @@ func New(cfg Config) (*Router, error) {
 	}
 	r.breaches = newBreachGate()
 	r.blocks = make([]float64, len(limits.Kinds())+1)
-	r.follower = killstate.NewFollower(cfg.Kafka, r.table, r.log,
-		killstate.ProbeEvery(min(cfg.MaxStateAge/4, time.Second)))
-	m, err := newMetrics(cfg.Registerer, r.table, r.follower, r.Ready)
+	probe := killstate.ProbeEvery(min(cfg.MaxStateAge/4, time.Second))
+	r.follower = killstate.NewFollower(cfg.Kafka, r.table, r.log, probe)
+	if r.lim != nil {
+		lc := cfg
+		lc.Log = r.log
+		r.feeds = limitsFollowers(lc, r.lim, probe)
+	}
+	m, err := newMetrics(cfg.Registerer, r.table, r.follower, r.feeds, r.lim, r.Ready)
 	if err != nil {
 		return nil, err
 	}
@@ -227,10 +233,11 @@ func New(cfg Config) (*Router, error) {
 	return r, nil
 }
 
-// Ready reports whether the kill state is bootstrapped to the high
-// watermark, no older than Config.MaxStateAge, and orders are being routed.
+// Ready reports whether the kill state (and the limits' topics) are
+// bootstrapped to the high watermark, none older than Config.MaxStateAge,
+// and orders are being routed.
 func (r *Router) Ready() bool {
-	return r.ready.Load() && r.stateAge() <= r.cfg.MaxStateAge && r.feedsReady()
+	return r.ready.Load() && r.feedsReady() && r.checkState() == nil
 }
 
 // Table is the router's kill-state table.
@@ -253,7 +260,9 @@ func (r *Router) Run(ctx context.Context) error {
 	if r.lim != nil {
 		// Fail closed: no order is decided before the limits and the
 		// reference prices are read to their high watermarks.
-		if err := r.startFeeds(ctx); err != nil {
+		stopFeeds, err := r.startFeeds(ctx)
+		defer stopFeeds()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -287,11 +296,11 @@ func (r *Router) Run(ctx context.Context) error {
 		if errors.Is(err, errStateStale) {
 			// Fail closed: out of the group, so instances that can read
 			// the state take the partitions; back once this one can.
-			r.log.Error("routing stopped: the kill state is too old; resuming once "+domain.TopicState+" is read again", "err", err)
+			r.log.Error("routing stopped: what the router must hold current is too old; resuming once it is read again", "err", err)
 			if !r.waitState(ctx) {
 				return nil
 			}
-			r.log.Info("kill state current again; routing resumes")
+			r.log.Info("kill state and limits current again; routing resumes")
 			b.Reset()
 			continue
 		}

@@ -44,8 +44,15 @@ func TestRunReturnsASetupError(t *testing.T) {
 }
 
 // TestRunRefusesAStateTopicThatIsNotCompacted: a router must not bootstrap
-// from a state topic that forgets kills after its retention.
+// from a state topic that forgets kills after its retention, nor from
+// limits topics that forget overrides and references.
 func TestRunRefusesAStateTopicThatIsNotCompacted(t *testing.T) {
+	for _, topic := range []string{domain.TopicState, domain.TopicLimits, domain.TopicRefPrices} {
+		t.Run(topic, func(t *testing.T) { refusesNotCompacted(t, topic) })
+	}
+}
+
+func refusesNotCompacted(t *testing.T, topic string) {
 	kc := newCluster(t)
 	cl, err := kc.NewClient()
 	if err != nil {
@@ -54,10 +61,10 @@ func TestRunRefusesAStateTopicThatIsNotCompacted(t *testing.T) {
 	defer cl.Close()
 	del := "delete"
 	resp, err := kadm.NewClient(cl).AlterTopicConfigs(context.Background(),
-		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: &del}}, domain.TopicState)
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: &del}}, topic)
 	if err == nil {
 		var r kadm.AlterConfigsResponse
-		if r, err = resp.On(domain.TopicState, nil); err == nil {
+		if r, err = resp.On(topic, nil); err == nil {
 			err = r.Err
 		}
 	}
@@ -74,10 +81,10 @@ func TestRunRefusesAStateTopicThatIsNotCompacted(t *testing.T) {
 	go func() { done <- r.Run(ctx) }()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "cleanup.policy") {
-			t.Fatalf("Run returned %v, want a refusal naming cleanup.policy", err)
+		if err == nil || !strings.Contains(err.Error(), "cleanup.policy") || !strings.Contains(err.Error(), topic) {
+			t.Fatalf("Run returned %v, want a refusal naming %s and cleanup.policy", err, topic)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not refuse a state topic with the delete policy")
+		t.Fatalf("Run did not refuse %s with the delete policy", topic)
 	}
 }

@@ -118,16 +118,23 @@ func metricValue(t *testing.T, g prometheus.Gatherer, name string) float64 {
 }
 
 // TestRouterStopsWhileStateUnreadable: when the router cannot confirm for
-// longer than MaxStateAge that it has read the state topic to its end
-// (here the brokers refuse to list its offsets), it stops routing and is
-// not ready; once it can again, it resumes and decides what waited.
+// longer than MaxStateAge that it has read a topic it follows to its end
+// (here the brokers refuse to list its offsets) — the kill state, or either
+// of the limits' topics — it stops routing and is not ready, naming the
+// topic; once it can again, it resumes and decides what waited.
 func TestRouterStopsWhileStateUnreadable(t *testing.T) {
+	for _, topic := range []string{domain.TopicState, domain.TopicLimits, domain.TopicRefPrices} {
+		t.Run(topic, func(t *testing.T) { stopsWhileUnreadable(t, topic) })
+	}
+}
+
+func stopsWhileUnreadable(t *testing.T, topic string) {
 	c, kc := newKfake(t)
 	var blocked atomic.Bool
 	c.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		lreq := req.(*kmsg.ListOffsetsRequest)
-		if !blocked.Load() || !slices.ContainsFunc(lreq.Topics, func(t kmsg.ListOffsetsRequestTopic) bool { return t.Topic == domain.TopicState }) {
+		if !blocked.Load() || !slices.ContainsFunc(lreq.Topics, func(t kmsg.ListOffsetsRequestTopic) bool { return t.Topic == topic }) {
 			return nil, nil, false
 		}
 		resp := lreq.ResponseKind().(*kmsg.ListOffsetsResponse)
@@ -152,28 +159,28 @@ func TestRouterStopsWhileStateUnreadable(t *testing.T) {
 	blocked.Store(true)
 	for deadline := time.Now().Add(10 * time.Second); r.Ready(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("router still ready 10 s after the state topic became unreadable")
+			t.Fatalf("router still ready 10 s after %s became unreadable", topic)
 		}
 	}
-	if d := r.ReadyDetail(); !strings.Contains(d, "routing stopped") || !strings.Contains(d, domain.TopicState) {
-		t.Errorf("ReadyDetail %q does not say routing stopped on the state topic", d)
+	if d := r.ReadyDetail(); !strings.Contains(d, "routing stopped") || !strings.Contains(d, topic) {
+		t.Errorf("ReadyDetail %q does not say routing stopped on %s", d, topic)
 	}
 	if got := metricValue(t, reg, "riskgate_router_ready"); got != 0 {
-		t.Errorf("riskgate_router_ready = %v while the state is too old", got)
+		t.Errorf("riskgate_router_ready = %v while %s is too old", got, topic)
 	}
 	produce(t, kc, orderRecord(t, newOrder("during", "A1", "AAPL")))
 	if n := len(consumeN(t, kc, domain.TopicAudit, 1)); n != 1 {
-		t.Fatalf("%d audit records while the state was too old, want only the one before", n)
+		t.Fatalf("%d audit records while %s was too old, want only the one before", n, topic)
 	}
 	time.Sleep(time.Second)
 	if n := len(consumeN(t, kc, domain.TopicAudit, 1)); n != 1 {
-		t.Fatalf("%d audit records while the state was too old, want only the one before", n)
+		t.Fatalf("%d audit records while %s was too old, want only the one before", n, topic)
 	}
 
 	blocked.Store(false)
 	got := audits(t, consumeN(t, kc, domain.TopicAudit, 2))
 	if a := got["during"]; len(a) != 1 || a[0].Decision != domain.DecisionAllow {
-		t.Fatalf("order that waited: %+v, want one ALLOW once the state was current", a)
+		t.Fatalf("order that waited: %+v, want one ALLOW once %s was current", a, topic)
 	}
 	for deadline := time.Now().Add(10 * time.Second); !r.Ready(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
