@@ -117,16 +117,10 @@ func (r *Router) feedsReady() bool {
 	return true
 }
 
-// followed is every topic the router must hold current to route: the kill
-// state, and the limits' topics when it enforces limits.
-func (r *Router) followed() []*killstate.Follower {
-	return append([]*killstate.Follower{r.follower}, r.feeds...)
-}
-
 // oldest returns the followed topic confirmed current longest ago, and
 // how long ago (the maximum duration for one never confirmed).
 func (r *Router) oldest() (topic string, age time.Duration) {
-	for _, f := range r.followed() {
+	for _, f := range r.followed {
 		a := time.Duration(1<<63 - 1)
 		if at := f.FreshAsOf(); !at.IsZero() {
 			a = time.Since(at)

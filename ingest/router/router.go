@@ -137,8 +137,11 @@ type Router struct {
 	blocks    []float64 // by limits.Kind, in the transaction in flight
 	breaches  *breachGate
 	feeds     []*killstate.Follower // risk.limits.v1 and marketdata.ref.v1; none without limits
-	counts    [len(decisionKinds)]float64
-	lag       map[int32]int64
+	// followed is every topic the router must hold current to route: the
+	// kill state, and the limits' topics when it enforces limits.
+	followed []*killstate.Follower
+	counts   [len(decisionKinds)]float64
+	lag      map[int32]int64
 
 	prodMu  sync.Mutex
 	prodErr error
@@ -225,6 +228,7 @@ func New(cfg Config) (*Router, error) {
 		lc.Log = r.log
 		r.feeds = limitsFollowers(lc, r.lim, probe)
 	}
+	r.followed = append([]*killstate.Follower{r.follower}, r.feeds...)
 	m, err := newMetrics(cfg.Registerer, r.table, r.follower, r.feeds, r.lim, r.Ready)
 	if err != nil {
 		return nil, err
