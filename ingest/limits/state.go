@@ -355,7 +355,8 @@ func (e *Engine) Revoke(part int32) {
 }
 
 // Evict forgets the scopes that hold nothing: no override, no reference, no
-// usage in their window and no credit used today. It returns how many it
+// usage in their window, no credit used today, and limits that were read
+// (a scope failing closed on an unreadable record is held). It returns how many it
 // forgot. Call it between transactions.
 func (e *Engine) Evict() int {
 	e.mu.Lock()
@@ -378,7 +379,7 @@ func (e *Engine) Evict() int {
 			}
 			clear(k.parts[len(parts):])
 			k.setParts(parts)
-			if k.overridden() || k.ref.ts != 0 || len(k.parts) > 0 || !k.agg.empty(cut, e.today) {
+			if k.overridden() || k.lim.unreadable || k.ref.ts != 0 || len(k.parts) > 0 || !k.agg.empty(cut, e.today) {
 				continue
 			}
 			e.byType[t].remove(k.id)

@@ -20,6 +20,9 @@ func TestUnreadableLimitsFailClosed(t *testing.T) {
 	e.FailLimitsClosed("ACCOUNT:a", "undecodable record at 0/7")
 	e.FailLimitsClosed("STRATEGY:algo", "undecodable record at 1/2")
 
+	// Evicting the scopes that hold nothing keeps those failing closed
+	// (STRATEGY:algo has no override, no usage, no reference).
+	e.Evict()
 	r := decide(e, ord("a", "S", "", 5, 1, t0))
 	wantBlock(t, r, KindUnreadableLimits, "ACCOUNT:a unreadable_limits", 0)
 	if r.Version != 4 {
