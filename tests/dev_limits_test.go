@@ -269,6 +269,23 @@ func TestDevLimitsBlock(t *testing.T) {
 		})
 		wantCap(t, d.audit(t, "ntl", 5000), 33, "ACCOUNT:50002 max_notional=1000000/60s", 1_020_000)
 	})
+	t.Run("unreadable limits record", func(t *testing.T) {
+		// A record of risk.limits.v1 the router cannot read (max_orders
+		// out of range) fails its scope closed: every order BLOCKed,
+		// whatever the record meant, until a readable one.
+		d.produce(t, domain.TopicLimits, []string{
+			`ACCOUNT:50005|{"scope":"ACCOUNT:50005","limits":{"max_orders":-3},"version":1,"updated_ts":1,"updated_by":"x","reason":"x"}`})
+		eventually(t, 30*time.Second, "the router failing ACCOUNT:50005 closed", func() bool {
+			status, _, body := httpDo(t, "GET", d.api+"/metrics", "", nil)
+			return status == 200 && bytes.Contains(body, []byte("\nriskgate_router_limits_failed_closed_scopes 1\n"))
+		})
+		d.orders(t, "unr", 1, func(int) domain.Order {
+			return domain.Order{AccountID: "50005", Symbol: "UNRA", Strategy: "UNR", Qty: 1, Price: 10}
+		})
+		if a := d.audit(t, "unr", 1)[0]; a.Decision != domain.DecisionBlock || a.Limit != "ACCOUNT:50005 unreadable_limits" {
+			t.Errorf("under an unreadable limits record: %s limit %q, want BLOCK by ACCOUNT:50005 unreadable_limits", a.Decision, a.Limit)
+		}
+	})
 	t.Run("fat finger", func(t *testing.T) {
 		d.orders(t, "fat", 1, func(int) domain.Order {
 			return domain.Order{AccountID: "50003", Symbol: "NVDA", Strategy: "FAT", Qty: 1e9, Price: 120}
