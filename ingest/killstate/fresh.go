@@ -40,6 +40,16 @@ func (f *Follower) FreshAsOf() time.Time {
 	return time.Unix(0, ns)
 }
 
+// Age is how old what the follower read may be, time.Since(FreshAsOf()),
+// and false before the bootstrap completes.
+func (f *Follower) Age() (time.Duration, bool) {
+	at := f.FreshAsOf()
+	if at.IsZero() {
+		return 0, false
+	}
+	return time.Since(at), true
+}
+
 // begin starts from the bootstrap's end offsets, listed at start.
 func (fr *freshness) begin(ends map[int32]int64, start time.Time) {
 	fr.mu.Lock()

@@ -84,9 +84,6 @@ func ProbeEvery(d time.Duration) Option {
 
 // NewFollower returns a follower that feeds sink.
 func NewFollower(cfg kafka.Config, sink Sink, log *slog.Logger, opts ...Option) *Follower {
-	if log == nil {
-		log = slog.Default()
-	}
 	f := newFollower(cfg, domain.TopicState, log, opts)
 	f.sink = sink
 	f.handle = f.apply
@@ -99,9 +96,6 @@ func NewFollower(cfg kafka.Config, sink Sink, log *slog.Logger, opts ...Option) 
 // and logged; apply itself decides what the record's key must fall back to
 // (failing closed).
 func NewTopicFollower(cfg kafka.Config, topic string, apply func(key, value []byte) error, log *slog.Logger, opts ...Option) *Follower {
-	if log == nil {
-		log = slog.Default()
-	}
 	f := newFollower(cfg, topic, log, opts)
 	f.handle = func(r *kgo.Record) {
 		if err := apply(r.Key, r.Value); err != nil {
@@ -114,6 +108,9 @@ func NewTopicFollower(cfg kafka.Config, topic string, apply func(key, value []by
 }
 
 func newFollower(cfg kafka.Config, topic string, log *slog.Logger, opts []Option) *Follower {
+	if log == nil {
+		log = slog.Default()
+	}
 	f := &Follower{cfg: cfg, topic: topic, log: log, readyC: make(chan struct{})}
 	f.fresh.every = time.Second
 	for _, o := range opts {

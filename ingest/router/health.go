@@ -55,13 +55,14 @@ const maxDetailScopes = 10
 // because their state records could not be decoded.
 func (r *Router) ReadyDetail() string {
 	var b strings.Builder
+	stale := r.checkState()
 	switch {
 	case !r.follower.Ready():
 		b.WriteString("not ready: kill state not bootstrapped from " + domain.TopicState)
 	case !r.feedsReady():
 		b.WriteString("not ready: limits not bootstrapped from " + domain.TopicLimits + " and " + domain.TopicRefPrices)
-	case r.checkState() != nil:
-		b.WriteString("not ready, routing stopped: " + r.checkState().Error())
+	case stale != nil:
+		b.WriteString("not ready, routing stopped: " + stale.Error())
 	case !r.ready.Load():
 		b.WriteString("not ready: joining the consumer group on " + domain.TopicOrders)
 	default:

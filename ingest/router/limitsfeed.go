@@ -3,9 +3,11 @@ package router
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/ingest/killstate"
 	"github.com/riskgate/riskgate/ingest/limits"
 )
@@ -22,14 +24,14 @@ import (
 // one arrives.
 
 // limitsFollowers returns the followers of the limits' topics into eng.
-func limitsFollowers(cfg Config, eng *limits.Engine, opts ...killstate.Option) []*killstate.Follower {
+func limitsFollowers(kc kafka.Config, eng *limits.Engine, log *slog.Logger, opts ...killstate.Option) []*killstate.Follower {
 	return []*killstate.Follower{
-		killstate.NewTopicFollower(cfg.Kafka, domain.TopicLimits, func(key, value []byte) error {
+		killstate.NewTopicFollower(kc, domain.TopicLimits, func(key, value []byte) error {
 			return applyLimitsRecord(eng, key, value)
-		}, cfg.Log, opts...),
-		killstate.NewTopicFollower(cfg.Kafka, domain.TopicRefPrices, func(key, value []byte) error {
+		}, log, opts...),
+		killstate.NewTopicFollower(kc, domain.TopicRefPrices, func(key, value []byte) error {
 			return applyRefRecord(eng, key, value)
-		}, cfg.Log, opts...),
+		}, log, opts...),
 	}
 }
 
@@ -121,9 +123,9 @@ func (r *Router) feedsReady() bool {
 // how long ago (the maximum duration for one never confirmed).
 func (r *Router) oldest() (topic string, age time.Duration) {
 	for _, f := range r.followed {
-		a := time.Duration(1<<63 - 1)
-		if at := f.FreshAsOf(); !at.IsZero() {
-			a = time.Since(at)
+		a, ok := f.Age()
+		if !ok {
+			a = time.Duration(1<<63 - 1)
 		}
 		if topic == "" || a > age {
 			topic, age = f.Topic(), a

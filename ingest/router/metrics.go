@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -140,10 +139,8 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, feed
 		Name: "riskgate_router_state_age_seconds",
 		Help: "Time since the router last confirmed it had read every record of killswitch.state.v1; past the bound it stops routing.",
 	}, func() float64 {
-		if at := f.FreshAsOf(); !at.IsZero() {
-			return time.Since(at).Seconds()
-		}
-		return 0
+		age, _ := f.Age()
+		return age.Seconds()
 	})
 	m.all = []prometheus.Collector{decisions, blocks, m.decisionSec, m.bootstrap, m.lag, m.commits, m.aborts,
 		m.txnRoute, m.txnFlush, m.txnEnd, m.dlq, m.ready, m.dedupIDs, scopes, stale, undecodable, failedClosed, age}
@@ -154,10 +151,8 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, feed
 			Help:        "Time since the router last confirmed it had read every record of a limits topic (risk.limits.v1, marketdata.ref.v1); past --max-state-age it stops routing.",
 			ConstLabels: topic,
 		}, func() float64 {
-			if at := f.FreshAsOf(); !at.IsZero() {
-				return time.Since(at).Seconds()
-			}
-			return 0
+			age, _ := f.Age()
+			return age.Seconds()
 		}), prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "riskgate_router_limits_unreadable_total",
 			Help:        "Records of a limits topic that could not be read; the scope or symbol each one's key names fails closed (BLOCK) until a readable record.",

@@ -224,9 +224,7 @@ func New(cfg Config) (*Router, error) {
 	probe := killstate.ProbeEvery(min(cfg.MaxStateAge/4, time.Second))
 	r.follower = killstate.NewFollower(cfg.Kafka, r.table, r.log, probe)
 	if r.lim != nil {
-		lc := cfg
-		lc.Log = r.log
-		r.feeds = limitsFollowers(lc, r.lim, probe)
+		r.feeds = limitsFollowers(cfg.Kafka, r.lim, r.log, probe)
 	}
 	r.followed = append([]*killstate.Follower{r.follower}, r.feeds...)
 	m, err := newMetrics(cfg.Registerer, r.table, r.follower, r.feeds, r.lim, r.Ready)
