@@ -150,9 +150,9 @@ type Engine struct {
 	// failed is what a scope whose latest risk.limits.v1 record could not
 	// be read is held to, per type: its defaults, marked unreadable.
 	failed [4]resolved
-	// failedWhy says, per scope failing closed on an unreadable record
-	// ("<topic> <scope>"), which record it was.
-	failedWhy map[string]string
+	// failedWhy says, per scope failing closed on an unreadable record,
+	// which record it was.
+	failedWhy map[failure]string
 	global    *key
 	byType    [3]index // ACCOUNT, SYMBOL, STRATEGY, by id
 	// owned of total orders.v1 partitions are this router's (see
@@ -197,7 +197,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("limits config: trading day time zone: %w", err)
 	}
 	e := &Engine{cfg: cfg, owned: 1, total: 1, gen: 1, skew: cfg.FutureSkew.Milliseconds(), cal: newCalendar(loc, cfg.DayStart),
-		sets: make(map[setKey]*limitSet), failedWhy: make(map[string]string)}
+		sets: make(map[setKey]*limitSet), failedWhy: make(map[failure]string)}
 	for i, t := range domain.ScopeTypes {
 		e.def[i], e.defMeta[i] = e.resolve(*cfg.Defaults.Of(t), i, 0)
 		e.failed[i] = e.def[i]

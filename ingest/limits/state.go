@@ -44,7 +44,7 @@ func (e *Engine) ApplyLimits(rec domain.LimitsRecord) (applied bool, err error) 
 	}
 	k.set, k.version = e.acquire(typ, l), rec.Version
 	k.lim = &k.set.r
-	delete(e.failedWhy, domain.TopicLimits+" "+string(rec.Scope))
+	delete(e.failedWhy, limitsFailure(rec.Scope))
 	return true, nil
 }
 
@@ -62,7 +62,7 @@ func (e *Engine) FailLimitsClosed(s domain.Scope, why string) {
 	defer e.mu.Unlock()
 	k := e.keyFor(typ, s.ID())
 	k.lim = &e.failed[typ]
-	e.failedWhy[domain.TopicLimits+" "+string(s)] = why
+	e.failedWhy[limitsFailure(s)] = why
 }
 
 // FailReferenceClosed is told that the latest marketdata.ref.v1 record of
@@ -77,8 +77,18 @@ func (e *Engine) FailReferenceClosed(symbol, why string) {
 		e.stats.References++
 	}
 	k.ref = reference{ts: refUnreadable}
-	e.failedWhy[domain.TopicRefPrices+" "+string(domain.ScopeSymbol)+":"+symbol] = why
+	e.failedWhy[refFailure(symbol)] = why
 }
+
+// failure is a scope failing closed on an unreadable record of a topic:
+// the limits of scope id, or the reference price of symbol id.
+type failure struct {
+	ref bool
+	id  string
+}
+
+func limitsFailure(s domain.Scope) failure { return failure{id: string(s)} }
+func refFailure(symbol string) failure     { return failure{ref: true, id: symbol} }
 
 // FailedClosed lists, sorted, the scopes failing closed on an unreadable
 // record: "<topic> <scope> (<why>)".
@@ -86,8 +96,12 @@ func (e *Engine) FailedClosed() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := make([]string, 0, len(e.failedWhy))
-	for k, why := range e.failedWhy {
-		out = append(out, k+" ("+why+")")
+	for f, why := range e.failedWhy {
+		name := domain.TopicLimits + " " + f.id
+		if f.ref {
+			name = domain.TopicRefPrices + " " + string(domain.ScopeSymbol) + ":" + f.id
+		}
+		out = append(out, name+" ("+why+")")
 	}
 	slices.Sort(out)
 	return out
@@ -112,7 +126,7 @@ func (e *Engine) DeleteLimits(s domain.Scope) {
 		e.stats.Overrides--
 	}
 	k.lim = &e.def[typ]
-	delete(e.failedWhy, domain.TopicLimits+" "+string(s))
+	delete(e.failedWhy, limitsFailure(s))
 }
 
 // ApplyReference applies a marketdata.ref.v1 record. A price whose ts is not
@@ -132,7 +146,7 @@ func (e *Engine) ApplyReference(p domain.RefPrice) (applied bool, err error) {
 		e.stats.References++
 	}
 	k.ref = reference{price: toUnits(p.Price), ts: p.TS}
-	delete(e.failedWhy, domain.TopicRefPrices+" "+string(domain.ScopeSymbol)+":"+p.Symbol)
+	delete(e.failedWhy, refFailure(p.Symbol))
 	return true, nil
 }
 
@@ -145,7 +159,7 @@ func (e *Engine) DeleteReference(symbol string) {
 		k.ref = reference{}
 		e.stats.References--
 	}
-	delete(e.failedWhy, domain.TopicRefPrices+" "+string(domain.ScopeSymbol)+":"+symbol)
+	delete(e.failedWhy, refFailure(symbol))
 }
 
 // Effective returns the limits a scope is held to (before the partition
