@@ -552,6 +552,8 @@ func blockCondition(limit string) string {
 		return ": the scope's latest risk.limits.v1 record could not be read, so every order of the scope is blocked until a readable one"
 	case "unreadable_reference":
 		return ": the symbol's latest marketdata.ref.v1 record could not be read, so its orders are blocked until a readable one"
+	case "unrestored_usage":
+		return ": a limits usage record of the router's changelog could not be restored, so orders whose window caps or credit limit its usage could count against are blocked until it cannot (the router's /readyz names the record)"
 	}
 	return ""
 }

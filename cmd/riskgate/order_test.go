@@ -48,6 +48,7 @@ func TestBlockCondition(t *testing.T) {
 		"ACCOUNT:12345 unreadable_limits":  "the scope's latest risk.limits.v1 record could not be read",
 		"SYMBOL:AAPL unreadable_reference": "the symbol's latest marketdata.ref.v1 record could not be read",
 		"SYMBOL:GME restricted":            "",
+		"GLOBAL unrestored_usage":          "a limits usage record of the router's changelog could not be restored",
 	} {
 		got := blockCondition(limit)
 		if want == "" && got != "" || !strings.Contains(got, want) {

@@ -31,7 +31,10 @@ import (
 //	checkpoint: 1 (first record: the partition's usage is replaced) or 3
 //	            (following records), clock, per key its scope type (0 GLOBAL,
 //	            1 ACCOUNT, 2 SYMBOL, 3 STRATEGY), the length of its id, the
-//	            id, and its Usage (see Usage)
+//	            id, and its Usage (see Usage); while the partition fails
+//	            closed on unrestored usage (FailUsageClosed), the first
+//	            record's first entry is 4 and that usage's latest time
+//	            (Unix ms, uvarint) instead
 const (
 	formatCheckpoint     = 1
 	formatChanges        = 2
@@ -121,6 +124,10 @@ func (e *Engine) Checkpoint(part int32, maxBytes int) [][]byte {
 	}
 	var out [][]byte
 	rec := e.checkpointHeader(formatCheckpoint)
+	if u := e.unrestoredIn(part); u != nil && !u.expired(e.clock, e.today) {
+		rec = append(rec, markUnrestored)
+		rec = binary.AppendUvarint(rec, uint64(u.latest))
+	}
 	header := len(rec)
 	sec := e.clock / 1000
 	e.eachKey(func(k *key) {
@@ -224,6 +231,16 @@ func readRecord(b []byte, to *restorer) error {
 		for r.i < len(b) {
 			typ := int(b[r.i])
 			r.i++
+			if typ == markUnrestored && format == formatCheckpoint {
+				latest := int64(r.uvarint(maxTS))
+				if r.err != nil {
+					return r.err
+				}
+				if to != nil {
+					to.e.failUsage(to.part, latest, "carried by a checkpoint of a router that could not restore it")
+				}
+				continue
+			}
 			if typ > tStrategy {
 				return fmt.Errorf("%w: scope type %d at byte %d", ErrUsage, typ, r.i-1)
 			}

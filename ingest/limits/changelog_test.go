@@ -21,7 +21,10 @@ func FuzzRestore(f *testing.F) {
 	for _, rec := range e.Checkpoint(0, 30) {
 		f.Add(rec)
 	}
+	e.FailUsageClosed(0, t0, "seed") // a checkpoint carrying unrestored usage
+	f.Add(e.Checkpoint(0, 1<<10)[0])
 	f.Add([]byte{formatChanges, 0})
+	f.Add([]byte{formatCheckpoint, 0, markUnrestored, 0x80})
 	f.Add([]byte{formatCheckpoint, 0, 1, 1, 'a', 0, 0, 0})
 	f.Add([]byte{formatCheckpointMore, 0, 0, 1, 'a', 0, 0, 0})
 	f.Add([]byte{formatChanges, 0, 5, 5, 5, 1, 'a', 1, 'b', 0})

@@ -153,8 +153,11 @@ type Engine struct {
 	// failedWhy says, per scope failing closed on an unreadable record,
 	// which record it was.
 	failedWhy map[failure]string
-	global    *key
-	byType    [3]index // ACCOUNT, SYMBOL, STRATEGY, by id
+	// unrestored lists the partitions failing closed on a changelog
+	// record that did not restore (FailUsageClosed).
+	unrestored []unrestored
+	global     *key
+	byType     [3]index // ACCOUNT, SYMBOL, STRATEGY, by id
 	// owned of total orders.v1 partitions are this router's (see
 	// SetPartitionShare).
 	owned, total uint64
@@ -183,6 +186,9 @@ type Stats struct {
 	// FailedClosed counts the scopes (limits) and symbols (references)
 	// failing closed on an unreadable record.
 	FailedClosed int
+	// Unrestored counts the partitions failing closed on a changelog
+	// record that did not restore (FailUsageClosed).
+	Unrestored int
 }
 
 // New returns an engine with cfg's defaults and no overrides, references or
@@ -484,6 +490,12 @@ func (e *Engine) check(o *domain.Order, p *Prepared, part int32, now int64, r *R
 	}
 
 	// Per window.
+	if len(e.unrestored) > 0 {
+		if s := e.unrestoredScope(sec, day, &lims); s >= 0 {
+			r.block(KindUnrestoredUsage, s, e.meta(r, s), 0, 0, 0)
+			return
+		}
+	}
 	oi, vi := crossing(&keys, &lims, sec, n)
 	if oi >= 0 {
 		l, m := lims[oi], e.meta(r, oi)

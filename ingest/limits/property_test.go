@@ -30,12 +30,16 @@ type modelOrder struct {
 }
 
 type model struct {
-	cfg          Config
-	zone         int64 // fixed offset of the time zone, seconds
-	over         map[string]domain.LimitValues
-	overVersion  map[string]int64
-	unreadable   map[string]bool            // scopes whose latest limits record could not be read
-	refs         map[string]domain.RefPrice // TS refUnreadable: its latest record could not be read
+	cfg         Config
+	zone        int64 // fixed offset of the time zone, seconds
+	over        map[string]domain.LimitValues
+	overVersion map[string]int64
+	unreadable  map[string]bool            // scopes whose latest limits record could not be read
+	refs        map[string]domain.RefPrice // TS refUnreadable: its latest record could not be read
+	// unrestored holds, per partition whose changelog has a record that
+	// does not restore, the latest effective time (Unix ms) of an order
+	// the record could hold.
+	unrestored   map[int32]int64
 	owned, total int64
 	clock        int64
 	allowed      []modelOrder
@@ -79,7 +83,7 @@ func (m *model) decide(o *domain.Order, now int64) verdict {
 	ts = max(ts, m.clock)
 	m.clock = ts
 	sec := ts / 1000
-	day := (ts/1000 + m.zone - int64(m.cfg.DayStart/time.Second)) / 86400
+	day := m.dayOf(ts)
 	scopes := [4]string{"GLOBAL", "ACCOUNT:" + o.AccountID, "SYMBOL:" + o.Symbol, ""}
 	ns := 3
 	if o.Strategy != "" {
@@ -144,6 +148,21 @@ func (m *model) decide(o *domain.Order, now int64) verdict {
 			}
 		}
 	}
+	// Usage a lost changelog record may hold, of any scope: an account's
+	// credit through the record's trading day, any window cap whose
+	// window reaches back to it. The most general scope is named.
+	uscope := ns
+	for _, latest := range m.unrestored {
+		for i := 0; i < uscope; i++ {
+			capped := lim[i].MaxOrders > 0 || lim[i].MaxNotional > 0
+			if i == 1 && day <= m.dayOf(latest) && lim[1].CreditLimit > 0 || capped && sec < latest/1000+lim[i].WindowSeconds {
+				uscope = i
+			}
+		}
+	}
+	if uscope < ns {
+		return block(KindUnrestoredUsage, uscope)
+	}
 	// Per window: recount every allowed order of the scope in the window.
 	var counts [4]int64
 	var sums [4]*big.Int
@@ -189,6 +208,11 @@ func (m *model) decide(o *domain.Order, now int64) verdict {
 	}
 	m.allowed = append(m.allowed, mo)
 	return verdict{}
+}
+
+// dayOf is the trading day of Unix ms ts.
+func (m *model) dayOf(ts int64) int64 {
+	return (ts/1000 + m.zone - int64(m.cfg.DayStart/time.Second)) / 86400
 }
 
 // cap is a cap at the router's share: exact for ACCOUNT, floor(c × owned /
@@ -312,7 +336,7 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 	cfg.Defaults.Account.MaxOrders = min(cfg.Defaults.Account.MaxOrders, 6)
 	e := newEngine(t, cfg)
 	m := &model{cfg: e.Config(), zone: -5 * 3600, over: map[string]domain.LimitValues{}, overVersion: map[string]int64{},
-		unreadable: map[string]bool{}, refs: map[string]domain.RefPrice{}, owned: 1, total: 1}
+		unreadable: map[string]bool{}, refs: map[string]domain.RefPrice{}, unrestored: map[int32]int64{}, owned: 1, total: 1}
 	accts := []string{"a1", "a2", "a3"}
 	syms := []string{"S1", "S2", "S3"}
 	strats := []string{"", "algo", "vwap"}
@@ -322,6 +346,24 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 	// router crashes.
 	var log, pending [3][][]byte
 	mark := 0 // the model's allowed orders up to the last committed transaction
+	// latest maps a record of the log that no longer restores to the clock
+	// it carried: the router fails its partition closed on it.
+	latest := map[*byte]int64{}
+	restore := func(p int32) {
+		for _, rec := range log[p] {
+			if err := e.Restore(p, rec); err != nil {
+				l, ok := latest[&rec[0]]
+				if !ok {
+					t.Fatal(err)
+				}
+				e.FailUsageClosed(p, l, "damaged")
+				m.unrestored[p] = max(m.unrestored[p], l+m.cfg.FutureSkew.Milliseconds())
+				continue
+			}
+			clock, _ := RecordClock(rec)
+			m.clock = max(m.clock, clock)
+		}
+	}
 	version := int64(0)
 	ts := t0 + rng.Int64N(86_400_000)
 	e.BeginTxn()
@@ -380,17 +422,21 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 				}
 				ref(t, e, p.Symbol, p.Price, p.TS)
 			}
+			// Now and then a record of the log is damaged: it no longer
+			// restores, and the model keeps the orders it held.
+			if p := int32(rng.IntN(3)); len(log[p]) > 0 && rng.IntN(5) == 0 {
+				j := rng.IntN(len(log[p]))
+				clock, _ := RecordClock(log[p][j])
+				bad := append([]byte{9}, log[p][j][1:]...) // an unknown format
+				latest[&bad[0]] = clock
+				log[p][j] = bad
+			}
 			// The restored engine counts from the newest time the
 			// changelog carries, and so does the model.
 			m.clock = 0
+			clear(m.unrestored)
 			for p := range int32(3) {
-				for _, rec := range log[p] {
-					if err := e.Restore(p, rec); err != nil {
-						t.Fatal(err)
-					}
-					clock, _ := RecordClock(rec)
-					m.clock = max(m.clock, clock)
-				}
+				restore(p)
 			}
 			e.BeginTxn()
 		}
@@ -456,11 +502,10 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 					// forgotten, then restored from the changelog.
 					p := int32(rng.IntN(3))
 					e.Revoke(p)
-					for _, rec := range log[p] {
-						if err := e.Restore(p, rec); err != nil {
-							t.Fatal(err)
-						}
-					}
+					delete(m.unrestored, p)
+					clock := m.clock
+					restore(p)
+					m.clock = clock
 				}
 			}
 			pending = [3][][]byte{}

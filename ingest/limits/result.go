@@ -9,8 +9,8 @@ import (
 // Kind names the limit that blocked an order.
 type Kind uint8
 
-// Limit kinds, in the order they are checked (but for the two unreadable
-// kinds, added last, whose place each one's comment says).
+// Limit kinds, in the order they are checked (but for the unreadable and
+// unrestored kinds, added last, whose place each one's comment says).
 const (
 	KindNone Kind = iota
 	// KindRestricted: the symbol may not be traded.
@@ -48,12 +48,18 @@ const (
 	// until a readable record or a tombstone). Checked where the reference
 	// is, before its age.
 	KindUnreadableReference
+	// KindUnrestoredUsage: a record of the router's changelog that would
+	// have restored usage the order counts against could not be read (fail
+	// closed until that usage has left every window, and for credit until
+	// the trading day is over: see FailUsageClosed). Checked before the
+	// window caps.
+	KindUnrestoredUsage
 	numKinds
 )
 
 var kindNames = [numKinds]string{"", "restricted", "max_order_qty", "max_order_notional", "require_reference",
 	"max_ref_age_seconds", "collar_pct", "max_orders", "max_notional", "credit_limit", "unreadable_limits",
-	"unreadable_reference"}
+	"unreadable_reference", "unrestored_usage"}
 
 // String is the name of the limit's field, also the Prometheus label of
 // blocks by kind.
@@ -66,10 +72,11 @@ func (k Kind) String() string {
 
 // Valued reports whether a block of the kind names a limit and a value
 // (max_orders=100/60s, 101); the others are a condition (restricted,
-// require_reference, unreadable_limits, unreadable_reference).
+// require_reference, unreadable_limits, unreadable_reference,
+// unrestored_usage).
 func (k Kind) Valued() bool {
 	switch k {
-	case KindNone, KindRestricted, KindRequireReference, KindUnreadableLimits, KindUnreadableReference:
+	case KindNone, KindRestricted, KindRequireReference, KindUnreadableLimits, KindUnreadableReference, KindUnrestoredUsage:
 		return false
 	}
 	return true

@@ -184,6 +184,7 @@ func (e *Engine) Stats() Stats {
 	s := e.stats
 	s.Keys++ // GLOBAL
 	s.FailedClosed = len(e.failedWhy)
+	s.Unrestored = len(e.unrestored)
 	return s
 }
 
@@ -339,8 +340,8 @@ func (k *key) unmerge(c *contrib) {
 }
 
 // Revoke forgets partition part's usage: the partition moved to another
-// router, which restores it from the changelog. Call it between
-// transactions.
+// router, which restores it from the changelog (and fails closed itself on
+// a record that does not restore). Call it between transactions.
 func (e *Engine) Revoke(part int32) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -358,6 +359,7 @@ func (e *Engine) Revoke(part int32) {
 	if int(part) < len(e.changes) {
 		e.changes[part] = changeLog{buf: e.changes[part].buf[:0]}
 	}
+	e.revokeUnrestored(part)
 	kept := e.undo[:0]
 	for _, u := range e.undo {
 		if u.part != part {
@@ -371,13 +373,15 @@ func (e *Engine) Revoke(part int32) {
 // Evict forgets the scopes that hold nothing: no override, no reference, no
 // usage in their window, no credit used today, and limits that were read
 // (a scope failing closed on an unreadable record is held). It returns how many it
-// forgot. Call it between transactions.
+// forgot. It also forgets the partitions failing closed on unrestored usage
+// whose windows and trading day are over. Call it between transactions.
 func (e *Engine) Evict() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if len(e.undo) > 0 {
 		return 0
 	}
+	e.dropExpiredUnrestored()
 	sec := e.clock / 1000
 	evicted := 0
 	for t := range e.byType {

@@ -128,10 +128,10 @@ func (c *changelog) produceValue(ctx context.Context, sess *kgo.GroupTransactSes
 // eng is not nil, their limits usage from the records written since
 // usageFrom (Unix ms, before cutoff: the router checkpoints the usage more
 // often than that). The partitions' usage in eng must be empty (Revoke).
-// A usage record that does not restore is reported through bad and
-// skipped.
+// A usage record that does not restore is reported through bad (which
+// fails the engine closed on it) and skipped.
 func (c *changelog) replay(ctx context.Context, kc kafka.Config, parts []int32, h hasher, cutoff int64,
-	eng *limits.Engine, usageFrom int64, bad func(p int32, offset int64, err error)) (map[int32]*dedupStore, error) {
+	eng *limits.Engine, usageFrom int64, bad func(rec *kgo.Record, err error)) (map[int32]*dedupStore, error) {
 	stores := make(map[int32]*dedupStore, len(parts))
 	for _, p := range parts {
 		stores[p] = newDedupStore()
@@ -148,7 +148,7 @@ func (c *changelog) replay(ctx context.Context, kc kafka.Config, parts []int32, 
 		if len(rec.Value) > 0 && rec.Value[0] == changelogUsage {
 			if eng != nil {
 				if err := eng.Restore(rec.Partition, rec.Value[1:]); err != nil {
-					bad(rec.Partition, rec.Offset, err)
+					bad(rec, err)
 				}
 			}
 			return

@@ -81,6 +81,10 @@ func (r *Router) ReadyDetail() string {
 			b.WriteString("; failing closed (BLOCK) until a readable record: ")
 			writeList(&b, bad)
 		}
+		if lost := r.lim.Unrestored(); len(lost) > 0 {
+			b.WriteString("; failing closed (BLOCK) while the usage it held can count: ")
+			writeList(&b, lost)
+		}
 	}
 	if bad := r.table.FailedClosed(); len(bad) > 0 {
 		b.WriteString("; failing closed (KILLED) until a newer decodable record: ")

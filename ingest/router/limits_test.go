@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -268,4 +269,43 @@ func TestUnreadableLimitsRecordsFailClosed(t *testing.T) {
 	produce(t, kc, mk("g-u1", "U1", "AAPL"), mk("g-msft", "U3", "MSFT"), mk("g-u4", "U4", "AAPL"))
 	checkLimits(audits(t, consumeN(t, kc, domain.TopicAudit, 8)), map[string]string{"g-u1": "", "g-msft": "",
 		"g-u4": "ACCOUNT:U4 unreadable_limits"})
+}
+
+// TestUnrestoredUsageFailsClosed starts a router on a changelog holding a
+// limits usage record it cannot restore (a damaged log, a later release's
+// format): the usage that record held is unknown, so the router BLOCKs
+// what it could count against (with the default limits, every order while
+// the windows reach back to it, and accounts' orders for the trading day)
+// and says so, instead of handing that budget back. A CANCEL passes.
+func TestUnrestoredUsageFailsClosed(t *testing.T) {
+	kc := newCluster(t)
+	cl, err := kc.NewClient(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	bad := &kgo.Record{Topic: domain.TopicDedup, Partition: 1, Value: []byte{changelogUsage, 9, 0}, Timestamp: time.Now()}
+	if err := cl.ProduceSync(context.Background(), bad).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	r := startRouter(t, Config{Kafka: kc, Registerer: reg})
+	o := newOrder("u-new", "U1", "AAPL")
+	o.TS = time.Now().UnixMilli()
+	cancel := newOrder("u-cancel", "U1", "AAPL")
+	cancel.Type, cancel.TS = domain.OrderCancel, time.Now().UnixMilli()
+	produce(t, kc, orderRecord(t, o), orderRecord(t, cancel))
+	got := audits(t, consumeN(t, kc, domain.TopicAudit, 2))
+	if a := got["u-new"]; len(a) != 1 || a[0].Decision != domain.DecisionBlock || a[0].Limit != "GLOBAL unrestored_usage" {
+		t.Errorf("order: %+v, want BLOCK GLOBAL unrestored_usage", a)
+	}
+	if a := got["u-cancel"]; len(a) != 1 || a[0].Decision != domain.DecisionAllow {
+		t.Errorf("CANCEL: %+v, want ALLOW", a)
+	}
+	if got := metricValue(t, reg, "riskgate_router_limits_unrestored_partitions"); got != 1 {
+		t.Errorf("riskgate_router_limits_unrestored_partitions = %v, want 1", got)
+	}
+	if d := r.ReadyDetail(); !strings.Contains(d, "failing closed (BLOCK) while the usage it held can count: changelog partition 1 usage not restored (offset 0: ") {
+		t.Errorf("ReadyDetail %q does not name the record", d)
+	}
 }

@@ -163,7 +163,10 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, feed
 		m.all = append(m.all, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "riskgate_router_limits_failed_closed_scopes",
 			Help: "Scopes whose limits, and symbols whose reference price, the router blocks orders of because their latest record could not be read.",
-		}, func() float64 { return float64(eng.Stats().FailedClosed) }))
+		}, func() float64 { return float64(eng.Stats().FailedClosed) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "riskgate_router_limits_unrestored_partitions",
+			Help: "Partitions of the router's changelog with a limits usage record that did not restore: orders whose window caps or credit limit the lost usage could count against are BLOCKed (unrestored_usage) until it cannot.",
+		}, func() float64 { return float64(eng.Stats().Unrestored) }))
 	}
 	if reg == nil {
 		return m, nil

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -560,6 +561,17 @@ func removeAll(s, drop []int32) []int32 {
 	return out
 }
 
+// unrestored fails the limits closed on a usage record of the changelog
+// that does not restore: the orders it counted were decided at most a
+// transaction timeout after the record's timestamp (the start of its
+// transaction; a longer one is aborted by the broker and not replayed).
+func (r *Router) unrestored(rec *kgo.Record, err error) {
+	r.log.Error("limits usage record of the changelog does not restore: failing closed on the usage it held (see /readyz)",
+		"partition", rec.Partition, "offset", rec.Offset, "err", err)
+	r.lim.FailUsageClosed(rec.Partition, rec.Timestamp.Add(r.cfg.TransactionTimeout).UnixMilli(),
+		"offset "+strconv.FormatInt(rec.Offset, 10)+": "+err.Error())
+}
+
 func (r *Router) replay(ctx context.Context, parts []int32) error {
 	if err := r.coverChangelog(ctx, parts); err != nil {
 		return err
@@ -572,9 +584,7 @@ func (r *Router) replay(ctx context.Context, parts []int32) error {
 	}
 	now := r.cfg.Clock()
 	stores, err := r.changelog.replay(ctx, r.cfg.Kafka, parts, r.hash, now.Add(-r.cfg.DedupWindow).UnixMilli(),
-		r.lim, now.Add(-r.usageReplay()).UnixMilli(), func(p int32, offset int64, err error) {
-			r.log.Error("limits usage record of the changelog skipped", "partition", p, "offset", offset, "err", err)
-		})
+		r.lim, now.Add(-r.usageReplay()).UnixMilli(), r.unrestored)
 	if err != nil {
 		return fmt.Errorf("replay dedup changelog for partitions %v: %w", parts, err)
 	}
