@@ -290,6 +290,13 @@ func TestUnrestoredUsageFailsClosed(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	r := startRouter(t, Config{Kafka: kc, Registerer: reg})
+	// The router replays the partitions it is assigned without waiting
+	// for orders.
+	for deadline := time.Now().Add(10 * time.Second); metricValue(t, reg, "riskgate_router_limits_unrestored_partitions") != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("riskgate_router_limits_unrestored_partitions is not 1 before any order")
+		}
+	}
 	o := newOrder("u-new", "U1", "AAPL")
 	o.TS = time.Now().UnixMilli()
 	cancel := newOrder("u-cancel", "U1", "AAPL")
@@ -302,10 +309,37 @@ func TestUnrestoredUsageFailsClosed(t *testing.T) {
 	if a := got["u-cancel"]; len(a) != 1 || a[0].Decision != domain.DecisionAllow {
 		t.Errorf("CANCEL: %+v, want ALLOW", a)
 	}
-	if got := metricValue(t, reg, "riskgate_router_limits_unrestored_partitions"); got != 1 {
-		t.Errorf("riskgate_router_limits_unrestored_partitions = %v, want 1", got)
-	}
 	if d := r.ReadyDetail(); !strings.Contains(d, "failing closed (BLOCK) while the usage it held can count: changelog partition 1 usage not restored (offset 0: ") {
 		t.Errorf("ReadyDetail %q does not name the record", d)
+	}
+}
+
+// TestIdleRouterCheckpointsUsage: a router whose partitions all fall idle
+// still checkpoints their usage, so a credit used early in the day outlives
+// the changelog's retention and a later replay (which reads only the last
+// usageReplay of it) restores it. Here the dedup window is 2 s: a
+// checkpoint is due every second and a replay reads 3.5 s back.
+func TestIdleRouterCheckpointsUsage(t *testing.T) {
+	kc := newCluster(t)
+	lc := limits.Default()
+	lc.Defaults.Account.CreditLimit = 1500 // two orders of 100 × 10 cross it
+	cfg := Config{Kafka: kc, DedupWindow: 2 * time.Second, Limits: &lc}
+	_, stop := startRouterStop(t, cfg)
+	o := newOrder("idle-1", "I1", "AAPL")
+	o.TS, o.Qty, o.Price = time.Now().UnixMilli(), 100, 10
+	produce(t, kc, orderRecord(t, o))
+	if a := audits(t, consumeN(t, kc, domain.TopicAudit, 1))["idle-1"]; len(a) != 1 || a[0].Decision != domain.DecisionAllow {
+		t.Fatalf("first order: %+v, want ALLOW", a)
+	}
+	time.Sleep(5 * time.Second) // idle past the replay's reach
+	stop()
+
+	startRouter(t, cfg)
+	o2 := newOrder("idle-2", "I1", "AAPL")
+	o2.TS, o2.Qty, o2.Price = time.Now().UnixMilli(), 100, 10
+	produce(t, kc, orderRecord(t, o2))
+	a := audits(t, consumeN(t, kc, domain.TopicAudit, 2))["idle-2"]
+	if len(a) != 1 || a[0].Decision != domain.DecisionBlock || a[0].Limit != "ACCOUNT:I1 credit_limit=1500/day" {
+		t.Fatalf("order after the idle time and a restart: %+v, want BLOCK on the credit the first one used", a)
 	}
 }

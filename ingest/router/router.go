@@ -409,6 +409,10 @@ func (r *Router) pushEvent(assigned bool, m map[string][]int32) {
 	r.evMu.Unlock()
 }
 
+// idlePoll bounds how long the routing loop waits for orders before it
+// comes round to the work an idle router still has.
+const idlePoll = time.Second
+
 // runSession routes with one transactional session until it fails or ctx
 // ends. Dedup state is rebuilt from the changelog for every session, since
 // a new session starts from the committed offsets.
@@ -456,7 +460,12 @@ func (r *Router) runSession(ctx context.Context) error {
 		"scopes", r.table.Len(), "bootstrap", r.follower.BootstrapDuration().Round(time.Millisecond))
 
 	for {
-		fetches := sess.PollRecords(ctx, r.cfg.MaxBatch)
+		// A poll returns only with orders, so it is bounded: an idle
+		// router must still replay the partitions it is assigned and
+		// checkpoint their usage (checkpointIdle).
+		pctx, cancel := context.WithTimeout(ctx, idlePoll)
+		fetches := sess.PollRecords(pctx, r.cfg.MaxBatch)
+		cancel()
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			// Close leaves the group, which needs the rebalance this poll
 			// blocked.
@@ -464,6 +473,9 @@ func (r *Router) runSession(ctx context.Context) error {
 			return ctx.Err()
 		}
 		fetches.EachError(func(t string, p int32, err error) {
+			if t == "" && p == -1 && errors.Is(err, context.DeadlineExceeded) {
+				return // the poll's bound, injected by the client
+			}
 			r.log.Warn("orders fetch error", "topic", t, "partition", p, "err", err)
 		})
 		if err := r.applyEvents(ctx); err != nil {
