@@ -18,7 +18,13 @@ import (
 // an override and 10,000 symbols with a reference; caps are high enough
 // that every order is allowed and counted (the costlier path). Every order
 // is in partition 0, so every scope's usage is fed by one partition.
-func BenchmarkDecideLimits(b *testing.B) { benchDecideLimits(b, 1) }
+func BenchmarkDecideLimits(b *testing.B) { benchDecideLimits(b, 1, 100_000, 1<<16) }
+
+// BenchmarkDecideLimitsCached is BenchmarkDecideLimits with 100 kill states
+// and 128 orders in turn, whose scopes' keys, limits and entries all stay
+// in the CPU's caches: what the decision costs when no read waits for
+// memory.
+func BenchmarkDecideLimitsCached(b *testing.B) { benchDecideLimits(b, 1, 100, 128) }
 
 // BenchmarkDecideLimitsPartitioned is BenchmarkDecideLimits for a router
 // that owns three partitions of orders.v1: each chunk holds one partition's
@@ -26,10 +32,12 @@ func BenchmarkDecideLimits(b *testing.B) { benchDecideLimits(b, 1) }
 // partition (its number modulo three), so a symbol, a strategy and GLOBAL
 // take orders from all three and keep each one's usage besides their own
 // (what the changelog carries and a partition move takes away).
-func BenchmarkDecideLimitsPartitioned(b *testing.B) { benchDecideLimits(b, 3) }
+func BenchmarkDecideLimitsPartitioned(b *testing.B) { benchDecideLimits(b, 3, 100_000, 1<<16) }
 
-func benchDecideLimits(b *testing.B, parts int) {
-	tab := benchTable(100_000, false)
+// benchDecideLimits decides norders orders in turn, a chunk at a time,
+// against a table of kills kill states.
+func benchDecideLimits(b *testing.B, parts, kills, norders int) {
+	tab := benchTable(kills, false)
 	cfg := limits.Default()
 	cfg.Ceilings = limits.ByType{}
 	for _, t := range domain.ScopeTypes {
@@ -57,7 +65,7 @@ func benchDecideLimits(b *testing.B, parts int) {
 			b.Fatal(err)
 		}
 	}
-	orders := make([]domain.Order, 1<<16)
+	orders := make([]domain.Order, norders)
 	for i := range orders {
 		orders[i] = order(fmt.Sprintf("%08d", i*37%100000), fmt.Sprintf("SYM%d", i%10_000*10), fmt.Sprintf("strat-%d", i%1000*10+1))
 		orders[i].TS = nowMS
