@@ -29,6 +29,17 @@ import (
 type limitsDev struct {
 	kcat, broker string
 	api, token   string // the dev API's URL and its dev token
+	proc         *devProcess
+	bin          string
+	args         []string // riskgate dev's, for restart
+}
+
+// restart stops riskgate dev with Ctrl-C and starts it again on the same
+// data directory and ports.
+func (d *limitsDev) restart(t *testing.T) {
+	t.Helper()
+	d.proc.interrupt(t)
+	d.proc = startDev(t, d.bin, d.args...)
 }
 
 func startLimitsDev(t *testing.T) limitsDev {
@@ -46,15 +57,17 @@ func startLimitsDev(t *testing.T) limitsDev {
 	}
 	ports := freePorts(t, 4)
 	data := t.TempDir()
-	startDev(t, bin, "--data", data, "--no-gen",
+	args := []string{"--data", data, "--no-gen",
 		"--kafka-port", fmt.Sprint(ports[0]), "--temporal-port", fmt.Sprint(ports[1]),
-		"--ui-port", fmt.Sprint(ports[2]), "--api-addr", fmt.Sprintf("127.0.0.1:%d", ports[3]))
+		"--ui-port", fmt.Sprint(ports[2]), "--api-addr", fmt.Sprintf("127.0.0.1:%d", ports[3])}
+	proc := startDev(t, bin, args...)
 	token, err := os.ReadFile(filepath.Join(data, "dev-token"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return limitsDev{kcat: kcat, broker: fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		api: fmt.Sprintf("http://127.0.0.1:%d", ports[3]), token: strings.TrimSpace(string(token))}
+		api: fmt.Sprintf("http://127.0.0.1:%d", ports[3]), token: strings.TrimSpace(string(token)),
+		proc: proc, bin: bin, args: args}
 }
 
 // searched waits until the API's audit search of account lists n records
@@ -354,5 +367,44 @@ func TestDevLimitsGlobalCap(t *testing.T) {
 	if counts[domain.DecisionAllow] != capOrders || counts[domain.DecisionBlock] == 0 ||
 		counts[domain.DecisionBlock]+counts[domain.DecisionDrop] != len(recs)-capOrders {
 		t.Errorf("decisions %v, want exactly %d ALLOW and every other order BLOCKed by the GLOBAL cap or DROPped by its kill", counts, capOrders)
+	}
+}
+
+// TestDevUnrestoredUsageFailsClosed damages a limits usage record of the
+// router's changelog with kcat and restarts riskgate dev: the router cannot
+// know the usage that record held, so it fails closed on it (DESIGN §9: a
+// crash never resets a budget) — a new order is BLOCKed naming
+// unrestored_usage, a CANCEL passes, and its gauge says so — where it used
+// to skip the record and hand that budget back.
+func TestDevUnrestoredUsageFailsClosed(t *testing.T) {
+	d := startLimitsDev(t)
+	mk := func(acct string, typ domain.OrderType) func(int) domain.Order {
+		return func(int) domain.Order {
+			return domain.Order{AccountID: acct, Symbol: "ZZZ", Qty: 10, Price: 100, Type: typ}
+		}
+	}
+	d.orders(t, "ur-before", 1, mk("81001", domain.OrderNew))
+	if a := d.audit(t, "ur-before", 1); a[0].Decision != domain.DecisionAllow {
+		t.Fatalf("order before: %+v, want ALLOW", a[0])
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	if err := os.WriteFile(bad, []byte{0x10, 9, 0}, 0o600); err != nil { // a usage record of an unknown format
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(d.kcat, "-P", "-b", d.broker, "-t", domain.TopicDedup, "-p", "0", bad).CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	d.restart(t)
+	eventually(t, 60*time.Second, "riskgate_router_limits_unrestored_partitions 1 on /metrics", func() bool {
+		status, _, body := httpDo(t, "GET", d.api+"/metrics", "", nil)
+		return status == 200 && strings.Contains(string(body), "\nriskgate_router_limits_unrestored_partitions 1\n")
+	})
+	d.orders(t, "ur-after", 1, mk("81002", domain.OrderNew))
+	d.orders(t, "ur-cancel", 1, mk("81001", domain.OrderCancel))
+	if a := d.audit(t, "ur-after", 1)[0]; a.Decision != domain.DecisionBlock || a.Limit != "GLOBAL unrestored_usage" {
+		t.Errorf("order after the restart: %s %q, want BLOCK GLOBAL unrestored_usage", a.Decision, a.Limit)
+	}
+	if a := d.audit(t, "ur-cancel", 1)[0]; a.Decision != domain.DecisionAllow {
+		t.Errorf("CANCEL after the restart: %s %q, want ALLOW", a.Decision, a.Reason)
 	}
 }
