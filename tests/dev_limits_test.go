@@ -375,7 +375,8 @@ func TestDevLimitsGlobalCap(t *testing.T) {
 // know the usage that record held, so it fails closed on it (DESIGN §9: a
 // crash never resets a budget) — a new order is BLOCKed naming
 // unrestored_usage, a CANCEL passes, and its gauge says so — where it used
-// to skip the record and hand that budget back.
+// to skip the record and hand that budget back; then it rebuilds the day's
+// credit from orders.gated.v1, so that only the windows keep blocking.
 func TestDevUnrestoredUsageFailsClosed(t *testing.T) {
 	d := startLimitsDev(t)
 	mk := func(acct string, typ domain.OrderType) func(int) domain.Order {
@@ -407,4 +408,10 @@ func TestDevUnrestoredUsageFailsClosed(t *testing.T) {
 	if a := d.audit(t, "ur-cancel", 1)[0]; a.Decision != domain.DecisionAllow {
 		t.Errorf("CANCEL after the restart: %s %q, want ALLOW", a.Decision, a.Reason)
 	}
+	// The day's credit is rebuilt from orders.gated.v1 (which holds the
+	// order allowed before), so only the windows keep blocking.
+	eventually(t, 30*time.Second, "a credit rebuild counted on /metrics", func() bool {
+		status, _, body := httpDo(t, "GET", d.api+"/metrics", "", nil)
+		return status == 200 && strings.Contains(string(body), "\nriskgate_router_limits_credit_rebuilds_total{outcome=\"rebuilt\"} 1\n")
+	})
 }

@@ -553,7 +553,7 @@ func blockCondition(limit string) string {
 	case "unreadable_reference":
 		return ": the symbol's latest marketdata.ref.v1 record could not be read, so its orders are blocked until a readable one"
 	case "unrestored_usage":
-		return ": a limits usage record of the router's changelog could not be restored, so orders whose window caps or credit limit its usage could count against are blocked until it cannot (the router's log and its /readyz name the record)"
+		return ": a limits usage record of the router's changelog could not be restored, so orders whose window caps or credit limit its usage could count against are blocked until it cannot, or, for the credit limit, until the router has rebuilt the day's credit from orders.gated.v1 (the router's log and its /readyz name the record)"
 	}
 	return ""
 }

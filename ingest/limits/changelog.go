@@ -33,8 +33,9 @@ import (
 //	            1 ACCOUNT, 2 SYMBOL, 3 STRATEGY), the length of its id, the
 //	            id, and its Usage (see Usage); while the partition fails
 //	            closed on unrestored usage (FailUsageClosed), the first
-//	            record's first entry is 4 and that usage's latest time
-//	            (Unix ms, uvarint) instead
+//	            record's first entry is 4 (5 once the day's credit was
+//	            rebuilt, RebuildCredit) and that usage's latest time (Unix
+//	            ms, uvarint) instead
 const (
 	formatCheckpoint     = 1
 	formatChanges        = 2
@@ -125,7 +126,11 @@ func (e *Engine) Checkpoint(part int32, maxBytes int) [][]byte {
 	var out [][]byte
 	rec := e.checkpointHeader(formatCheckpoint)
 	if u := e.unrestoredIn(part); u != nil && !u.expired(e.clock, e.today) {
-		rec = append(rec, markUnrestored)
+		mark := byte(markUnrestored)
+		if u.rebuilt {
+			mark = markUnrestoredWindows
+		}
+		rec = append(rec, mark)
 		rec = binary.AppendUvarint(rec, uint64(u.latest))
 	}
 	header := len(rec)
@@ -231,13 +236,13 @@ func readRecord(b []byte, to *restorer) error {
 		for r.i < len(b) {
 			typ := int(b[r.i])
 			r.i++
-			if typ == markUnrestored && format == formatCheckpoint {
+			if (typ == markUnrestored || typ == markUnrestoredWindows) && format == formatCheckpoint {
 				latest := int64(r.uvarint(maxTS))
 				if r.err != nil {
 					return r.err
 				}
 				if to != nil {
-					to.e.failUsage(to.part, latest, "carried by a checkpoint of a router that could not restore it")
+					to.e.failUsage(to.part, latest, "carried by a checkpoint of a router that could not restore it", typ == markUnrestored)
 				}
 				continue
 			}

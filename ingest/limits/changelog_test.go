@@ -25,6 +25,7 @@ func FuzzRestore(f *testing.F) {
 	f.Add(e.Checkpoint(0, 1<<10)[0])
 	f.Add([]byte{formatChanges, 0})
 	f.Add([]byte{formatCheckpoint, 0, markUnrestored, 0x80})
+	f.Add([]byte{formatCheckpoint, 0, markUnrestoredWindows, 0x80, 0x01})
 	f.Add([]byte{formatCheckpoint, 0, 1, 1, 'a', 0, 0, 0})
 	f.Add([]byte{formatCheckpointMore, 0, 0, 1, 'a', 0, 0, 0})
 	f.Add([]byte{formatChanges, 0, 5, 5, 5, 1, 'a', 1, 'b', 0})

@@ -721,7 +721,7 @@ func (e *Engine) Commit(r *Result) (creditWarning int) {
 // the partitions, or the other way round, would set them apart.
 func (e *Engine) count(k *key, part int32, sec uint32, day int32, n int64) {
 	// The common case, a key fed by this one partition alone, reads
-	// nothing beyond the key.
+	// nothing beyond the key (written out: usageOf does not inline).
 	var c *contrib
 	solo := k.solo() && k.soloPart == part
 	if !solo {
@@ -742,6 +742,26 @@ func (e *Engine) count(k *key, part int32, sec uint32, day int32, n int64) {
 		if !solo {
 			c.u.addCredit(day, n)
 		}
+	}
+}
+
+// usageOf returns k's usage in partition part, creating it, as a contrib,
+// or solo when the aggregate is that usage.
+func (k *key) usageOf(part int32) (c *contrib, solo bool) {
+	if k.solo() && k.soloPart == part {
+		return nil, true
+	}
+	c = k.contrib(part)
+	return c, k.solo()
+}
+
+// countCredit adds n to the credit of account key k on day, in partition
+// part and in its aggregate, as count does for an order.
+func (e *Engine) countCredit(k *key, part int32, day int32, n int64) {
+	c, solo := k.usageOf(part)
+	k.agg.addCredit(day, n)
+	if !solo {
+		c.u.addCredit(day, n)
 	}
 }
 

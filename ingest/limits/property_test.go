@@ -19,7 +19,9 @@ import (
 // window of any scope may ever hold more than its cap.
 
 type modelOrder struct {
+	order  domain.Order
 	scopes [4]string // "" for a scope the order does not have
+	ts     int64     // effective, Unix ms
 	sec    int64
 	day    int64
 	n      *big.Int
@@ -39,7 +41,10 @@ type model struct {
 	// unrestored holds, per partition whose changelog has a record that
 	// does not restore, the latest effective time (Unix ms) of an order
 	// the record could hold.
-	unrestored   map[int32]int64
+	unrestored map[int32]int64
+	// rebuilt holds the partitions among them whose credit of that time's
+	// day was rebuilt from the allowed orders (RebuildCredit).
+	rebuilt      map[int32]bool
 	owned, total int64
 	clock        int64
 	allowed      []modelOrder
@@ -152,10 +157,11 @@ func (m *model) decide(o *domain.Order, now int64) verdict {
 	// credit through the record's trading day, any window cap whose
 	// window reaches back to it. The most general scope is named.
 	uscope := ns
-	for _, latest := range m.unrestored {
+	for p, latest := range m.unrestored {
 		for i := 0; i < uscope; i++ {
 			capped := lim[i].MaxOrders > 0 || lim[i].MaxNotional > 0
-			if i == 1 && day <= m.dayOf(latest) && lim[1].CreditLimit > 0 || capped && sec < latest/1000+lim[i].WindowSeconds {
+			lost := day < m.dayOf(latest) || day == m.dayOf(latest) && !m.rebuilt[p]
+			if i == 1 && lost && lim[1].CreditLimit > 0 || capped && sec < latest/1000+lim[i].WindowSeconds {
 				uscope = i
 			}
 		}
@@ -175,7 +181,7 @@ func (m *model) decide(o *domain.Order, now int64) verdict {
 			}
 		}
 	}
-	mo := modelOrder{scopes: scopes, sec: sec, day: day, n: n}
+	mo := modelOrder{order: *o, scopes: scopes, ts: ts, sec: sec, day: day, n: n}
 	for i := 0; i < ns; i++ {
 		mo.window[i] = lim[i].WindowSeconds
 		if l := lim[i]; l.MaxOrders > 0 {
@@ -313,8 +319,12 @@ func TestPropertyAgainstBruteForce(t *testing.T) {
 		runs = 40
 	}
 	var seen [numKinds]int
+	rebuilds := 0
 	for run := range runs {
-		t.Run(fmt.Sprint(run), func(t *testing.T) { propertyRun(t, uint64(run), &seen) })
+		t.Run(fmt.Sprint(run), func(t *testing.T) { propertyRun(t, uint64(run), &seen, &rebuilds) })
+	}
+	if rebuilds < runs/10 {
+		t.Errorf("%d credit rebuilds in %d runs", rebuilds, runs)
 	}
 	// The streams must reach every decision, or the comparison proves little.
 	for k, n := range seen {
@@ -322,10 +332,10 @@ func TestPropertyAgainstBruteForce(t *testing.T) {
 			t.Errorf("%d of %d orders decided %q", n, runs*400, Kind(k))
 		}
 	}
-	t.Logf("decisions by kind: %v", seen)
+	t.Logf("decisions by kind: %v; credit rebuilds: %d", seen, rebuilds)
 }
 
-func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
+func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int, rebuilds *int) {
 	rng := rand.New(rand.NewPCG(seed, seed*0x9e3779b97f4a7c15+1))
 	cfg := Config{TimeZone: "Etc/GMT+5", DayStart: time.Duration(rng.IntN(24*60)) * time.Minute,
 		FutureSkew: time.Duration(rng.IntN(3000)) * time.Millisecond}
@@ -336,7 +346,7 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 	cfg.Defaults.Account.MaxOrders = min(cfg.Defaults.Account.MaxOrders, 6)
 	e := newEngine(t, cfg)
 	m := &model{cfg: e.Config(), zone: -5 * 3600, over: map[string]domain.LimitValues{}, overVersion: map[string]int64{},
-		unreadable: map[string]bool{}, refs: map[string]domain.RefPrice{}, unrestored: map[int32]int64{}, owned: 1, total: 1}
+		unreadable: map[string]bool{}, refs: map[string]domain.RefPrice{}, unrestored: map[int32]int64{}, rebuilt: map[int32]bool{}, owned: 1, total: 1}
 	accts := []string{"a1", "a2", "a3"}
 	syms := []string{"S1", "S2", "S3"}
 	strats := []string{"", "algo", "vwap"}
@@ -349,6 +359,9 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 	// latest maps a record of the log that no longer restores to the clock
 	// it carried: the router fails its partition closed on it.
 	latest := map[*byte]int64{}
+	// rebuiltCP marks the first record of each checkpoint written while
+	// its partition's credit was rebuilt: restoring it says so.
+	rebuiltCP := map[*byte]bool{}
 	restore := func(p int32) {
 		for _, rec := range log[p] {
 			if err := e.Restore(p, rec); err != nil {
@@ -358,7 +371,11 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 				}
 				e.FailUsageClosed(p, l, "damaged")
 				m.unrestored[p] = max(m.unrestored[p], l+m.cfg.FutureSkew.Milliseconds())
+				m.rebuilt[p] = false
 				continue
+			}
+			if rebuiltCP[&rec[0]] {
+				m.rebuilt[p] = true
 			}
 			clock, _ := RecordClock(rec)
 			m.clock = max(m.clock, clock)
@@ -435,8 +452,30 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 			// changelog carries, and so does the model.
 			m.clock = 0
 			clear(m.unrestored)
+			clear(m.rebuilt)
 			for p := range int32(3) {
 				restore(p)
+			}
+			// Now and then the credit of a partition that did not
+			// restore is rebuilt from the orders allowed that day, as
+			// the router reads them from orders.gated.v1.
+			for _, rb := range e.CreditRebuilds() {
+				if rng.IntN(2) == 0 {
+					continue
+				}
+				day := m.dayOf(m.unrestored[rb.Part])
+				for _, a := range m.allowed {
+					if a.day == day {
+						o := a.order
+						o.TS = a.ts
+						rb.Add(&o, a.ts)
+					}
+				}
+				if _, ok := e.RebuildCredit(rb); !ok {
+					t.Fatalf("rebuild of partition %d not applied", rb.Part)
+				}
+				m.rebuilt[rb.Part] = true
+				*rebuilds++
 			}
 			e.BeginTxn()
 		}
@@ -485,7 +524,11 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 					pending[p] = append(pending[p], rec)
 				}
 				if rng.IntN(10) == 0 { // now and then a checkpoint, in small records
-					pending[p] = append(pending[p], e.Checkpoint(p, 40)...)
+					cp := e.Checkpoint(p, 40)
+					if _, ok := m.unrestored[p]; ok && m.rebuilt[p] {
+						rebuiltCP[&cp[0][0]] = true
+					}
+					pending[p] = append(pending[p], cp...)
 				}
 			}
 			if rng.IntN(5) == 0 {
@@ -503,6 +546,7 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int) {
 					p := int32(rng.IntN(3))
 					e.Revoke(p)
 					delete(m.unrestored, p)
+					delete(m.rebuilt, p)
 					clock := m.clock
 					restore(p)
 					m.clock = clock

@@ -30,8 +30,11 @@ import (
 // corrupted changelog is an incident, and /readyz and the
 // riskgate_router_limits_unrestored_partitions alert name it.
 //
-// Nothing else ends it early: a checkpoint of the partition carries it (a
-// restart or the next owner keeps failing closed), and revoking the
+// The credit part ends early once the router has rebuilt the trading day's
+// credit of every account from orders.gated.v1 (RebuildCredit, see
+// CreditRebuild); nothing else ends it early: a checkpoint of the partition
+// carries it (a restart or the next owner keeps failing closed, or goes on
+// with windows only once the credit was rebuilt), and revoking the
 // partition drops it (its next owner replays the record itself). A CANCEL
 // passes, as always.
 
@@ -43,13 +46,22 @@ type unrestored struct {
 	// an order the lost record could hold; day is its trading day.
 	latest int64
 	day    int32
-	why    string
+	// rebuilt: the credit of day was rebuilt (RebuildCredit), so only an
+	// order of an earlier day (a clock still short of it) is blocked for
+	// credit.
+	rebuilt bool
+	why     string
 }
 
 // markUnrestored is the scope type byte of a checkpoint entry that carries
-// an unrestored partition's latest time (uvarint) instead of a key's usage.
-// A release that predates it cannot read such a checkpoint.
-const markUnrestored = 4
+// an unrestored partition's latest time (uvarint) instead of a key's usage;
+// markUnrestoredWindows the same once its credit was rebuilt, which the
+// checkpoint's usage then holds. A release that predates them cannot read
+// such a checkpoint.
+const (
+	markUnrestored        = 4
+	markUnrestoredWindows = 5
+)
 
 // FailUsageClosed fails partition part closed on a changelog record that
 // Restore refused (see above). latest is the latest wall time (Unix ms) an
@@ -60,19 +72,23 @@ const markUnrestored = 4
 func (e *Engine) FailUsageClosed(part int32, latest int64, why string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.failUsage(max(part, 0), min(latest+e.skew, maxTS), why)
+	e.failUsage(max(part, 0), min(latest+e.skew, maxTS), why, true)
 }
 
-func (e *Engine) failUsage(part int32, latest int64, why string) {
-	for i := range e.unrestored {
-		if u := &e.unrestored[i]; u.part == part {
-			if latest > u.latest {
-				u.latest, u.day, u.why = latest, e.cal.dayOf(latest), why
-			}
-			return
-		}
+// failUsage fails partition part closed on usage lost up to latest: on its
+// windows, and on its credit unless credit is false (a checkpoint written
+// once the credit was rebuilt: it holds the credit, and replaces what
+// records before it held). A record lost after the rebuild fails the
+// credit closed again.
+func (e *Engine) failUsage(part int32, latest int64, why string, credit bool) {
+	u := e.unrestoredIn(part)
+	if u == nil {
+		e.unrestored = append(e.unrestored, unrestored{part: part, latest: latest, why: why})
+		u = &e.unrestored[len(e.unrestored)-1]
+	} else if latest > u.latest {
+		u.latest, u.why = latest, why
 	}
-	e.unrestored = append(e.unrestored, unrestored{part: part, latest: latest, day: e.cal.dayOf(latest), why: why})
+	u.day, u.rebuilt = e.cal.dayOf(u.latest), !credit
 }
 
 // unrestoredScope returns the most general scope (index into l) whose
@@ -86,7 +102,7 @@ func (e *Engine) unrestoredScope(sec int64, day int32, l *[4]*resolved) int {
 		// s > t - window.
 		last := u.latest / 1000
 		for s := 0; s < scope; s++ {
-			if x := l[s]; s == tAccount && day <= u.day && x.credit != none ||
+			if x := l[s]; s == tAccount && x.credit != none && (day < u.day || day == u.day && !u.rebuilt) ||
 				(x.capOrders != none || x.capNotional != none) && sec < last+int64(x.window) {
 				scope = s
 			}
@@ -100,9 +116,9 @@ func (e *Engine) unrestoredScope(sec int64, day int32, l *[4]*resolved) int {
 
 // expired reports whether no order at or after the engine's clock can be
 // blocked by u any longer: every window allowed has passed its latest
-// order and its trading day is over.
+// order, and its trading day is over or its credit was rebuilt.
 func (u *unrestored) expired(clock int64, today int32) bool {
-	return clock/1000 >= u.latest/1000+domain.MaxLimitWindowSeconds && today > u.day
+	return clock/1000 >= u.latest/1000+domain.MaxLimitWindowSeconds && (today > u.day || u.rebuilt && today == u.day)
 }
 
 // dropExpiredUnrestored forgets the unrestored partitions that block
@@ -154,6 +170,10 @@ func (e *Engine) Unrestored() []string {
 
 // describe names u for Unrestored.
 func (u *unrestored) describe() string {
-	return "changelog partition " + strconv.Itoa(int(u.part)) + " usage not restored (" + u.why + "; orders counted up to " +
-		time.UnixMilli(u.latest).UTC().Format(time.RFC3339) + ")"
+	s := "changelog partition " + strconv.Itoa(int(u.part)) + " usage not restored (" + u.why + "; orders counted up to " +
+		time.UnixMilli(u.latest).UTC().Format(time.RFC3339)
+	if u.rebuilt {
+		s += "; the day's credit rebuilt from " + domain.TopicGated + ", window caps only"
+	}
+	return s + ")"
 }

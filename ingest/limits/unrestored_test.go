@@ -141,3 +141,157 @@ func TestUnrestoredUsageKeepsTheLatest(t *testing.T) {
 		t.Fatalf("%q", fc)
 	}
 }
+
+// The day's credit rebuilt from the gated orders ends the credit part of an
+// unrestored partition's block: each account's credit of the day rises to
+// the gated sum (never falls), orders within the credit pass once the
+// windows part has run out, orders beyond it are blocked by credit_limit; a
+// checkpoint carries the rebuilt credit and the windows-only block, and a
+// record lost after the rebuild fails the credit closed again.
+func TestRebuiltCreditEndsTheCreditBlock(t *testing.T) {
+	c := bare()
+	c.Defaults.Account = Limits{MaxOrders: 100, WindowSeconds: 60, CreditLimit: 1500}
+	c.FutureSkew = 2000 * 1e6 // 2 s, in ns
+	e := newEngine(t, c)
+	at := func(e *Engine, acct string, notional float64, ts int64) Result {
+		o := ord(acct, "AAPL", "", 1, notional, ts)
+		r, _ := e.Decide(&o, 0, 0)
+		return r
+	}
+	// Usage the replay did restore, before the lost record.
+	wantPass(t, at(e, "a", 200, t0-1000))
+	wantPass(t, at(e, "f", 900, t0-1000))
+	e.FailUsageClosed(0, t0+10_000, "offset 7")
+	latest := t0 + 12_000 // with the skew
+	after := latest + 61_000
+	wantBlock(t, at(e, "a", 1, latest+30_000), KindUnrestoredUsage, "ACCOUNT:a unrestored_usage", 0)
+
+	rbs := e.CreditRebuilds()
+	if len(rbs) != 1 {
+		t.Fatalf("%d rebuilds, want 1", len(rbs))
+	}
+	rb := rbs[0]
+	dayStart := int64(1_699_920_000_000) // t0's UTC midnight
+	if rb.Part != 0 || rb.FromMS != dayStart-2000 {
+		t.Fatalf("rebuild of partition %d from %d, want 0 from %d", rb.Part, rb.FromMS, dayStart-2000)
+	}
+	gated := func(acct string, notional float64, ts, recordMS int64) {
+		o := ord(acct, "AAPL", "", 1, notional, ts)
+		rb.Add(&o, recordMS)
+	}
+	gated("a", 1000, t0, t0)                                   // holds the restored 200
+	gated("b", 1400, t0+5000, t0+5000)                         // only in the lost record
+	gated("c", 1000, dayStart-9000, dayStart-5000)             // the day before
+	gated("c", 100, dayStart-3000, dayStart-1000)              // decided a skew before the day: may count in it
+	gated("d", 100, dayStart+5000, dayStart+86_400_000)        // decided after the day, its ts in it
+	gated("d", 100, dayStart-60_000, dayStart+86_400_000)      // decided after the day, stamped before it: counted at the clock
+	gated("f", 300, t0, t0)                                    // less than the restored 900
+	gated("g", 5000, dayStart+86_400_000, dayStart+86_400_000) // the next day
+	cancel := ord("a", "AAPL", "", 1, 1e6, t0)
+	cancel.Type = domain.OrderCancel
+	rb.Add(&cancel, t0)
+	if rb.Orders != 9 || rb.Counted != 6 {
+		t.Fatalf("added %d, counted %d; want 9, 6", rb.Orders, rb.Counted)
+	}
+	if raised, ok := e.RebuildCredit(rb); !ok || raised != 4 {
+		t.Fatalf("RebuildCredit: raised %d, ok %v; want 4 (a, b, c, d), true", raised, ok)
+	}
+	if _, ok := e.RebuildCredit(rb); ok {
+		t.Fatal("a rebuild applied twice")
+	}
+	if len(e.CreditRebuilds()) != 0 {
+		t.Fatal("a rebuild still wanted after RebuildCredit")
+	}
+	if fc := e.Unrestored(); len(fc) != 1 || !strings.Contains(fc[0], "; the day's credit rebuilt from orders.gated.v1, window caps only)") {
+		t.Fatalf("failed closed %q", fc)
+	}
+	// The windows part still holds.
+	wantBlock(t, at(e, "e", 1, latest+40_000), KindUnrestoredUsage, "ACCOUNT:e unrestored_usage", 0)
+	check := func(e *Engine, fresh string) {
+		t.Helper()
+		wantBlock(t, at(e, "b", 200, after), KindCreditLimit, "ACCOUNT:b credit_limit=1500/day", 1600)
+		wantBlock(t, at(e, "f", 700, after), KindCreditLimit, "ACCOUNT:f credit_limit=1500/day", 1600)
+		wantPass(t, at(e, fresh, 1000, after)) // nothing gated today
+	}
+	check(e, "e")
+	wantPass(t, at(e, "a", 500, after))
+	wantBlock(t, at(e, "a", 1, after), KindCreditLimit, "ACCOUNT:a credit_limit=1500/day", 1501)
+
+	// A checkpoint carries the rebuilt credit and the windows-only block.
+	fresh := newEngine(t, c)
+	for _, rec := range e.Checkpoint(0, 1<<10) {
+		if err := fresh.Restore(0, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fc := fresh.Unrestored(); len(fc) != 1 || !strings.Contains(fc[0], "rebuilt from orders.gated.v1") || len(fresh.CreditRebuilds()) != 0 {
+		t.Fatalf("restored from a checkpoint after the rebuild: %q, %d rebuilds wanted", fc, len(fresh.CreditRebuilds()))
+	}
+	check(fresh, "e2")
+	// A record lost after the rebuild: the credit fails closed again.
+	fresh.FailUsageClosed(0, t0+20_000, "offset 9")
+	wantBlock(t, at(fresh, "h", 1, t0+20_000+2000+61_000), KindUnrestoredUsage, "ACCOUNT:h unrestored_usage", 0)
+	if len(fresh.CreditRebuilds()) != 1 {
+		t.Fatal("no rebuild wanted after a later record was lost")
+	}
+
+	// Once the longest window allowed has passed, the rebuilt block is
+	// over within its day: Evict forgets it.
+	wantPass(t, at(e, "z", 1, latest+domain.MaxLimitWindowSeconds*1000+1000))
+	e.Evict()
+	if fc := e.Unrestored(); len(fc) != 0 {
+		t.Fatalf("an hour after a rebuild: %q", fc)
+	}
+
+	// Before the rebuild the credit part held past the windows.
+	e2 := newEngine(t, c)
+	e2.FailUsageClosed(0, t0+10_000, "offset 7")
+	wantBlock(t, at(e2, "e", 1, after), KindUnrestoredUsage, "ACCOUNT:e unrestored_usage", 0)
+
+	// A rebuild whose block changed since it began does nothing: a later
+	// record lost, or the partition revoked.
+	e2 = newEngine(t, c)
+	e2.FailUsageClosed(0, t0, "offset 1")
+	rb = e2.CreditRebuilds()[0]
+	e2.FailUsageClosed(0, t0+1000, "offset 2")
+	if _, ok := e2.RebuildCredit(rb); ok {
+		t.Fatal("a rebuild begun before a later record was lost applied")
+	}
+	rb = e2.CreditRebuilds()[0]
+	e2.Revoke(0)
+	if _, ok := e2.RebuildCredit(rb); ok {
+		t.Fatal("a rebuild of a revoked partition applied")
+	}
+}
+
+// The rebuild covers the day of the latest lost order. The engine's day
+// moves to it, so a later order stamped before it counts in it too; an
+// engine restored from a checkpoint of the rebuild that holds no credit
+// (whose day is still the one before) blocks an order of that earlier day
+// for credit, as the lost usage counted in it.
+func TestRebuiltCreditCoversItsDayOnly(t *testing.T) {
+	c := bare()
+	c.Defaults.Account = Limits{CreditLimit: 1500}
+	c.FutureSkew = 2000 * 1e6
+	e := newEngine(t, c)
+	midnight := int64(1_700_006_400_000)            // after t0, UTC
+	e.FailUsageClosed(0, midnight-1000, "offset 3") // latest, with the skew: a second into the next day
+	rb := e.CreditRebuilds()[0]
+	if _, ok := e.RebuildCredit(rb); !ok {
+		t.Fatal("not applied")
+	}
+	fresh := newEngine(t, c)
+	for _, rec := range e.Checkpoint(0, 1<<10) {
+		if err := fresh.Restore(0, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := func(e *Engine, ts int64) Result {
+		o := ord("a", "AAPL", "", 1, 10, ts)
+		r, _ := e.Decide(&o, 0, 0)
+		return r
+	}
+	wantPass(t, at(e, midnight-500))
+	wantBlock(t, at(fresh, midnight-500), KindUnrestoredUsage, "ACCOUNT:a unrestored_usage", 0)
+	wantPass(t, at(fresh, midnight+500))
+}

@@ -314,6 +314,102 @@ func TestUnrestoredUsageFailsClosed(t *testing.T) {
 	}
 }
 
+// TestUnrestoredCreditRebuiltFromGated: a usage record of the changelog
+// that does not restore, written ten minutes ago (its windows are over, its
+// trading day is not): the router rebuilds the day's credit from
+// orders.gated.v1, after which an account's orders are held to the credit
+// its gated orders of the day used, not blocked for the rest of the day,
+// and gated orders of the day before do not count.
+func TestUnrestoredCreditRebuiltFromGated(t *testing.T) {
+	kc := newCluster(t)
+	now := time.Now()
+	lc := limits.Default()
+	lc.Defaults.Account.CreditLimit = 1500
+	// A trading day that began twelve hours ago.
+	lc.TimeZone = "UTC"
+	tod := now.UTC().Sub(now.UTC().Truncate(24 * time.Hour))
+	lc.DayStart = ((tod + 12*time.Hour) % (24 * time.Hour)).Truncate(time.Minute)
+	gated := func(id, acct string, qty float64, at time.Time) *kgo.Record {
+		o := newOrder(id, acct, "AAPL")
+		o.TS, o.Qty, o.Price = at.UnixMilli(), qty, 10
+		rec := orderRecord(t, o)
+		rec.Topic, rec.Timestamp = domain.TopicGated, at
+		return rec
+	}
+	produce(t, kc,
+		gated("g-1", "R1", 50, now.Add(-20*time.Minute)),
+		gated("g-2", "R1", 50, now.Add(-15*time.Minute)), // R1 used $1,000 today
+		gated("g-3", "R2", 140, now.Add(-13*time.Hour)),  // R2 used $1,400 the day before
+	)
+	cl, err := kc.NewClient(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	bad := &kgo.Record{Topic: domain.TopicDedup, Partition: 1, Value: []byte{changelogUsage, 9, 0}, Timestamp: now.Add(-10 * time.Minute)}
+	if err := cl.ProduceSync(context.Background(), bad).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	r := startRouter(t, Config{Kafka: kc, Limits: &lc, Registerer: reg})
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(r.ReadyDetail(), "the day's credit rebuilt from orders.gated.v1, window caps only"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("credit not rebuilt: %q", r.ReadyDetail())
+		}
+	}
+	if n := labelledValue(t, reg, "riskgate_router_limits_credit_rebuilds_total", "outcome", "rebuilt"); n != 1 {
+		t.Errorf("%v rebuilds counted, want 1", n)
+	}
+	order := func(id, acct string, qty float64) *kgo.Record {
+		o := newOrder(id, acct, "AAPL")
+		o.Qty, o.Price = qty, 10
+		return orderRecord(t, o)
+	}
+	produce(t, kc, order("r1-600", "R1", 60), order("r1-400", "R1", 40), order("r2-1400", "R2", 140))
+	got := audits(t, consumeN(t, kc, domain.TopicAudit, 3))
+	if a := got["r1-600"]; len(a) != 1 || a[0].Decision != domain.DecisionBlock || a[0].Limit != "ACCOUNT:R1 credit_limit=1500/day" || a[0].LimitValue != 1600 {
+		t.Errorf("R1's $600 order: %+v, want BLOCK ACCOUNT:R1 credit_limit=1500/day at 1600", a)
+	}
+	for _, id := range []string{"r1-400", "r2-1400"} {
+		if a := got[id]; len(a) != 1 || a[0].Decision != domain.DecisionAllow {
+			t.Errorf("%s: %+v, want ALLOW", id, a)
+		}
+	}
+}
+
+// TestCreditRebuildFailsClosed: a gated order that does not decode leaves
+// the credit unknown, so the block on credit holds (and is counted as a
+// failed rebuild).
+func TestCreditRebuildFailsClosed(t *testing.T) {
+	kc := newCluster(t)
+	now := time.Now()
+	lc := limits.Default()
+	lc.TimeZone = "UTC"
+	tod := now.UTC().Sub(now.UTC().Truncate(24 * time.Hour))
+	lc.DayStart = ((tod + 12*time.Hour) % (24 * time.Hour)).Truncate(time.Minute)
+	produce(t, kc, &kgo.Record{Topic: domain.TopicGated, Key: []byte("F1"), Value: []byte("{not json"), Timestamp: now.Add(-20 * time.Minute)})
+	cl, err := kc.NewClient(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	bad := &kgo.Record{Topic: domain.TopicDedup, Partition: 0, Value: []byte{changelogUsage, 9, 0}, Timestamp: now.Add(-10 * time.Minute)}
+	if err := cl.ProduceSync(context.Background(), bad).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	startRouter(t, Config{Kafka: kc, Limits: &lc, Registerer: reg})
+	for deadline := time.Now().Add(15 * time.Second); labelledValue(t, reg, "riskgate_router_limits_credit_rebuilds_total", "outcome", "failed") != 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed rebuild counted")
+		}
+	}
+	produce(t, kc, orderRecord(t, newOrder("f-1", "F1", "AAPL")))
+	if a := audits(t, consumeN(t, kc, domain.TopicAudit, 1))["f-1"]; len(a) != 1 || a[0].Decision != domain.DecisionBlock || a[0].Limit != "ACCOUNT:F1 unrestored_usage" {
+		t.Fatalf("order after a failed rebuild: %+v, want BLOCK ACCOUNT:F1 unrestored_usage", a)
+	}
+}
+
 // TestIdleRouterCheckpointsUsage: a router whose partitions all fall idle
 // still checkpoints their usage, so a credit used early in the day outlives
 // the changelog's retention and a later replay (which reads only the last

@@ -49,7 +49,10 @@ type metrics struct {
 	dlq         prometheus.Counter
 	ready       prometheus.GaugeFunc
 	dedupIDs    prometheus.Gauge
-	all         []prometheus.Collector
+	// rebuilds counts the credit rebuilds from orders.gated.v1 by
+	// outcome: rebuilt, failed (nil without limits).
+	rebuilt, rebuildFailed prometheus.Counter
+	all                    []prometheus.Collector
 }
 
 func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, feeds []*killstate.Follower, eng *limits.Engine,
@@ -167,6 +170,13 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, feed
 			Name: "riskgate_router_limits_unrestored_partitions",
 			Help: "Partitions of the router's changelog with a limits usage record that did not restore: orders whose window caps or credit limit the lost usage could count against are BLOCKed (unrestored_usage) until it cannot.",
 		}, func() float64 { return float64(eng.Stats().Unrestored) }))
+		rebuilds := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "riskgate_router_limits_credit_rebuilds_total",
+			Help: "Rebuilds of a trading day's credit from orders.gated.v1 for a changelog partition whose usage did not restore, by outcome: " +
+				"rebuilt (orders are then blocked on it for window caps only), failed (a gated order did not decode: the block holds to the end of the day).",
+		}, []string{"outcome"})
+		m.rebuilt, m.rebuildFailed = rebuilds.WithLabelValues("rebuilt"), rebuilds.WithLabelValues("failed")
+		m.all = append(m.all, rebuilds)
 	}
 	if reg == nil {
 		return m, nil

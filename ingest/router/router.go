@@ -143,6 +143,7 @@ type Router struct {
 	followed []*killstate.Follower
 	counts   [len(decisionKinds)]float64
 	lag      map[int32]int64
+	rebuilds map[int32]*rebuild // credit rebuilds in flight, by partition
 
 	prodMu  sync.Mutex
 	prodErr error
@@ -193,13 +194,14 @@ func New(cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("router order bounds: %w", err)
 	}
 	r := &Router{
-		cfg:    cfg,
-		log:    cfg.Log,
-		table:  NewTable(cfg.Clock),
-		hash:   newHasher(),
-		stores: make(map[int32]*dedupStore),
-		owned:  make(map[int32]struct{}),
-		lag:    make(map[int32]int64),
+		cfg:      cfg,
+		log:      cfg.Log,
+		table:    NewTable(cfg.Clock),
+		hash:     newHasher(),
+		stores:   make(map[int32]*dedupStore),
+		owned:    make(map[int32]struct{}),
+		lag:      make(map[int32]int64),
+		rebuilds: make(map[int32]*rebuild),
 
 		realClock: realClock,
 	}
@@ -445,6 +447,7 @@ func (r *Router) runSession(ctx context.Context) error {
 	r.em = newEmitter(ctx, r, sess)
 	defer func() {
 		r.ready.Store(false)
+		r.stopRebuilds(nil, true)
 		r.em.close()
 		// Close leaves the group, which waits for a rebalance that a poll
 		// may still block (a transaction ended by an error or by ctx).
@@ -482,6 +485,7 @@ func (r *Router) runSession(ctx context.Context) error {
 			sess.AllowRebalance()
 			return err
 		}
+		r.applyRebuilds()
 		if fetches.NumRecords() == 0 {
 			if err := r.checkpointIdle(ctx, sess); err != nil {
 				sess.AllowRebalance()
@@ -522,6 +526,7 @@ func (r *Router) applyEvents(ctx context.Context) error {
 			}
 		}
 		r.setOwned(ev.parts, ev.assigned)
+		r.stopRebuilds(ev.parts, false)
 		if ev.assigned {
 			replay = append(replay, ev.parts...)
 		} else {
@@ -608,5 +613,6 @@ func (r *Router) replay(ctx context.Context, parts []int32) error {
 		r.checkpointState(p).reset()
 	}
 	r.log.Info("dedup window replayed", "partitions", parts, "ids", n, "took", time.Since(start).Round(time.Millisecond))
+	r.startRebuilds(ctx, parts)
 	return nil
 }
