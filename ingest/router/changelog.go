@@ -129,10 +129,12 @@ func (c *changelog) produceValue(ctx context.Context, sess *kgo.GroupTransactSes
 // usageFrom (Unix ms, before cutoff: the router checkpoints the usage more
 // often than that). The partitions' usage in eng must be empty (Revoke).
 // A usage record that does not restore is reported through bad (which
-// fails the engine closed on it) and skipped.
+// fails the engine closed on it) and skipped. A dedup record that does not
+// read is reported in lost, the partitions whose windows are then
+// incomplete (rebuildDedup completes them).
 func (c *changelog) replay(ctx context.Context, kc kafka.Config, parts []int32, h hasher, cutoff int64,
-	eng *limits.Engine, usageFrom int64, bad func(rec *kgo.Record, err error)) (map[int32]*dedupStore, error) {
-	stores := make(map[int32]*dedupStore, len(parts))
+	eng *limits.Engine, usageFrom int64, bad func(rec *kgo.Record, err error)) (stores map[int32]*dedupStore, lost []*kgo.Record, err error) {
+	stores = make(map[int32]*dedupStore, len(parts))
 	for _, p := range parts {
 		stores[p] = newDedupStore()
 	}
@@ -140,7 +142,7 @@ func (c *changelog) replay(ctx context.Context, kc kafka.Config, parts []int32, 
 	if eng != nil {
 		from = min(from, usageFrom)
 	}
-	err := readTopic(ctx, kc, c.topic, parts, from, func(rec *kgo.Record) {
+	err = readTopic(ctx, kc, c.topic, parts, from, func(rec *kgo.Record) {
 		s := stores[rec.Partition]
 		if s == nil {
 			return
@@ -153,18 +155,22 @@ func (c *changelog) replay(ctx context.Context, kc kafka.Config, parts []int32, 
 			}
 			return
 		}
-		// A malformed record is skipped: it can only make the window
-		// forget, never invent, a duplicate.
-		_ = readChangelog(rec.Value, func(ms int64, id []byte, cancel, allowed bool) {
+		// A malformed record would make the window forget identities
+		// (an order sent again would be decided again): the caller
+		// rebuilds the window from audit.v1.
+		err := readChangelog(rec.Value, func(ms int64, id []byte, cancel, allowed bool) {
 			if ms >= cutoff {
 				s.add(h.key(unsafe.String(unsafe.SliceData(id), len(id)), cancel), ms, allowed)
 			}
 		})
+		if err != nil {
+			lost = append(lost, rec)
+		}
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return stores, nil
+	return stores, lost, nil
 }
 
 // Changelog record value: a version byte, the Unix ms the identities were

@@ -49,6 +49,8 @@ type metrics struct {
 	dlq         prometheus.Counter
 	ready       prometheus.GaugeFunc
 	dedupIDs    prometheus.Gauge
+	// dedupRebuilds counts the dedup windows rebuilt from audit.v1.
+	dedupRebuilds prometheus.Counter
 	// rebuilds counts the credit rebuilds from orders.gated.v1 by
 	// outcome: rebuilt, failed (nil without limits).
 	rebuilt, rebuildFailed prometheus.Counter
@@ -122,6 +124,10 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, feed
 		Name: "riskgate_router_dedup_ids",
 		Help: "Order identities held in the dedup window for the partitions this router owns.",
 	})
+	m.dedupRebuilds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "riskgate_router_dedup_rebuilds_total",
+		Help: "Replays that found a dedup record of the changelog they could not read and rebuilt those partitions' dedup windows from audit.v1 (the router's log names the records).",
+	})
 	scopes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "riskgate_router_state_scopes",
 		Help: "Scopes held in the kill-state table.",
@@ -146,7 +152,7 @@ func newMetrics(reg prometheus.Registerer, t *Table, f *killstate.Follower, feed
 		return age.Seconds()
 	})
 	m.all = []prometheus.Collector{decisions, blocks, m.decisionSec, m.bootstrap, m.lag, m.commits, m.aborts,
-		m.txnRoute, m.txnFlush, m.txnEnd, m.dlq, m.ready, m.dedupIDs, scopes, stale, undecodable, failedClosed, age}
+		m.txnRoute, m.txnFlush, m.txnEnd, m.dlq, m.ready, m.dedupIDs, m.dedupRebuilds, scopes, stale, undecodable, failedClosed, age}
 	for _, f := range feeds {
 		topic := prometheus.Labels{"topic": f.Topic()}
 		m.all = append(m.all, prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -600,10 +600,16 @@ func (r *Router) replay(ctx context.Context, parts []int32) error {
 		}
 	}
 	now := r.cfg.Clock()
-	stores, err := r.changelog.replay(ctx, r.cfg.Kafka, parts, r.hash, now.Add(-r.cfg.DedupWindow).UnixMilli(),
+	cutoff := now.Add(-r.cfg.DedupWindow).UnixMilli()
+	stores, lost, err := r.changelog.replay(ctx, r.cfg.Kafka, parts, r.hash, cutoff,
 		r.lim, now.Add(-r.usageReplay()).UnixMilli(), r.unrestored)
 	if err != nil {
 		return fmt.Errorf("replay dedup changelog for partitions %v: %w", parts, err)
+	}
+	if len(lost) > 0 {
+		if err := r.rebuildDedup(ctx, stores, lost, cutoff); err != nil {
+			return fmt.Errorf("rebuild dedup window for partitions %v: %w", parts, err)
+		}
 	}
 	n := 0
 	for p, s := range stores {
