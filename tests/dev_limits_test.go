@@ -376,7 +376,9 @@ func TestDevLimitsGlobalCap(t *testing.T) {
 // crash never resets a budget) — a new order is BLOCKed naming
 // unrestored_usage, a CANCEL passes, and its gauge says so — where it used
 // to skip the record and hand that budget back; then it rebuilds the day's
-// credit from orders.gated.v1, so that only the windows keep blocking.
+// credit from orders.gated.v1, so that only the windows keep blocking. A
+// damaged dedup record beside it makes the router rebuild that partition's
+// dedup window from audit.v1.
 func TestDevUnrestoredUsageFailsClosed(t *testing.T) {
 	d := startLimitsDev(t)
 	mk := func(acct string, typ domain.OrderType) func(int) domain.Order {
@@ -388,12 +390,17 @@ func TestDevUnrestoredUsageFailsClosed(t *testing.T) {
 	if a := d.audit(t, "ur-before", 1); a[0].Decision != domain.DecisionAllow {
 		t.Fatalf("order before: %+v, want ALLOW", a[0])
 	}
-	bad := filepath.Join(t.TempDir(), "bad")
-	if err := os.WriteFile(bad, []byte{0x10, 9, 0}, 0o600); err != nil { // a usage record of an unknown format
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(d.kcat, "-P", "-b", d.broker, "-t", domain.TopicDedup, "-p", "0", bad).CombinedOutput(); err != nil {
-		t.Fatalf("kcat: %v\n%s", err, out)
+	// A usage record of an unknown format, and a dedup record with an
+	// unknown flags byte, in files of their own (kcat -P sends a file
+	// as one message).
+	for i, rec := range [][]byte{{0x10, 9, 0}, {1, 2, 0xff, 1, 'x'}} {
+		bad := filepath.Join(t.TempDir(), fmt.Sprint("bad", i))
+		if err := os.WriteFile(bad, rec, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(d.kcat, "-P", "-b", d.broker, "-t", domain.TopicDedup, "-p", "0", bad).CombinedOutput(); err != nil {
+			t.Fatalf("kcat: %v\n%s", err, out)
+		}
 	}
 	d.restart(t)
 	eventually(t, 60*time.Second, "riskgate_router_limits_unrestored_partitions 1 on /metrics", func() bool {
@@ -413,5 +420,30 @@ func TestDevUnrestoredUsageFailsClosed(t *testing.T) {
 	eventually(t, 30*time.Second, "a credit rebuild counted on /metrics", func() bool {
 		status, _, body := httpDo(t, "GET", d.api+"/metrics", "", nil)
 		return status == 200 && strings.Contains(string(body), "\nriskgate_router_limits_credit_rebuilds_total{outcome=\"rebuilt\"} 1\n")
+	})
+	// The damaged dedup record: the window was rebuilt from audit.v1
+	// (here the intact records hold the same identities), and the order
+	// decided before the restart, sent again, is still a DUPLICATE.
+	if status, _, body := httpDo(t, "GET", d.api+"/metrics", "", nil); status != 200 || !strings.Contains(string(body), "\nriskgate_router_dedup_rebuilds_total 1\n") {
+		t.Errorf("no dedup window rebuild counted on /metrics")
+	}
+	d.orders(t, "ur-before", 1, mk("81001", domain.OrderNew))
+	eventually(t, 60*time.Second, "the order sent again after the restart audited DUPLICATE", func() bool {
+		out, err := exec.Command(d.kcat, "-C", "-b", d.broker, "-t", domain.TopicAudit, "-o", "beginning", "-e", "-q",
+			"-X", "isolation.level=read_committed").Output()
+		if err != nil {
+			return false
+		}
+		var decisions []domain.Decision
+		for _, line := range bytes.Split(bytes.TrimSpace(out), []byte("\n")) {
+			var a domain.AuditRecord
+			if json.Unmarshal(line, &a) == nil && a.OrderID == "ur-before-00000" {
+				decisions = append(decisions, a.Decision)
+			}
+		}
+		if len(decisions) > 1 && decisions[1] != domain.DecisionDuplicate {
+			t.Fatalf("order sent again after the restart: decisions %v, want ALLOW then DUPLICATE", decisions)
+		}
+		return len(decisions) == 2
 	})
 }
