@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riskgate/riskgate/domain"
+	"github.com/riskgate/riskgate/ingest/kafka"
 	"github.com/riskgate/riskgate/ingest/limits"
 )
 
@@ -279,15 +280,7 @@ func TestUnreadableLimitsRecordsFailClosed(t *testing.T) {
 // and says so, instead of handing that budget back. A CANCEL passes.
 func TestUnrestoredUsageFailsClosed(t *testing.T) {
 	kc := newCluster(t)
-	cl, err := kc.NewClient(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	bad := &kgo.Record{Topic: domain.TopicDedup, Partition: 1, Value: []byte{changelogUsage, 9, 0}, Timestamp: time.Now()}
-	if err := cl.ProduceSync(context.Background(), bad).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	damageUsage(t, kc, 1, time.Now())
 	reg := prometheus.NewRegistry()
 	r := startRouter(t, Config{Kafka: kc, Registerer: reg})
 	// The router replays the partitions it is assigned without waiting
@@ -314,6 +307,31 @@ func TestUnrestoredUsageFailsClosed(t *testing.T) {
 	}
 }
 
+// damageUsage writes to partition p of the router's changelog, stamped at,
+// a usage record the router cannot restore (of an unknown format).
+func damageUsage(t *testing.T, kc kafka.Config, p int32, at time.Time) {
+	t.Helper()
+	cl, err := kc.NewClient(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	bad := &kgo.Record{Topic: domain.TopicDedup, Partition: p, Value: []byte{changelogUsage, 9, 0}, Timestamp: at}
+	if err := cl.ProduceSync(context.Background(), bad).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// midDayLimits is the default limits on a trading day (UTC) that began
+// twelve hours before now, so that now and the last hours are one day.
+func midDayLimits(now time.Time) limits.Config {
+	lc := limits.Default()
+	lc.TimeZone = "UTC"
+	tod := now.UTC().Sub(now.UTC().Truncate(24 * time.Hour))
+	lc.DayStart = ((tod + 12*time.Hour) % (24 * time.Hour)).Truncate(time.Minute)
+	return lc
+}
+
 // TestUnrestoredCreditRebuiltFromGated: a usage record of the changelog
 // that does not restore, written ten minutes ago (its windows are over, its
 // trading day is not): the router rebuilds the day's credit from
@@ -323,12 +341,8 @@ func TestUnrestoredUsageFailsClosed(t *testing.T) {
 func TestUnrestoredCreditRebuiltFromGated(t *testing.T) {
 	kc := newCluster(t)
 	now := time.Now()
-	lc := limits.Default()
+	lc := midDayLimits(now)
 	lc.Defaults.Account.CreditLimit = 1500
-	// A trading day that began twelve hours ago.
-	lc.TimeZone = "UTC"
-	tod := now.UTC().Sub(now.UTC().Truncate(24 * time.Hour))
-	lc.DayStart = ((tod + 12*time.Hour) % (24 * time.Hour)).Truncate(time.Minute)
 	gated := func(id, acct string, qty float64, at time.Time) *kgo.Record {
 		o := newOrder(id, acct, "AAPL")
 		o.TS, o.Qty, o.Price = at.UnixMilli(), qty, 10
@@ -341,15 +355,7 @@ func TestUnrestoredCreditRebuiltFromGated(t *testing.T) {
 		gated("g-2", "R1", 50, now.Add(-15*time.Minute)), // R1 used $1,000 today
 		gated("g-3", "R2", 140, now.Add(-13*time.Hour)),  // R2 used $1,400 the day before
 	)
-	cl, err := kc.NewClient(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	bad := &kgo.Record{Topic: domain.TopicDedup, Partition: 1, Value: []byte{changelogUsage, 9, 0}, Timestamp: now.Add(-10 * time.Minute)}
-	if err := cl.ProduceSync(context.Background(), bad).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	damageUsage(t, kc, 1, now.Add(-10*time.Minute))
 	reg := prometheus.NewRegistry()
 	r := startRouter(t, Config{Kafka: kc, Limits: &lc, Registerer: reg})
 	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(r.ReadyDetail(), "the day's credit rebuilt from orders.gated.v1, window caps only"); time.Sleep(20 * time.Millisecond) {
@@ -383,20 +389,9 @@ func TestUnrestoredCreditRebuiltFromGated(t *testing.T) {
 func TestCreditRebuildFailsClosed(t *testing.T) {
 	kc := newCluster(t)
 	now := time.Now()
-	lc := limits.Default()
-	lc.TimeZone = "UTC"
-	tod := now.UTC().Sub(now.UTC().Truncate(24 * time.Hour))
-	lc.DayStart = ((tod + 12*time.Hour) % (24 * time.Hour)).Truncate(time.Minute)
+	lc := midDayLimits(now)
 	produce(t, kc, &kgo.Record{Topic: domain.TopicGated, Key: []byte("F1"), Value: []byte("{not json"), Timestamp: now.Add(-20 * time.Minute)})
-	cl, err := kc.NewClient(kgo.ProducerLinger(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	bad := &kgo.Record{Topic: domain.TopicDedup, Partition: 0, Value: []byte{changelogUsage, 9, 0}, Timestamp: now.Add(-10 * time.Minute)}
-	if err := cl.ProduceSync(context.Background(), bad).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	damageUsage(t, kc, 0, now.Add(-10*time.Minute))
 	reg := prometheus.NewRegistry()
 	startRouter(t, Config{Kafka: kc, Limits: &lc, Registerer: reg})
 	for deadline := time.Now().Add(15 * time.Second); labelledValue(t, reg, "riskgate_router_limits_credit_rebuilds_total", "outcome", "failed") != 1; time.Sleep(20 * time.Millisecond) {
