@@ -56,6 +56,7 @@ const maxDetailScopes = 10
 func (r *Router) ReadyDetail() string {
 	var b strings.Builder
 	stale := r.checkState()
+	replaying := r.replaying.Load()
 	switch {
 	case !r.follower.Ready():
 		b.WriteString("not ready: kill state not bootstrapped from " + domain.TopicState)
@@ -65,6 +66,9 @@ func (r *Router) ReadyDetail() string {
 		b.WriteString("not ready, routing stopped: " + stale.Error())
 	case !r.ready.Load():
 		b.WriteString("not ready: joining the consumer group on " + domain.TopicOrders)
+	case replaying != nil:
+		fmt.Fprintf(&b, "not ready: replaying the changelog of %s partitions %v (dedup window and limits usage); their orders wait",
+			domain.TopicOrders, *replaying)
 	default:
 		b.WriteString("ready")
 	}

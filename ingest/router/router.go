@@ -114,6 +114,9 @@ type Router struct {
 	hash     hasher
 	txnID    string
 	ready    atomic.Bool
+	// replaying is the partitions whose changelog is being replayed (nil:
+	// none): their orders wait, so the router is not ready.
+	replaying atomic.Pointer[[]int32]
 	// realClock: Config.Clock was defaulted, so decision times derive from
 	// the monotonic readings taken for the latency anyway.
 	realClock bool
@@ -240,9 +243,10 @@ func New(cfg Config) (*Router, error) {
 
 // Ready reports whether the kill state (and the limits' topics) are
 // bootstrapped to the high watermark, none older than Config.MaxStateAge,
-// and orders are being routed.
+// and orders are being routed: the router is in its group and not
+// replaying the changelog of partitions it was assigned.
 func (r *Router) Ready() bool {
-	return r.ready.Load() && r.feedsReady() && r.checkState() == nil
+	return r.ready.Load() && r.replaying.Load() == nil && r.feedsReady() && r.checkState() == nil
 }
 
 // Table is the router's kill-state table.
@@ -590,6 +594,8 @@ func (r *Router) unrestored(rec *kgo.Record, err error) {
 }
 
 func (r *Router) replay(ctx context.Context, parts []int32) error {
+	r.replaying.Store(&parts)
+	defer r.replaying.Store(nil)
 	if err := r.coverChangelog(ctx, parts); err != nil {
 		return err
 	}

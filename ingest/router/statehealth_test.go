@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -185,6 +186,64 @@ func stopsWhileUnreadable(t *testing.T, topic string) {
 	for deadline := time.Now().Add(10 * time.Second); !r.Ready(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("router not ready again")
+		}
+	}
+}
+
+// TestNotReadyWhileReplaying: while the router replays the changelog of the
+// partitions it was assigned (here held up at its first request), their
+// orders wait, and it is not ready: a rolling restart must not take the
+// next instance down meanwhile. Once the replay ends it is.
+func TestNotReadyWhileReplaying(t *testing.T) {
+	c, kc := newKfake(t)
+	release := make(chan struct{})
+	var held atomic.Bool
+	c.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		lreq := req.(*kmsg.ListOffsetsRequest)
+		if slices.ContainsFunc(lreq.Topics, func(t kmsg.ListOffsetsRequestTopic) bool { return t.Topic == domain.TopicDedup }) &&
+			held.CompareAndSwap(false, true) {
+			c.SleepControl(func() { <-release })
+		}
+		return nil, nil, false
+	})
+	reg := prometheus.NewRegistry()
+	r, err := New(Config{Kafka: kc, Log: quietLog(), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !held.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no replay began")
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if r.Ready() || metricValue(t, reg, "riskgate_router_ready") != 0 {
+		t.Fatal("ready while replaying")
+	}
+	if d := r.ReadyDetail(); !strings.Contains(d, "not ready: replaying the changelog of orders.v1 partitions [") {
+		t.Errorf("ReadyDetail %q does not say it is replaying", d)
+	}
+	close(release)
+	for deadline := time.Now().Add(10 * time.Second); !r.Ready(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after the replay: %q", r.ReadyDetail())
 		}
 	}
 }
