@@ -1,10 +1,6 @@
 package limits
 
-import (
-	"fmt"
-
-	"github.com/riskgate/riskgate/domain"
-)
+import "github.com/riskgate/riskgate/domain"
 
 // A partition failing closed on unrestored usage (FailUsageClosed) blocks
 // every order of an account with a credit_limit to the end of the trading
@@ -88,18 +84,13 @@ func (c *CreditRebuild) Add(o *domain.Order, recordMS int64) {
 	c.used[o.AccountID] = satAdd(c.used[o.AccountID], notionalUnits(o.Qty, o.Price))
 }
 
-// String names the rebuild for logs.
-func (c *CreditRebuild) String() string {
-	return fmt.Sprintf("credit of partition %d's trading day from %s", c.Part, domain.TopicGated)
-}
-
 // RebuildCredit raises the credit of the day of every account c summed to
 // at least that sum, counting the difference in c's partition (whose
 // checkpoints then carry it), and ends the credit part of the partition's
-// block for the day. It does nothing (ok false)
-// when the partition's block changed since CreditRebuilds (revoked,
-// replayed again, or a later record lost). It returns the accounts whose
-// credit it raised. Call it between transactions.
+// block for the day. It does nothing (ok false) when the partition's block
+// changed since CreditRebuilds (revoked, replayed again, or a later record
+// lost). It returns the accounts whose credit it raised. Call it between
+// transactions.
 func (e *Engine) RebuildCredit(c *CreditRebuild) (raised int, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
