@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"slices"
 	"time"
 
@@ -20,6 +21,9 @@ import (
 // its type, its orders.v1 partition and the decision time the window keys
 // on. So the replay rebuilds the window of each partition with such a
 // record from audit.v1 before the router decides any of its orders. A
+// record holds one transaction's identities, decided within a transaction
+// timeout of its timestamp (the transaction's start, or when it was
+// produced), so the audit is read from there on, not the whole window; a
 // record older than the window held nothing the window still needs.
 
 // auditIdentity is what the rebuild reads of an audit record.
@@ -52,10 +56,14 @@ func (a *auditIdentity) claims() bool {
 // read from audit.v1.
 func (r *Router) rebuildDedup(ctx context.Context, stores map[int32]*dedupStore, lost []*kgo.Record, cutoff int64) error {
 	var parts []int32
+	from := int64(math.MaxInt64)
 	for _, rec := range lost {
-		if rec.Timestamp.UnixMilli() < cutoff {
+		// A second of slack for the audit records' own timestamps.
+		earliest := rec.Timestamp.Add(-r.cfg.TransactionTimeout - time.Second).UnixMilli()
+		if rec.Timestamp.Add(r.cfg.TransactionTimeout).UnixMilli() < cutoff {
 			continue // its identities have left the window
 		}
+		from = min(from, max(earliest, cutoff))
 		r.log.Error("dedup changelog record does not read: rebuilding the partition's dedup window from "+domain.TopicAudit,
 			"partition", rec.Partition, "offset", rec.Offset)
 		if !slices.Contains(parts, rec.Partition) {
@@ -67,7 +75,7 @@ func (r *Router) rebuildDedup(ctx context.Context, stores map[int32]*dedupStore,
 	}
 	start := time.Now()
 	ids, unreadable := 0, 0
-	err := readTopic(ctx, r.cfg.Kafka, domain.TopicAudit, nil, cutoff, func(rec *kgo.Record) {
+	err := readTopic(ctx, r.cfg.Kafka, domain.TopicAudit, nil, from, func(rec *kgo.Record) {
 		var a auditIdentity
 		if err := json.Unmarshal(rec.Value, &a); err != nil {
 			unreadable++
@@ -87,7 +95,7 @@ func (r *Router) rebuildDedup(ctx context.Context, stores map[int32]*dedupStore,
 		return err
 	}
 	r.m.dedupRebuilds.Inc()
-	r.log.Info("dedup window rebuilt from "+domain.TopicAudit, "partitions", parts, "identities", ids,
+	r.log.Info("dedup window rebuilt from "+domain.TopicAudit, "partitions", parts, "from", time.UnixMilli(from).UTC(), "identities", ids,
 		"unreadable_audit_records", unreadable, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
