@@ -51,8 +51,8 @@ type metrics struct {
 	dedupIDs    prometheus.Gauge
 	// dedupRebuilds counts the dedup windows rebuilt from audit.v1.
 	dedupRebuilds prometheus.Counter
-	// rebuilds counts the credit rebuilds from orders.gated.v1 by
-	// outcome: rebuilt, failed (nil without limits).
+	// rebuilt and rebuildFailed count the credit rebuilds from
+	// orders.gated.v1 by outcome (nil without limits).
 	rebuilt, rebuildFailed prometheus.Counter
 	all                    []prometheus.Collector
 }
