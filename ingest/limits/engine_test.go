@@ -627,7 +627,8 @@ func TestOverridesShareLimits(t *testing.T) {
 }
 
 // Limits and reference records are applied by their reader while one
-// goroutine decides orders (run with -race).
+// goroutine decides orders, a lock per call or with the engine held (run
+// with -race).
 func TestConcurrentApply(t *testing.T) {
 	e := newEngine(t, Default())
 	done := make(chan struct{})
@@ -662,9 +663,16 @@ func TestConcurrentApply(t *testing.T) {
 		o := ord(fmt.Sprint(i%60), fmt.Sprint("S", i%25), "", 1, 100, t0+int64(i))
 		var p Prepared
 		e.Prepare(&o, &p)
-		e.Touch([]Prepared{p})
-		r := e.CheckPrepared(&o, &p, int32(i%3), t0+int64(i))
-		e.Commit(&r)
+		if i%2 == 0 {
+			e.Touch([]Prepared{p})
+			r := e.CheckPrepared(&o, &p, int32(i%3), t0+int64(i))
+			e.Commit(&r)
+		} else { // as the router decides a chunk
+			e.Hold([]Prepared{p})
+			r := e.CheckHeld(&o, &p, int32(i%3), t0+int64(i))
+			e.CommitHeld(&r)
+			e.Release()
+		}
 		if i%50 == 0 {
 			buf = e.AppendChanges(buf[:0], int32(i%3))
 			e.EndTxn()

@@ -501,7 +501,17 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int, rebuilds *int) 
 			part = int32(rng.IntN(3))
 		}
 		want := m.decide(&o, ts)
-		got := e.Check(&o, part, ts)
+		// Every other order as the router decides a chunk, held.
+		var got Result
+		held := i%2 == 1
+		if held {
+			var p Prepared
+			e.Prepare(&o, &p)
+			e.Hold([]Prepared{p})
+			got = e.CheckHeld(&o, &p, part, ts)
+		} else {
+			got = e.Check(&o, part, ts)
+		}
 		if got.Blocked != want.blocked || got.Kind != want.kind || got.Blocked && got.ScopeType != domain.ScopeTypes[want.scope] {
 			t.Fatalf("order %d %+v: engine blocked=%v %q, model blocked=%v %v on %s", i, o, got.Blocked, got.LimitName(),
 				want.blocked, want.kind, domain.ScopeTypes[want.scope])
@@ -517,7 +527,12 @@ func propertyRun(t *testing.T, seed uint64, seen *[numKinds]int, rebuilds *int) 
 			}
 		}
 		seen[got.Kind]++
-		e.Commit(&got)
+		if held {
+			e.CommitHeld(&got)
+			e.Release()
+		} else {
+			e.Commit(&got)
+		}
 		if i%9 == 8 { // the end of a transaction
 			for p := range int32(3) {
 				if rec := e.AppendChanges(nil, p); len(rec) > 0 {

@@ -13,8 +13,8 @@ import (
 
 // BenchmarkDecideLimits is BenchmarkDecide (mixed table of 100,000 kill
 // states) with the pre-trade limits on, as the router runs them per chunk:
-// Prepare while decoding, Touch the chunk (limits and kill table), then
-// CheckPrepared, DecideHashed and Commit per order. The limits hold 100,000 accounts with
+// Prepare while decoding, Hold the chunk (limits and kill table), then
+// CheckHeld, DecideHeld and CommitHeld per order, then Release. The limits hold 100,000 accounts with
 // an override and 10,000 symbols with a reference; caps are high enough
 // that every order is allowed and counted (the costlier path). Every order
 // is in partition 0, so every scope's usage is fed by one partition.
@@ -110,18 +110,20 @@ func benchDecideLimits(b *testing.B, parts, kills, norders int) {
 		for i := range chunk {
 			eng.Prepare(&chunk[i], &prep[i])
 		}
-		eng.Touch(prep[:m])
-		tab.Touch(prep[:m])
+		eng.Hold(prep[:m])
+		tab.Hold(prep[:m])
 		for i := range chunk {
 			o := &chunk[i]
-			r := eng.CheckPrepared(o, &prep[i], part, nowMS)
-			tab.DecideHashed(&v, o, &prep[i].IDs, now, false, r.Blocked)
+			r := eng.CheckHeld(o, &prep[i], part, nowMS)
+			tab.DecideHeld(&v, o, &prep[i].IDs, now, false, r.Blocked)
 			if v.Decision == domain.DecisionAllow {
-				eng.Commit(&r)
+				eng.CommitHeld(&r)
 			} else if v.Decision == domain.DecisionBlock {
 				blocked++
 			}
 		}
+		tab.Release()
+		eng.Release()
 		done += m
 	}
 	b.StopTimer()

@@ -460,6 +460,7 @@ func (t *Table) DecideLimited(o *domain.Order, now int64, cancelsAllowed, limite
 	t.mu.Lock()
 	t.decideLocked(&v, o, t.hot[0].get(o.AccountID), t.hot[1].get(o.Symbol), t.hot[2].get(o.Strategy),
 		now, cancelsAllowed, limited)
+	t.mu.Unlock()
 	return v
 }
 
@@ -473,6 +474,23 @@ func (t *Table) DecideLimited(o *domain.Order, now int64, cancelsAllowed, limite
 func (t *Table) Touch(ps []limits.Prepared) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.touch(ps)
+}
+
+// Hold is Touch that keeps the table locked until Release, so that deciding
+// the chunk (DecideHeld) takes no lock per order: a lock and an unlock cost
+// more than the rest of most decisions. Until Release nothing else may be
+// called on the table from the holding goroutine, and states applied from
+// other goroutines wait for the chunk.
+func (t *Table) Hold(ps []limits.Prepared) {
+	t.mu.Lock()
+	t.touch(ps)
+}
+
+// Release ends Hold.
+func (t *Table) Release() { t.mu.Unlock() }
+
+func (t *Table) touch(ps []limits.Prepared) {
 	for i := range ps {
 		ids := &ps[i].IDs
 		t.hot[0].prefetchSlot(ids[idhash.Account])
@@ -494,13 +512,18 @@ func (t *Table) Touch(ps []limits.Prepared) {
 // verdict it keeps, without copying one.
 func (t *Table) DecideHashed(v *Verdict, o *domain.Order, ids *idhash.Scopes, now int64, cancelsAllowed, limited bool) {
 	t.mu.Lock()
+	t.DecideHeld(v, o, ids, now, cancelsAllowed, limited)
+	t.mu.Unlock()
+}
+
+// DecideHeld is DecideHashed between Hold and Release.
+func (t *Table) DecideHeld(v *Verdict, o *domain.Order, ids *idhash.Scopes, now int64, cancelsAllowed, limited bool) {
 	t.decideLocked(v, o, t.hot[0].at(ids[idhash.Account]), t.hot[1].at(ids[idhash.Symbol]), t.hot[2].at(ids[idhash.Strategy]),
 		now, cancelsAllowed, limited)
 }
 
 // decideLocked decides o into v, o's account, symbol and strategy being
-// held in the hot index as acct, sym and strat (nil: not), with t.mu held,
-// which it unlocks.
+// held in the hot index as acct, sym and strat (nil: not), with t.mu held.
 func (t *Table) decideLocked(v *Verdict, o *domain.Order, acct, sym, strat *hotEntry, now int64, cancelsAllowed, limited bool) {
 	limited = limited && o.Type != domain.OrderCancel
 	*v = Verdict{Decision: domain.DecisionAllow, Status: domain.StatusActive, Reason: ReasonNoKill}
@@ -525,7 +548,6 @@ func (t *Table) decideLocked(v *Verdict, o *domain.Order, acct, sym, strat *hotE
 		n++
 	}
 	if n == 0 {
-		t.mu.Unlock()
 		if o.Type == domain.OrderCancel && cancelsAllowed {
 			v.Reason = ReasonCancel
 		}
@@ -540,7 +562,6 @@ func (t *Table) decideLocked(v *Verdict, o *domain.Order, acct, sym, strat *hotE
 	v.NMatches = n
 	if o.Type == domain.OrderCancel {
 		if cancelsAllowed {
-			t.mu.Unlock()
 			v.Reason = ReasonCancel
 			return
 		}
@@ -554,19 +575,16 @@ func (t *Table) decideLocked(v *Verdict, o *domain.Order, acct, sym, strat *hotE
 			}
 		}
 		v.set(domain.DecisionReject, e, e.hot.cancelReason)
-		t.mu.Unlock()
 		return
 	}
 	for i := 0; i < n; i++ {
 		if e := es[i]; e.status == domain.StatusKilled {
 			v.set(domain.DecisionDrop, e, e.hot.reason)
-			t.mu.Unlock()
 			return
 		}
 	}
 	if limited {
 		// Matches stay in the audit: the order is also under a throttle.
-		t.mu.Unlock()
 		v.Decision, v.Reason = domain.DecisionBlock, ReasonLimit
 		return
 	}
@@ -591,7 +609,6 @@ func (t *Table) decideLocked(v *Verdict, o *domain.Order, acct, sym, strat *hotE
 	}
 	if blocked != nil {
 		v.set(domain.DecisionThrottle, blocked, blocked.hot.reason)
-		t.mu.Unlock()
 		return
 	}
 	for i := 0; i < n; i++ {
@@ -599,7 +616,6 @@ func (t *Table) decideLocked(v *Verdict, o *domain.Order, acct, sym, strat *hotE
 	}
 	e := es[0]
 	v.Scope, v.Version, v.Reason = e.scope, e.version, e.hot.passReason
-	t.mu.Unlock()
 }
 
 func (v *Verdict) set(d domain.Decision, e *entry, reason string) {

@@ -410,19 +410,33 @@ func TestTouchWhileStatesChange(t *testing.T) {
 		}
 	}()
 	drops := 0
-	for running := true; running; {
+	for round, running := 0, true; running; round++ {
 		select {
 		case <-done:
 			running = false
 		default:
 		}
-		tab.Touch(ps)
+		// Touch and a lock per decision, or the chunk held (as the
+		// router decides), in turn.
+		held := round%2 == 1
+		if held {
+			tab.Hold(ps)
+		} else {
+			tab.Touch(ps)
+		}
 		for i := range ps {
 			var v Verdict
-			tab.DecideHashed(&v, &orders[i], &ps[i].IDs, 0, false, false)
+			if held {
+				tab.DecideHeld(&v, &orders[i], &ps[i].IDs, 0, false, false)
+			} else {
+				tab.DecideHashed(&v, &orders[i], &ps[i].IDs, 0, false, false)
+			}
 			if v.Decision == domain.DecisionDrop {
 				drops++
 			}
+		}
+		if held {
+			tab.Release()
 		}
 	}
 	if drops == 0 {
@@ -433,10 +447,11 @@ func TestTouchWhileStatesChange(t *testing.T) {
 // DecideHashed, which the router calls with the ids limits.Prepare hashed,
 // decides every order as DecideLimited does with the ids themselves: the
 // kill table and the limits engine hash scope ids with the same seeds. And
-// Touch, which the router calls on each chunk first, changes no decision.
+// Touch, which the router calls on each chunk first, changes no decision;
+// nor does deciding with the table held (Hold, DecideHeld, Release).
 func TestDecideHashedAgrees(t *testing.T) {
 	NewTable(nil).Touch(make([]limits.Prepared, 3)) // an empty table
-	tabs := [2]*Table{NewTable(nil), NewTable(nil)}
+	tabs := [3]*Table{NewTable(nil), NewTable(nil), NewTable(nil)}
 	for i := range 300 {
 		s := domain.Scope(fmt.Sprintf("ACCOUNT:A%d", i))
 		switch i % 3 {
@@ -474,6 +489,12 @@ func TestDecideHashedAgrees(t *testing.T) {
 		tabs[1].DecideHashed(&got, &o, &p.IDs, now, i%2 == 0, limited)
 		if got != want {
 			t.Fatalf("order %d %+v: DecideHashed %+v, DecideLimited %+v", i, o, got, want)
+		}
+		tabs[2].Hold([]limits.Prepared{p})
+		tabs[2].DecideHeld(&got, &o, &p.IDs, now, i%2 == 0, limited)
+		tabs[2].Release()
+		if got != want {
+			t.Fatalf("order %d %+v: DecideHeld %+v, DecideLimited %+v", i, o, got, want)
 		}
 		decisions[got.Decision]++
 	}

@@ -198,8 +198,11 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 	}
 	store.touch(keys)
 	if r.lim != nil {
-		r.lim.Touch(r.prep[:len(recs)])
-		r.table.Touch(r.prep[:len(recs)])
+		// The chunk is decided with the engine and the table held:
+		// nothing in the loop below may block (the changelog is written
+		// after it), and no other call on them may be made in it.
+		r.lim.Hold(r.prep[:len(recs)])
+		r.table.Hold(r.prep[:len(recs)])
 	}
 	for i := range items {
 		it := &items[i]
@@ -229,16 +232,16 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 			var lim limits.Result
 			if r.lim != nil {
 				if !cancel {
-					lim = r.lim.CheckPrepared(o, &r.prep[i], it.in.Partition, it.ts)
+					lim = r.lim.CheckHeld(o, &r.prep[i], it.in.Partition, it.ts)
 				}
-				r.table.DecideHashed(&it.v, o, &r.prep[i].IDs, now.UnixNano(), cancelsAllowed, lim.Blocked)
+				r.table.DecideHeld(&it.v, o, &r.prep[i].IDs, now.UnixNano(), cancelsAllowed, lim.Blocked)
 			} else {
 				it.v = r.table.DecideLimited(o, now.UnixNano(), cancelsAllowed, false)
 			}
 			allowed := !cancel && it.v.Decision == domain.DecisionAllow
 			switch {
 			case allowed && r.lim != nil:
-				it.creditWarning = r.lim.Commit(&lim)
+				it.creditWarning = r.lim.CommitHeld(&lim)
 				if it.creditWarning > 0 {
 					it.lim = lim
 				}
@@ -249,12 +252,24 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 				r.blocks[lim.Kind]++
 			}
 			store.record(pos, it.ts, allowed)
-			r.changelog.add(ctx, sess, it.in.Partition, it.ts, o.OrderID, cancel, allowed)
+			it.logged = true
 		}
 		end := time.Since(base)
 		it.took, t = it.took+int64(end-t), end
 		r.m.decisionSec.observe(it.took)
 		r.counts[decisionIndex(it.v.Decision)]++
+	}
+	if r.lim != nil {
+		r.table.Release()
+		r.lim.Release()
+	}
+	// The changelog may produce a record, which waits while the
+	// producer's buffer is full.
+	for i := range items {
+		if it := &items[i]; it.logged {
+			cancel := it.o.Type == domain.OrderCancel
+			r.changelog.add(ctx, sess, it.in.Partition, it.ts, it.o.OrderID, cancel, !cancel && it.v.Decision == domain.DecisionAllow)
+		}
 	}
 	c.n = len(recs)
 }
