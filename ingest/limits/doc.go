@@ -44,7 +44,9 @@
 // by a scope type's defaults or by the overrides that set the same ones. A
 // router checking chunks of orders hashes them as it decodes (Prepare, with
 // the seeds the kill table shares, so an order's ids are hashed once),
-// prefetches what the chunk's checks will read (Touch) and then checks
-// each (CheckPrepared), so that the cache misses of the chunk overlap. Amounts are
-// integers of 1/10,000 of the currency unit with saturating sums.
+// prefetches what the chunk's checks will read and then checks each, so
+// that the cache misses of the chunk overlap: Touch and CheckPrepared, or
+// Hold, CheckHeld, CommitHeld and Release, which keep the engine locked for
+// the whole chunk instead of locking it per check and per commit. Amounts
+// are integers of 1/10,000 of the currency unit with saturating sums.
 package limits
