@@ -478,8 +478,8 @@ func (t *Table) Touch(ps []limits.Prepared) {
 }
 
 // Hold is Touch that keeps the table locked until Release, so that deciding
-// the chunk (DecideHeld) takes no lock per order: a lock and an unlock cost
-// more than the rest of most decisions. Until Release nothing else may be
+// the chunk (DecideHeld) takes no lock per order (as limits.Engine.Hold
+// for the checks and commits). Until Release nothing else may be
 // called on the table from the holding goroutine, and states applied from
 // other goroutines wait for the chunk.
 func (t *Table) Hold(ps []limits.Prepared) {
