@@ -36,9 +36,6 @@ type item struct {
 	// scope's blocks-th BLOCK of the block window.
 	breach bool
 	blocks int64
-	// logged: the order was decided (not REJECTed as invalid, not a
-	// DUPLICATE) and goes to the dedup window's changelog.
-	logged bool
 }
 
 const chunkSize = 256

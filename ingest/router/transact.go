@@ -252,7 +252,6 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 				r.blocks[lim.Kind]++
 			}
 			store.record(pos, it.ts, allowed)
-			it.logged = true
 		}
 		end := time.Since(base)
 		it.took, t = it.took+int64(end-t), end
@@ -263,13 +262,16 @@ func (r *Router) decideChunk(ctx context.Context, sess *kgo.GroupTransactSession
 		r.table.Release()
 		r.lim.Release()
 	}
-	// The changelog may produce a record, which waits while the
-	// producer's buffer is full.
+	// The orders the window recorded (all but the invalid ones and the
+	// DUPLICATEs) go to its changelog after the hold: adding one may
+	// produce a record, which waits while the producer's buffer is full.
 	for i := range items {
-		if it := &items[i]; it.logged {
-			cancel := it.o.Type == domain.OrderCancel
-			r.changelog.add(ctx, sess, it.in.Partition, it.ts, it.o.OrderID, cancel, !cancel && it.v.Decision == domain.DecisionAllow)
+		it := &items[i]
+		if it.err != nil || it.v.Decision == domain.DecisionDuplicate {
+			continue
 		}
+		cancel := it.o.Type == domain.OrderCancel
+		r.changelog.add(ctx, sess, it.in.Partition, it.ts, it.o.OrderID, cancel, !cancel && it.v.Decision == domain.DecisionAllow)
 	}
 	c.n = len(recs)
 }
