@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -44,7 +45,10 @@ filled alike with --orders orders, then a latency run:
            transactions and batches as the router, with no decoding or decision
            (--pipe-pad N adds N bytes to the second, so that the pipe can write
            as many bytes per order as the router and the ratio measures the
-           router's own work rather than the broker's work on its larger output);
+           router's own work rather than the broker's work on its larger output;
+           --pipe-pad auto finds N first, from a pipe run and a router run of
+           at most 50,000 orders, as the router's bytes per order less the
+           pipe's);
   router   the real router (state bootstrap, decode, dedup, decide, audit) on the
            same orders;
   latency  orders offered at a fixed --rate for --latency-duration to the last
@@ -60,7 +64,7 @@ transactions (riskgate_router_txn_end_duration_seconds), deciding nothing
 meanwhile, and how much of that was waiting for Kafka to take what they
 wrote (riskgate_router_txn_flush_duration_seconds) rather than committing.
 The last line is machine-readable:
-router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=C wire_bytes_per_order=B`,
+router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=C wire_bytes_per_order=B pipe_pad_bytes=N`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return benchRouter(cmd.Context(), cmd.OutOrStdout(), o)
@@ -76,7 +80,7 @@ router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=
 	f.IntVar(&o.rounds, "rounds", 3, "rounds of a pipe run and a router run; the medians count")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the last router run to this file")
 	f.StringVar(&o.kafkaDir, "kafka-dir", "", "keep each run's in-process Kafka log in files in a new directory under this one, removed after the run, as a broker keeps its log in the page cache (default: in memory, in files that grow by doubling)")
-	f.IntVar(&o.pipePad, "pipe-pad", 0, "bytes of spaces added to the pipe's second copy of each order (at most 65536)")
+	f.StringVar(&o.pipePadFlag, "pipe-pad", "0", "bytes of spaces added to the pipe's second copy of each order (at most 65536), or auto: as many as the router writes more per order (with --kafka-compression none)")
 	f.BoolVar(&o.noLimits, "no-limits", false, "run the router without its pre-trade limits (by default they check and count every order, with caps the traffic never reaches)")
 	benchCmd.AddCommand(cmd)
 }
@@ -84,6 +88,7 @@ router_orders_per_s=N pipe_orders_per_s=N ratio=R p50_ms=X p99_ms=Y compression=
 type benchRouterOpts struct {
 	orders, maxBatch, scopes, rate, rounds int
 	pipePad                                int
+	pipePadFlag                            string // --pipe-pad: pipePad, or "auto"
 	partitions                             int32
 	latencyDur                             time.Duration
 	cpuProfile, kafkaDir                   string
@@ -115,10 +120,26 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 	if o.orders <= 0 || o.rounds <= 0 || o.rate <= 0 || o.maxBatch <= 0 {
 		return errors.New("--orders, --rounds, --rate and --max-batch must be positive")
 	}
-	if o.pipePad < 0 || o.pipePad > maxPipePad {
-		return fmt.Errorf("--pipe-pad %d: want 0 to %d bytes", o.pipePad, maxPipePad)
+	auto := o.pipePadFlag == "auto"
+	if !auto {
+		pad, err := strconv.Atoi(o.pipePadFlag)
+		if err != nil || pad < 0 || pad > maxPipePad {
+			return fmt.Errorf("--pipe-pad %s: want 0 to %d bytes, or auto", o.pipePadFlag, maxPipePad)
+		}
+		o.pipePad = pad
+	} else if kafkaComp != "none" {
+		// Spaces compress to next to nothing: a codec's batches would not
+		// carry the pad's bytes to the broker.
+		return fmt.Errorf("--pipe-pad auto: pads the bytes before compression, which --kafka-compression %s does not write; use none", kafkaComp)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if auto {
+		pad, err := benchPipePad(ctx, out, o, log)
+		if err != nil {
+			return err
+		}
+		o.pipePad = pad
+	}
 	fmt.Fprintf(out, "each run on a new in-process Kafka holding %d orders and %d kill states (compression %s) …\n", o.orders, o.scopes, kafkaComp)
 
 	// Every run gets a Kafka of its own, filled alike: the in-process
@@ -219,9 +240,42 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 		o.rate, o.latencyDur, len(lat), pct(0.50), pct(0.90), pct(0.99), pct(1))
 	fmt.Fprintf(out, "router wrote %.0f bytes/order in %s batches, %.0f before compression; the pipe %.0f and %.0f (--pipe-pad %d)\n",
 		benchMedian(routerRuns.wire), kafkaComp, benchMedian(routerRuns.raw), benchMedian(pipeRuns.wire), benchMedian(pipeRuns.raw), o.pipePad)
-	fmt.Fprintf(out, "router_orders_per_s=%.0f pipe_orders_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f compression=%s wire_bytes_per_order=%.0f\n",
-		benchMedian(routerRuns.rate), benchMedian(pipeRuns.rate), benchMedian(ratios), pct(0.50), pct(0.99), kafkaComp, benchMedian(routerRuns.wire))
+	fmt.Fprintf(out, "router_orders_per_s=%.0f pipe_orders_per_s=%.0f ratio=%.2f p50_ms=%.2f p99_ms=%.2f compression=%s wire_bytes_per_order=%.0f pipe_pad_bytes=%d\n",
+		benchMedian(routerRuns.rate), benchMedian(pipeRuns.rate), benchMedian(ratios), pct(0.50), pct(0.99), kafkaComp, benchMedian(routerRuns.wire), o.pipePad)
 	return nil
+}
+
+// benchPipePad is --pipe-pad auto: it runs the unpadded pipe and the router
+// on clusters of at most 50,000 orders and returns the bytes per order
+// the router writes more, so that the padded pipe writes as much as the
+// router and the ratio compares their work on the same output.
+func benchPipePad(ctx context.Context, out io.Writer, o benchRouterOpts, log *slog.Logger) (int, error) {
+	o.orders, o.pipePad = min(o.orders, 50_000), 0
+	var pipe, router benchRuns
+	for _, runPipe := range []bool{true, false} {
+		bc, _, err := newBenchCluster(ctx, o)
+		if err != nil {
+			return 0, err
+		}
+		if runPipe {
+			_, err = benchRouterPipe(ctx, bc.kc, o, 0)
+			pipe.written(o, bc.written)
+		} else {
+			var stop func()
+			if _, _, _, stop, err = benchRouterRun(ctx, bc.kc, o, 0, log, ""); err == nil {
+				stop()
+				router.written(o, bc.written)
+			}
+		}
+		bc.close()
+		if err != nil {
+			return 0, fmt.Errorf("--pipe-pad auto: %w", err)
+		}
+	}
+	pad := min(max(int(math.Round(router.raw[0]-pipe.raw[0])), 0), maxPipePad)
+	fmt.Fprintf(out, "--pipe-pad auto: on %d orders the router wrote %.0f bytes/order and the pipe %.0f: the pipe's second copy padded with %d\n",
+		o.orders, router.raw[0], pipe.raw[0], pad)
+	return pad, nil
 }
 
 // benchRuns holds the figures of the runs of one kind, in round order.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/riskgate/riskgate/ingest/kafka"
 )
 
 // TestBenchRouter runs a small `riskgate bench router`: each round's line
@@ -43,7 +45,7 @@ func TestBenchRouter(t *testing.T) {
 		}
 		ratios = append(ratios, ratio)
 	}
-	last := regexp.MustCompile(`(?m)^router_orders_per_s=\d+ pipe_orders_per_s=\d+ ratio=([0-9.]+) p50_ms=[0-9.]+ p99_ms=[0-9.]+ compression=none wire_bytes_per_order=\d+$`).
+	last := regexp.MustCompile(`(?m)^router_orders_per_s=\d+ pipe_orders_per_s=\d+ ratio=([0-9.]+) p50_ms=[0-9.]+ p99_ms=[0-9.]+ compression=none wire_bytes_per_order=\d+ pipe_pad_bytes=0$`).
 		FindStringSubmatch(out)
 	if last == nil {
 		t.Fatal("no machine-readable last line")
@@ -123,9 +125,59 @@ func TestBenchRouterPipePad(t *testing.T) {
 		t.Errorf("the router wrote %d then %d bytes per order, want the same", router0, router1)
 	}
 
-	_, err := runRiskgate(t, time.Minute, "bench", "router", "--orders", "100", "--rounds", "1", "--pipe-pad", "-1")
-	if err == nil || !regexp.MustCompile(`--pipe-pad -1: want 0 to \d+ bytes`).MatchString(err.Error()) {
-		t.Errorf("--pipe-pad -1: %v, want an error naming the flag", err)
+	for _, bad := range []string{"-1", "65537", "lots"} {
+		_, err := runRiskgate(t, time.Minute, "bench", "router", "--orders", "100", "--rounds", "1", "--pipe-pad", bad)
+		if err == nil || !regexp.MustCompile(`--pipe-pad `+bad+`: want 0 to \d+ bytes, or auto`).MatchString(err.Error()) {
+			t.Errorf("--pipe-pad %s: %v, want an error naming the flag", bad, err)
+		}
+	}
+}
+
+// TestBenchRouterPipePadAuto runs the bench with --pipe-pad auto: it says
+// how many bytes per order the router and the unpadded pipe wrote in a
+// first pair of runs and pads the pipe by the difference, so that the
+// rounds' pipe writes about as many bytes per order as the router; the
+// last line names the pad. With a codec, which would squeeze the pad's
+// spaces out of what reaches the broker, it is refused.
+func TestBenchRouterPipePadAuto(t *testing.T) {
+	resetBenchRouterFlag(t, "pipe-pad", "0")
+	out, err := runRiskgate(t, 2*time.Minute, "bench", "router", "--orders", "5000", "--rounds", "1", "--scopes", "100",
+		"--rate", "1000", "--latency-duration", "200ms", "--pipe-pad", "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calib := regexp.MustCompile(`(?m)^--pipe-pad auto: on 5000 orders the router wrote (\d+) bytes/order and the pipe (\d+): the pipe's second copy padded with (\d+)$`).
+		FindStringSubmatch(out)
+	if calib == nil {
+		t.Fatalf("no line of the pad found in:\n%s", out)
+	}
+	router, _ := strconv.Atoi(calib[1])
+	pipe, _ := strconv.Atoi(calib[2])
+	pad, _ := strconv.Atoi(calib[3])
+	// Rounded apart: the figures are printed rounded, the pad from the
+	// unrounded ones.
+	if d := router - pipe - pad; d < -1 || d > 1 || pad < 100 {
+		t.Errorf("router %d and pipe %d bytes per order, padded with %d: want their difference, over 100 bytes (the audit record is longer than the order)", router, pipe, pad)
+	}
+	m := regexp.MustCompile(`(?m)^router wrote (\d+) bytes/order in none batches, (\d+) before compression; the pipe (\d+) and (\d+) \(--pipe-pad (\d+)\)$`).
+		FindStringSubmatch(out)
+	if m == nil || m[5] != calib[3] {
+		t.Fatalf("no line of the bytes written with --pipe-pad %d in:\n%s", pad, out)
+	}
+	routerRaw, _ := strconv.Atoi(m[2])
+	pipeRaw, _ := strconv.Atoi(m[4])
+	// Batch headers are shared by more or fewer records from run to run.
+	if d := pipeRaw - routerRaw; d < -15 || d > 15 {
+		t.Errorf("padded, the pipe wrote %d bytes per order and the router %d: want about as many", pipeRaw, routerRaw)
+	}
+	if !regexp.MustCompile(`(?m)^router_orders_per_s=\d+ .* pipe_pad_bytes=` + calib[3] + `$`).MatchString(out) {
+		t.Errorf("the machine-readable line does not name the pad %d", pad)
+	}
+
+	t.Cleanup(func() { kafkaCompressionFlag = string(kafka.DefaultCompression) })
+	_, err = runRiskgate(t, time.Minute, "bench", "router", "--orders", "100", "--rounds", "1", "--pipe-pad", "auto", "--kafka-compression", "gzip")
+	if err == nil || !regexp.MustCompile(`--pipe-pad auto: .*--kafka-compression gzip`).MatchString(err.Error()) {
+		t.Errorf("--pipe-pad auto --kafka-compression gzip: %v, want an error naming both flags", err)
 	}
 }
 
