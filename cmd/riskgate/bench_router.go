@@ -127,7 +127,7 @@ func benchRouter(ctx context.Context, out io.Writer, o benchRouterOpts) error {
 			return fmt.Errorf("--pipe-pad %s: want 0 to %d bytes, or auto", o.pipePadFlag, maxPipePad)
 		}
 		o.pipePad = pad
-	} else if kafkaComp != "none" {
+	} else if kafkaComp != kafka.CompressionNone {
 		// Spaces compress to next to nothing: a codec's batches would not
 		// carry the pad's bytes to the broker.
 		return fmt.Errorf("--pipe-pad auto: pads the bytes before compression, which --kafka-compression %s does not write; use none", kafkaComp)
