@@ -88,12 +88,15 @@ func TestBenchRouterKafkaDir(t *testing.T) {
 	}
 }
 
+// benchWrittenLine matches the line of the bytes per order the router and
+// the pipe wrote (uncompressed), with the pipe's pad.
+var benchWrittenLine = regexp.MustCompile(`(?m)^router wrote (\d+) bytes/order in none batches, (\d+) before compression; the pipe (\d+) and (\d+) \(--pipe-pad (\d+)\)$`)
+
 // TestBenchRouterPipePad runs the bench with and without --pipe-pad: the
 // padded pipe writes the pad's bytes more per order, the router as much as
 // before; a pad out of range is an error naming the flag.
 func TestBenchRouterPipePad(t *testing.T) {
 	resetBenchRouterFlag(t, "pipe-pad", "0")
-	written := regexp.MustCompile(`(?m)^router wrote (\d+) bytes/order in none batches, (\d+) before compression; the pipe (\d+) and (\d+) \(--pipe-pad (\d+)\)$`)
 	bytesPerOrder := func(pad int) (router, pipe int) {
 		t.Helper()
 		out, err := runRiskgate(t, 2*time.Minute, "bench", "router", "--orders", "5000", "--rounds", "1", "--scopes", "100",
@@ -101,7 +104,7 @@ func TestBenchRouterPipePad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := written.FindStringSubmatch(out)
+		m := benchWrittenLine.FindStringSubmatch(out)
 		if m == nil || m[5] != strconv.Itoa(pad) {
 			t.Fatalf("no line of the bytes written with --pipe-pad %d in:\n%s", pad, out)
 		}
@@ -159,8 +162,7 @@ func TestBenchRouterPipePadAuto(t *testing.T) {
 	if d := router - pipe - pad; d < -1 || d > 1 || pad < 100 {
 		t.Errorf("router %d and pipe %d bytes per order, padded with %d: want their difference, over 100 bytes (the audit record is longer than the order)", router, pipe, pad)
 	}
-	m := regexp.MustCompile(`(?m)^router wrote (\d+) bytes/order in none batches, (\d+) before compression; the pipe (\d+) and (\d+) \(--pipe-pad (\d+)\)$`).
-		FindStringSubmatch(out)
+	m := benchWrittenLine.FindStringSubmatch(out)
 	if m == nil || m[5] != calib[3] {
 		t.Fatalf("no line of the bytes written with --pipe-pad %d in:\n%s", pad, out)
 	}
